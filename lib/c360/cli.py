@@ -1,0 +1,151 @@
+"""The ``c360`` command and the shared entry point of the thin ``jobs/*.py`` scripts.
+
+Everything that can be checked before Spark starts (config, stage names, --as-of, lake
+root) is checked first, so a bad call fails in one line and writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from c360.config import Config, load_config
+from c360.errors import C360Error
+from c360.logs import configure_logging
+
+log = logging.getLogger("c360")
+
+DEFAULT_CONF = "conf/local.yaml"
+
+
+def _common(parser: argparse.ArgumentParser, *, as_of: bool) -> None:
+    parser.add_argument(
+        "--conf",
+        default=os.environ.get("C360_CONF", DEFAULT_CONF),
+        help="environment YAML (default: $C360_CONF or conf/local.yaml)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set lake.root=s3a://bucket/c360 (repeatable)",
+    )
+    if as_of:
+        parser.add_argument(
+            "--as-of",
+            required=True,
+            help="business date of the run, YYYY-MM-DD; transformations never read the clock",
+        )
+
+
+def _load(args: argparse.Namespace) -> Config:
+    conf = load_config(args.conf, args.overrides)
+    configure_logging(conf.logging.level)
+    return conf
+
+
+# ------------------------------------------------------------------------ commands
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from c360.lake import ensure_writable
+    from c360.runner import parse_as_of, resolve_stages
+
+    conf = _load(args)
+    as_of = parse_as_of(args.as_of)
+    stages = resolve_stages(args.stage, conf)
+    if not stages:
+        log.warning("no stages to run: pipeline.stages is empty and no --stage was given")
+        return 0
+    ensure_writable(conf.lake.root)
+
+    from c360.runner import run_stages
+    from c360.session import build_spark
+
+    spark = build_spark(conf)
+    run_stages(spark, conf, as_of, stages)
+    return 0
+
+
+def cmd_fetch_jars(args: argparse.Namespace) -> int:
+    from c360.session import fetch_delta_jars
+
+    conf = _load(args)
+    jars = fetch_delta_jars(conf.spark.jars_cache)
+    print(f"Delta jars ready: {len(jars)} jar(s) in {conf.spark.jars_cache}/jars")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from c360.lake import Lake
+    from c360.session import build_spark
+
+    conf = _load(args)
+    lake = Lake.from_config(conf)
+    spark = build_spark(conf)
+    tables = lake.tables(spark)
+    print(f"lake root: {lake.root}")
+    if not tables:
+        print("  (no tables yet)")
+    for name in tables:
+        rows = lake.read(spark, name).count()
+        print(f"  {name:<36} {rows:>10,} rows  {lake.path(name)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="c360", description="Customer 360 lakehouse")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run pipeline stages (all configured stages by default)")
+    _common(p, as_of=True)
+    p.add_argument(
+        "--stage", action="append", default=None, help="stage to run (repeatable); default: all"
+    )
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("fetch-jars", help="resolve the Delta jars once into the local cache")
+    _common(p, as_of=False)
+    p.set_defaults(func=cmd_fetch_jars)
+
+    p = sub.add_parser("summary", help="list the lake's tables with row counts")
+    _common(p, as_of=False)
+    p.set_defaults(func=cmd_summary)
+    return parser
+
+
+def _guarded(func: Callable[[], int]) -> int:
+    try:
+        return func()
+    except C360Error as exc:
+        print(f"c360: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("c360: interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return _guarded(lambda: args.func(args))
+
+
+def job_main(stage: str | None, argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``jobs/<stage>.py``: same arguments as ``c360 run``."""
+    parser = argparse.ArgumentParser(
+        prog=f"jobs/{stage or 'run_pipeline'}.py",
+        description=f"run the {stage} stage" if stage else "run every configured stage in order",
+    )
+    _common(parser, as_of=True)
+    args = parser.parse_args(argv)
+    args.stage = [stage] if stage else None
+    return _guarded(lambda: cmd_run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,269 @@
+"""Typed configuration: YAML per environment, loaded into frozen dataclasses.
+
+An environment file may say ``extends: base.yaml``; the base is loaded first and the
+environment file is deep-merged over it. ``--set a.b=c`` overrides any key after that.
+Every key must exist in the dataclasses below, so a typo fails loudly instead of being
+silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from c360.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class LakeConfig:
+    """Where the Delta tables live: ``<root>/<layer>/<table>``."""
+
+    root: str = "lake"
+    register_catalog: bool = False
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    app_name: str = "c360"
+    # Ignored under spark-submit, where the master comes from the command line.
+    master: str = "local[2]"
+    shuffle_partitions: int = 8
+    driver_memory: str = "4g"
+    # Ivy cache that setup fills once with the Delta jars; later runs need no network.
+    jars_cache: str = ".cache/ivy"
+    log_level: str = "WARN"
+    bind_localhost: bool = True
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LandingConfig:
+    """Where the source systems drop their exports (outside the lake)."""
+
+    root: str = "landing"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    # Stages run by ``c360 run`` without ``--stage``, in this order.
+    stages: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class Config:
+    env: str = "base"
+    lake: LakeConfig = field(default_factory=LakeConfig)
+    spark: SparkConfig = field(default_factory=SparkConfig)
+    landing: LandingConfig = field(default_factory=LandingConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+    def with_overrides(self, overrides: list[str]) -> Config:
+        """A copy with ``key=value`` overrides applied (same rules as ``--set``)."""
+        data = dataclasses.asdict(self)
+        for item in overrides:
+            _apply_override(data, item)
+        return from_dict(Config, data)
+
+
+# ---------------------------------------------------------------------------- loading
+
+_PATH_KEYS = (("lake", "root"), ("landing", "root"), ("spark", "jars_cache"))
+
+
+def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None) -> Config:
+    """Load an environment file (following ``extends``), apply overrides, validate."""
+    data = _load_with_extends(Path(path), seen=())
+    for item in overrides or []:
+        _apply_override(data, item)
+    conf = from_dict(Config, data)
+    return _resolve_paths(conf)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        with path.open(encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"malformed YAML in {path}{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def _load_with_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    resolved = path.resolve()
+    if resolved in seen:
+        raise ConfigError(f"config 'extends' loops back to {path}")
+    data = _read_yaml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ConfigError(f"'extends' in {path} must be a file name")
+    base = _load_with_extends(path.parent / parent, seen + (resolved,))
+    return _deep_merge(base, data)
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _apply_override(data: dict[str, Any], item: str) -> None:
+    """Apply ``a.b.c=value``; the value is parsed as a YAML scalar (``true``, ``3``)."""
+    if "=" not in item:
+        raise ConfigError(f"--set expects KEY=VALUE, got '{item}'")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    parts = key.split(".")
+    if not key or any(not p for p in parts):
+        raise ConfigError(f"--set has an empty key in '{item}'")
+    # Walk the dataclass schema so that unknown keys fail here with the full dotted name.
+    cls: Any = Config
+    node = data
+    for i, part in enumerate(parts):
+        if dataclasses.is_dataclass(cls):
+            hints = typing.get_type_hints(cls)
+            if part not in hints:
+                raise ConfigError(f"unknown config key '{'.'.join(parts[: i + 1])}' in --set {key}")
+            ftype = _strip_optional(hints[part])
+            if i == len(parts) - 1:
+                node[part] = value
+                return
+            if typing.get_origin(ftype) is dict:
+                # Free-form mapping (for example spark.conf): the rest of the path is one key.
+                sub = node.setdefault(part, {}) or {}
+                node[part] = sub
+                sub[".".join(parts[i + 1 :])] = value
+                return
+            if not dataclasses.is_dataclass(ftype):
+                raise ConfigError(f"config key '{'.'.join(parts[: i + 1])}' has no sub-keys")
+            sub = node.get(part)
+            if not isinstance(sub, dict):
+                sub = {}
+                node[part] = sub
+            node = sub
+            cls = ftype
+
+
+def _strip_optional(tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is Union or origin is types.UnionType:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+T = typing.TypeVar("T")
+
+
+def from_dict(cls: type[T], data: Any, path: str = "") -> T:
+    """Build dataclass ``cls`` from plain data, rejecting unknown keys and wrong types."""
+    where = path or "<root>"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config key '{where}' must be a mapping")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        dotted = ", ".join(f"{path + '.' if path else ''}{k}" for k in unknown)
+        raise ConfigError(f"unknown config key(s): {dotted}")
+    kwargs: dict[str, Any] = {}
+    for name in names:
+        if name not in data:
+            continue
+        kwargs[name] = _coerce(hints[name], data[name], f"{path + '.' if path else ''}{name}")
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, path: str) -> Any:
+    tp = _strip_optional(tp)
+    origin = typing.get_origin(tp)
+    if value is None:
+        return None
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, path)
+    if origin is list:
+        (item_t,) = typing.get_args(tp) or (Any,)
+        if not isinstance(value, list):
+            raise ConfigError(f"config key '{path}' must be a list, got {value!r}")
+        return [_coerce(item_t, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        key_t, val_t = typing.get_args(tp) or (str, Any)
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{path}' must be a mapping, got {value!r}")
+        return {
+            _coerce(key_t, k, path): _coerce(val_t, v, f"{path}.{k}") for k, v in value.items()
+        }
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key '{path}' must be true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"config key '{path}' must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config key '{path}' must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"config key '{path}' must be a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def _has_scheme(path: str) -> bool:
+    head = path.split("/", 1)[0]
+    return head.endswith(":") and len(head) > 2
+
+
+def to_local_or_uri(path: str) -> str:
+    """Absolute local path for plain paths; URIs (s3a://, abfss://, file:) unchanged."""
+    if _has_scheme(path):
+        return path
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def _resolve_paths(conf: Config) -> Config:
+    out = conf
+    for section, key in _PATH_KEYS:
+        sub = getattr(out, section)
+        sub = dataclasses.replace(sub, **{key: to_local_or_uri(getattr(sub, key))})
+        out = dataclasses.replace(out, **{section: sub})
+    return out

@@ -1,0 +1,125 @@
+"""Lake layout: ``<root>/<layer>/<table>``, one Delta table per folder.
+
+Tables are named ``layer.table`` everywhere in code (``bronze.sales``, ``ops.job_runs``);
+this module is the only place that turns a name into a storage path or a catalog name.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
+
+from c360.config import Config
+from c360.errors import ConfigError, LakeNotWritableError
+
+log = logging.getLogger(__name__)
+
+LAYERS: tuple[str, ...] = ("bronze", "silver", "gold", "ops")
+
+
+def split_table_name(name: str) -> tuple[str, str]:
+    layer, _, table = name.partition(".")
+    if layer not in LAYERS or not table or "." in table or "/" in table:
+        raise ConfigError(f"bad table name '{name}': expected <layer>.<table>, layer in {LAYERS}")
+    return layer, table
+
+
+@dataclass(frozen=True)
+class Lake:
+    root: str
+    register_catalog: bool = False
+
+    @classmethod
+    def from_config(cls, conf: Config) -> Lake:
+        return cls(root=conf.lake.root.rstrip("/"), register_catalog=conf.lake.register_catalog)
+
+    def path(self, name: str) -> str:
+        layer, table = split_table_name(name)
+        return f"{self.root}/{layer}/{table}"
+
+    def catalog_name(self, name: str) -> str:
+        layer, table = split_table_name(name)
+        return f"c360_{layer}.{table}"
+
+    def exists(self, spark: SparkSession, name: str) -> bool:
+        return DeltaTable.isDeltaTable(spark, self.path(name))
+
+    def read(self, spark: SparkSession, name: str) -> DataFrame:
+        return spark.read.format("delta").load(self.path(name))
+
+    def delta(self, spark: SparkSession, name: str) -> DeltaTable:
+        return DeltaTable.forPath(spark, self.path(name))
+
+    def ensure_table(
+        self,
+        spark: SparkSession,
+        name: str,
+        schema: StructType,
+        *,
+        partition_by: list[str] | None = None,
+        properties: dict[str, str] | None = None,
+    ) -> DeltaTable:
+        """Create the table with an explicit schema if it is not there yet."""
+        builder = DeltaTable.createIfNotExists(spark).location(self.path(name)).addColumns(schema)
+        if partition_by:
+            builder = builder.partitionedBy(*partition_by)
+        for key, value in (properties or {}).items():
+            builder = builder.property(key, value)
+        table = builder.execute()
+        self.register(spark, name)
+        return table
+
+    def register(self, spark: SparkSession, name: str) -> None:
+        """Optionally expose the table as ``c360_<layer>.<table>`` in the Spark catalog."""
+        if not self.register_catalog:
+            return
+        layer, _ = split_table_name(name)
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS c360_{layer}")
+        spark.sql(
+            f"CREATE TABLE IF NOT EXISTS {self.catalog_name(name)} "
+            f"USING DELTA LOCATION '{self.path(name)}'"
+        )
+
+    def tables(self, spark: SparkSession) -> list[str]:
+        """Every Delta table under the root, as ``layer.table`` (local lakes only)."""
+        names: list[str] = []
+        for layer in LAYERS:
+            folder = os.path.join(_local_path(self.root), layer)
+            if not os.path.isdir(folder):
+                continue
+            for table in sorted(os.listdir(folder)):
+                if os.path.isdir(os.path.join(folder, table, "_delta_log")):
+                    names.append(f"{layer}.{table}")
+        return names
+
+
+def _local_path(root: str) -> str:
+    return root[len("file:") :] if root.startswith("file:") else root
+
+
+def is_local(root: str) -> bool:
+    return root.startswith("/") or root.startswith("file:")
+
+
+def ensure_writable(root: str) -> None:
+    """Fail early, before any table is touched, if a local lake root cannot be written."""
+    if not is_local(root):
+        log.info("lake root %s is remote; write access is checked by the first write", root)
+        return
+    path = _local_path(root)
+    probe = os.path.join(path, f".c360-write-probe-{uuid.uuid4().hex}")
+    try:
+        os.makedirs(path, exist_ok=True)
+        with open(probe, "w", encoding="utf-8") as fh:
+            fh.write("ok")
+        os.remove(probe)
+    except OSError as exc:
+        raise LakeNotWritableError(
+            f"lake root {root} cannot be written: {exc.strerror or exc}"
+        ) from None

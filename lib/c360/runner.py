@@ -1,0 +1,162 @@
+"""Stage registry and the run loop that records every stage run in ``ops.job_runs``.
+
+A stage is a function ``(StageContext) -> StageResult``. Stages are registered by
+dotted path so that importing the CLI does not import every stage's dependencies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+
+from c360.config import Config
+from c360.errors import UsageError
+from c360.lake import Lake
+from c360.schemas.ops import JOB_RUNS
+
+log = logging.getLogger(__name__)
+
+JOB_RUNS_TABLE = "ops.job_runs"
+
+# Every stage the product knows, in pipeline order. Later issues add theirs here.
+STAGES: dict[str, str] = {}
+
+
+@dataclass
+class StageResult:
+    rows_read: dict[str, int] = field(default_factory=dict)
+    rows_written: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StageContext:
+    spark: SparkSession
+    conf: Config
+    lake: Lake
+    as_of: dt.date
+    run_id: str
+    pipeline_run_id: str
+
+
+StageFn = Callable[[StageContext], StageResult]
+
+
+def parse_as_of(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"bad --as-of '{value}': expected a date as YYYY-MM-DD") from None
+
+
+def resolve_stages(requested: list[str] | None, conf: Config) -> list[str]:
+    """The stages to run, in pipeline order; unknown names are an error."""
+    names = requested if requested else conf.pipeline.stages
+    unknown = [n for n in names if n not in STAGES]
+    if unknown:
+        known = ", ".join(STAGES) or "(none yet)"
+        raise UsageError(f"unknown stage(s): {', '.join(unknown)}; known stages: {known}")
+    order = list(STAGES)
+    return sorted(dict.fromkeys(names), key=order.index)
+
+
+def load_stage(name: str) -> StageFn:
+    module_name, _, func = STAGES[name].partition(":")
+    return getattr(importlib.import_module(module_name), func)
+
+
+def _utcnow() -> dt.datetime:
+    # Ops metadata only: wall-clock times of a run, never used by a transformation.
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def _record(spark: SparkSession, lake: Lake, row: dict) -> None:
+    """Upsert one ``ops.job_runs`` row by run_id (start writes 'running', end updates it)."""
+    table = lake.ensure_table(spark, JOB_RUNS_TABLE, JOB_RUNS)
+    src = spark.createDataFrame([tuple(row[f.name] for f in JOB_RUNS.fields)], JOB_RUNS)
+    (
+        table.alias("t")
+        .merge(src.alias("s"), "t.run_id = s.run_id")
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+
+
+def run_stages(
+    spark: SparkSession,
+    conf: Config,
+    as_of: dt.date,
+    stages: list[str],
+    pipeline_run_id: str | None = None,
+) -> dict[str, StageResult]:
+    """Run stages in order; each gets a row in ``ops.job_runs``, failures included."""
+    lake = Lake.from_config(conf)
+    pipeline_run_id = pipeline_run_id or uuid.uuid4().hex
+    results: dict[str, StageResult] = {}
+    for name in stages:
+        fn = load_stage(name)
+        run_id = f"{pipeline_run_id}-{name}"
+        started = _utcnow()
+        row = {
+            "run_id": run_id,
+            "pipeline_run_id": pipeline_run_id,
+            "stage": name,
+            "as_of": as_of,
+            "env": conf.env,
+            "status": "running",
+            "started_at": started,
+            "ended_at": None,
+            "seconds": None,
+            "rows_read": None,
+            "rows_written": None,
+            "error": None,
+            "spark_master": spark.sparkContext.master,
+            "app_id": spark.sparkContext.applicationId,
+        }
+        _record(spark, lake, row)
+        log.info("stage=%s run_id=%s as_of=%s started", name, run_id, as_of.isoformat())
+        t0 = time.perf_counter()
+        ctx = StageContext(spark, conf, lake, as_of, run_id, pipeline_run_id)
+        try:
+            result = fn(ctx)
+        except BaseException as exc:
+            seconds = time.perf_counter() - t0
+            row.update(
+                status="failed",
+                ended_at=_utcnow(),
+                seconds=seconds,
+                error=f"{type(exc).__name__}: {exc}"[:4000],
+            )
+            _record(spark, lake, row)
+            log.error("stage=%s status=failed seconds=%.1f", name, seconds)
+            raise
+        seconds = time.perf_counter() - t0
+        row.update(
+            status="succeeded",
+            ended_at=_utcnow(),
+            seconds=seconds,
+            rows_read=dict(result.rows_read),
+            rows_written=dict(result.rows_written),
+        )
+        _record(spark, lake, row)
+        log.info(
+            "stage=%s status=succeeded rows_in=%d rows_out=%d seconds=%.1f",
+            name,
+            sum(result.rows_read.values()),
+            sum(result.rows_written.values()),
+            seconds,
+        )
+        results[name] = result
+    return results
+
+
+def job_runs_exist(spark: SparkSession, lake: Lake) -> bool:
+    return DeltaTable.isDeltaTable(spark, lake.path(JOB_RUNS_TABLE))

@@ -1,0 +1,131 @@
+"""The one Delta-enabled SparkSession builder used by every job and by the tests.
+
+Delta jars: setup resolves ``io.delta:delta-spark_<spark>_2.13:<delta>`` once with
+Spark's own Ivy resolution into ``spark.jars_cache`` (default ``.cache/ivy``). Local
+runs then put the cached jars on ``spark.jars`` directly, so no run after setup needs
+the network. Under spark-submit the JVM already exists and the jars come from
+``--jars``/``--packages``; the builder only checks that Delta is on the classpath.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from importlib import metadata
+
+from pyspark.sql import SparkSession
+
+from c360.config import Config
+from c360.errors import DeltaJarsMissingError
+
+log = logging.getLogger(__name__)
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+
+def delta_maven_coordinate() -> str:
+    """The Maven coordinate of the Delta jar matching the installed pyspark and delta-spark."""
+    import pyspark
+
+    spark_mm = ".".join(pyspark.__version__.split(".")[:2])
+    delta_version = metadata.version("delta-spark")
+    return f"io.delta:delta-spark_{spark_mm}_2.13:{delta_version}"
+
+
+def cached_delta_jars(jars_cache: str) -> list[str]:
+    """Jars resolved by :func:`fetch_delta_jars`, or an empty list if setup never ran."""
+    jars = sorted(glob.glob(os.path.join(jars_cache, "jars", "*.jar")))
+    delta = [j for j in jars if os.path.basename(j).startswith("io.delta_delta-spark_")]
+    return jars if delta else []
+
+
+def fetch_delta_jars(jars_cache: str) -> list[str]:
+    """Resolve the Delta jars from Maven Central into the Ivy cache (network needed once)."""
+    existing = cached_delta_jars(jars_cache)
+    if existing:
+        return existing
+    coordinate = delta_maven_coordinate()
+    log.info("resolving %s into %s", coordinate, jars_cache)
+    spark = (
+        SparkSession.builder.master("local[1]")
+        .appName("c360-fetch-jars")
+        .config("spark.jars.packages", coordinate)
+        .config("spark.jars.ivy", jars_cache)
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .getOrCreate()
+    )
+    spark.stop()
+    jars = cached_delta_jars(jars_cache)
+    if not jars:
+        raise DeltaJarsMissingError(
+            f"could not resolve {coordinate} into {jars_cache}: check access to Maven Central"
+        )
+    return jars
+
+
+def running_under_spark_submit() -> bool:
+    """spark-submit starts the JVM first and hands PySpark its gateway port."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def missing_jars_message(jars_cache: str) -> str:
+    return (
+        f"Delta Lake jars not found in {jars_cache}/jars: run scripts/setup.sh "
+        f"(or `c360 fetch-jars`) once with network access to Maven Central"
+    )
+
+
+def build_spark(conf: Config, *, extra_conf: dict[str, str] | None = None) -> SparkSession:
+    """Build (or return) the Delta-enabled session for this config."""
+    sconf = conf.spark
+    builder = SparkSession.builder.appName(sconf.app_name)
+    submitted = running_under_spark_submit()
+    if not submitted:
+        jars = cached_delta_jars(sconf.jars_cache)
+        if not jars:
+            raise DeltaJarsMissingError(missing_jars_message(sconf.jars_cache))
+        builder = (
+            builder.master(sconf.master)
+            .config("spark.jars", ",".join(jars))
+            .config("spark.driver.memory", sconf.driver_memory)
+        )
+        if sconf.bind_localhost:
+            builder = builder.config("spark.driver.bindAddress", "127.0.0.1").config(
+                "spark.driver.host", "127.0.0.1"
+            )
+    settings = {
+        "spark.sql.extensions": DELTA_EXTENSION,
+        "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+        "spark.sql.shuffle.partitions": str(sconf.shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.warehouse.dir": f"{conf.lake.root}/_warehouse",
+        # Small lakes: fewer tasks to rebuild a Delta snapshot; matters on 2 cores.
+        "spark.databricks.delta.snapshotPartitions": str(max(1, sconf.shuffle_partitions)),
+        "spark.sql.ansi.enabled": "false",
+    }
+    settings.update(sconf.conf)
+    settings.update(extra_conf or {})
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(sconf.log_level)
+    if submitted:
+        _check_delta_on_classpath(spark)
+    spark.sparkContext.setCheckpointDir(f"{conf.lake.root}/_checkpoints")
+    return spark
+
+
+def _check_delta_on_classpath(spark: SparkSession) -> None:
+    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    try:
+        loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+        jvm.java.lang.Class.forName(DELTA_EXTENSION, False, loader)
+    except Exception:
+        raise DeltaJarsMissingError(
+            "Delta Lake is not on the cluster classpath: pass "
+            f"--packages {delta_maven_coordinate()} or --jars with the cached jars"
+        ) from None

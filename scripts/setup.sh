@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Set up a fresh machine: Java check, .venv with c360 and its dev tools, Delta jars.
+# Safe to run again: every step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+# 1. Java 17+ (Spark 4 needs it). Install the Debian package when missing and we are root.
+if ! command -v java >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing OpenJDK 17 (headless)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  else
+    log "Java 17 or newer is required: install it (e.g. apt-get install openjdk-17-jre-headless)"
+    exit 1
+  fi
+fi
+
+# 2. Python virtual environment with the package in editable mode.
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv with $($PY --version 2>&1)"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.c360-installed
+want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+  log "installing c360 and pinned dependencies into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[dev]'
+  echo "$want" > "$stamp"
+else
+  log ".venv is up to date"
+fi
+
+# 3. Delta Lake jars from Maven Central, once, into .cache/ivy (reused offline later).
+mkdir -p .cache
+if ! .venv/bin/c360 fetch-jars --conf conf/local.yaml >.cache/fetch-jars.log 2>&1; then
+  tail -n 30 .cache/fetch-jars.log >&2
+  log "could not fetch the Delta jars (full log: .cache/fetch-jars.log)"
+  exit 1
+fi
+log "$(tail -n 1 .cache/fetch-jars.log)"

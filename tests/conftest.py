@@ -1,0 +1,47 @@
+"""One session-scoped, Delta-enabled Spark for the whole suite, and a fresh lake per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from c360.config import Config, load_config
+from c360.session import build_spark
+
+REPO = Path(__file__).resolve().parents[1]
+
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def base_conf(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    """conf/test.yaml: local[2], 1 shuffle partition, UI off, UTC, ERROR logs."""
+    root = tmp_path_factory.mktemp("session-lake")
+    return load_config(
+        REPO / "conf" / "test.yaml",
+        [f"spark.jars_cache={REPO / '.cache' / 'ivy'}", f"lake.root={root}"],
+    )
+
+
+@pytest.fixture(scope="session")
+def spark(base_conf: Config) -> Iterator[SparkSession]:
+    session = build_spark(base_conf)
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def conf(base_conf: Config, tmp_path: Path) -> Config:
+    """The test config pointed at a fresh lake root and landing folder for this test."""
+    return base_conf.with_overrides(
+        [f"lake.root={tmp_path / 'lake'}", f"landing.root={tmp_path / 'landing'}"]
+    )

@@ -1,0 +1,107 @@
+"""The session builder, the lake layout and ops.job_runs, on real Spark and Delta."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from c360.config import Config
+from c360.errors import ConfigError, LakeNotWritableError
+from c360.lake import Lake, ensure_writable, split_table_name
+from c360.runner import STAGES, StageContext, StageResult, run_stages
+
+
+def stage_copy(ctx: StageContext) -> StageResult:
+    """A real stage for the runner tests: writes a small Delta table."""
+    df = ctx.spark.range(3).withColumn("as_of", F.lit(ctx.as_of))
+    df.write.format("delta").mode("overwrite").save(ctx.lake.path("bronze.t_copy"))
+    return StageResult(rows_read={}, rows_written={"bronze.t_copy": 3})
+
+
+def stage_boom(ctx: StageContext) -> StageResult:
+    raise ValueError("table bronze.t_boom: column x is broken")
+
+
+def test_session_settings(spark: SparkSession, base_conf: Config) -> None:
+    assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+    assert spark.conf.get("spark.sql.shuffle.partitions") == "1"
+    assert spark.conf.get("spark.ui.enabled") == "false"
+    assert spark.sparkContext.master == "local[2]"
+    assert "DeltaSparkSessionExtension" in spark.conf.get("spark.sql.extensions")
+    assert "/_checkpoints/" in spark.sparkContext.getCheckpointDir()
+
+
+def test_delta_roundtrip_and_merge(spark: SparkSession, conf: Config) -> None:
+    lake = Lake.from_config(conf)
+    path = lake.path("silver.t_merge")
+    spark.createDataFrame([(1, "a"), (2, None)], "k INT, v STRING").write.format("delta").save(path)
+    updates = spark.createDataFrame([(2, "b"), (3, "  c ")], "k INT, v STRING")
+    (
+        lake.delta(spark, "silver.t_merge")
+        .alias("t")
+        .merge(updates.alias("s"), "t.k = s.k")
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+    expected = spark.createDataFrame([(1, "a"), (2, "b"), (3, "  c ")], "k INT, v STRING")
+    assert_df_equality(lake.read(spark, "silver.t_merge"), expected, ignore_row_order=True)
+    assert lake.tables(spark) == ["silver.t_merge"]
+
+
+def test_table_names() -> None:
+    lake = Lake(root="/data/lake")
+    assert lake.path("gold.customer_360") == "/data/lake/gold/customer_360"
+    assert lake.catalog_name("ops.job_runs") == "c360_ops.job_runs"
+    for bad in ["customer_360", "platinum.x", "gold.", "gold.a.b"]:
+        with pytest.raises(ConfigError, match="bad table name"):
+            split_table_name(bad)
+
+
+def test_catalog_registration(spark: SparkSession, conf: Config) -> None:
+    from c360.schemas.ops import JOB_RUNS
+
+    lake = Lake(root=conf.lake.root, register_catalog=True)
+    lake.ensure_table(spark, "ops.t_registered", JOB_RUNS)
+    assert spark.catalog.tableExists("c360_ops.t_registered")
+    assert spark.table("c360_ops.t_registered").columns == JOB_RUNS.names
+    spark.sql("DROP TABLE c360_ops.t_registered")  # catalog only; the Delta files stay
+
+
+def test_unwritable_lake_root(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(LakeNotWritableError, match="cannot be written"):
+        ensure_writable(str(blocker / "lake"))
+    ensure_writable(str(tmp_path / "ok" / "lake"))  # creates it
+
+
+def test_job_runs_records_success_and_failure(
+    spark: SparkSession, conf: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(STAGES, "t_copy", "test_platform:stage_copy")
+    monkeypatch.setitem(STAGES, "t_boom", "test_platform:stage_boom")
+    as_of = dt.date(2026, 11, 24)
+    run_stages(spark, conf, as_of, ["t_copy"], pipeline_run_id="p1")
+    with pytest.raises(ValueError, match="column x"):
+        run_stages(spark, conf, as_of, ["t_boom"], pipeline_run_id="p2")
+
+    runs = Lake.from_config(conf).read(spark, "ops.job_runs")
+    got = runs.select(
+        "run_id", "stage", "as_of", "status", F.col("rows_written")["bronze.t_copy"].alias("w")
+    )
+    expected = spark.createDataFrame(
+        [("p1-t_copy", "t_copy", as_of, "succeeded", 3), ("p2-t_boom", "t_boom", as_of, "failed", None)],
+        "run_id STRING, stage STRING, as_of DATE, status STRING, w BIGINT",
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+    failed = runs.filter("status = 'failed'").first()
+    assert failed.error.startswith("ValueError: table bronze.t_boom")
+    assert failed.ended_at >= failed.started_at
+    ok = runs.filter("status = 'succeeded'").first()
+    assert ok.seconds is not None and ok.seconds >= 0

@@ -98,6 +98,20 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    from c360.generate.export import generate
+    from c360.session import build_spark
+
+    conf = _load(args)
+    spark = build_spark(conf)
+    rows = generate(spark, conf, sources=args.source)
+    print(f"landed {sum(rows.values()):,} source records in {conf.landing.root}")
+    for name, n in rows.items():
+        print(f"  {name:<18} {n:>10,}")
+    print(f"ground truth in {conf.generator.truth_root} (never read by the pipeline)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="c360", description="Customer 360 lakehouse")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -108,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--stage", action="append", default=None, help="stage to run (repeatable); default: all"
     )
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("generate", help="land deterministic synthetic source exports")
+    _common(p, as_of=False)
+    p.add_argument("--source", action="append", default=None, help="only this source (repeatable)")
+    p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("fetch-jars", help="resolve the Delta jars once into the local cache")
     _common(p, as_of=False)

@@ -62,6 +62,57 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class SourceSpec:
+    """How one source system exports: the contract that bronze ingestion relies on."""
+
+    system: str = ""
+    format: str = "csv"  # csv | jsonl
+    delimiter: str = ","
+    encoding: str = "UTF-8"
+    quote: str = '"'
+    # Normalized (snake_case) header names that must be present, else the file fails.
+    required_columns: list[str] = field(default_factory=list)
+    # Business key of a record inside the source (normalized names).
+    key: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    """Probabilities, per source record, of each kind of real-world noise."""
+
+    typo: float = 0.08
+    nickname: float = 0.12
+    swap_names: float = 0.03
+    missing_email: float = 0.25
+    missing_phone: float = 0.25
+    missing_birth_date: float = 0.45
+    stale_address: float = 0.5  # a record after a move still shows the old address
+    strip_accents: float = 0.3
+    duplicate: float = 0.04  # the same record exported twice under another id
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    seed: int = 42
+    persons: int = 2000
+    companies: int = 80
+    dealers: int = 24
+    # Date of the initial full dump; each daily delta follows it.
+    start_date: str = "2026-11-01"
+    daily_batches: int = 2
+    history_years: int = 15
+    household_share: float = 0.35
+    campaigns: int = 12
+    control_share: float = 0.15
+    # Planted campaign effects (absolute uplift in probability of the outcome).
+    effect_service: float = 0.10
+    effect_purchase: float = 0.03
+    attribution_days: int = 30
+    truth_root: str = "truth"
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+
+
+@dataclass(frozen=True)
 class Config:
     env: str = "base"
     lake: LakeConfig = field(default_factory=LakeConfig)
@@ -69,6 +120,8 @@ class Config:
     landing: LandingConfig = field(default_factory=LandingConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    sources: dict[str, SourceSpec] = field(default_factory=dict)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
     def with_overrides(self, overrides: list[str]) -> Config:
         """A copy with ``key=value`` overrides applied (same rules as ``--set``)."""
@@ -80,7 +133,12 @@ class Config:
 
 # ---------------------------------------------------------------------------- loading
 
-_PATH_KEYS = (("lake", "root"), ("landing", "root"), ("spark", "jars_cache"))
+_PATH_KEYS = (
+    ("lake", "root"),
+    ("landing", "root"),
+    ("spark", "jars_cache"),
+    ("generator", "truth_root"),
+)
 
 
 def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None) -> Config:
@@ -120,7 +178,7 @@ def _load_with_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
         return data
     if not isinstance(parent, str):
         raise ConfigError(f"'extends' in {path} must be a file name")
-    base = _load_with_extends(path.parent / parent, seen + (resolved,))
+    base = _load_with_extends(path.parent / parent, (*seen, resolved))
     return _deep_merge(base, data)
 
 
@@ -147,32 +205,43 @@ def _apply_override(data: dict[str, Any], item: str) -> None:
     parts = key.split(".")
     if not key or any(not p for p in parts):
         raise ConfigError(f"--set has an empty key in '{item}'")
-    # Walk the dataclass schema so that unknown keys fail here with the full dotted name.
-    cls: Any = Config
-    node = data
-    for i, part in enumerate(parts):
-        if dataclasses.is_dataclass(cls):
-            hints = typing.get_type_hints(cls)
-            if part not in hints:
-                raise ConfigError(f"unknown config key '{'.'.join(parts[: i + 1])}' in --set {key}")
-            ftype = _strip_optional(hints[part])
-            if i == len(parts) - 1:
-                node[part] = value
-                return
-            if typing.get_origin(ftype) is dict:
-                # Free-form mapping (for example spark.conf): the rest of the path is one key.
-                sub = node.setdefault(part, {}) or {}
-                node[part] = sub
-                sub[".".join(parts[i + 1 :])] = value
-                return
-            if not dataclasses.is_dataclass(ftype):
-                raise ConfigError(f"config key '{'.'.join(parts[: i + 1])}' has no sub-keys")
-            sub = node.get(part)
-            if not isinstance(sub, dict):
-                sub = {}
-                node[part] = sub
-            node = sub
-            cls = ftype
+    _set_path(data, Config, parts, 0, value, key)
+
+
+def _set_path(node: dict[str, Any], cls: Any, parts: list[str], i: int, value: Any, key: str) -> None:
+    """Walk the dataclass schema so that an unknown key fails with its full dotted name."""
+    part = parts[i]
+    hints = typing.get_type_hints(cls)
+    if part not in hints:
+        raise ConfigError(f"unknown config key '{'.'.join(parts[: i + 1])}' in --set {key}")
+    ftype = _strip_optional(hints[part])
+    if i == len(parts) - 1:
+        node[part] = value
+        return
+    sub = node.get(part)
+    if not isinstance(sub, dict):
+        sub = {}
+        node[part] = sub
+    if dataclasses.is_dataclass(ftype):
+        _set_path(sub, ftype, parts, i + 1, value, key)
+        return
+    if typing.get_origin(ftype) is not dict:
+        raise ConfigError(f"config key '{'.'.join(parts[: i + 1])}' has no sub-keys")
+    val_t = _strip_optional(typing.get_args(ftype)[1])
+    if not dataclasses.is_dataclass(val_t):
+        # Free-form mapping (for example spark.conf): the rest of the path is one key.
+        sub[".".join(parts[i + 1 :])] = value
+        return
+    # A mapping of sections (for example sources.sales.delimiter).
+    entry = parts[i + 1]
+    if entry not in sub:
+        raise ConfigError(f"unknown config key '{'.'.join(parts[: i + 2])}' in --set {key}")
+    if i + 2 == len(parts):
+        sub[entry] = value
+        return
+    if not isinstance(sub[entry], dict):
+        sub[entry] = {}
+    _set_path(sub[entry], val_t, parts, i + 2, value, key)
 
 
 def _strip_optional(tp: Any) -> Any:

@@ -26,8 +26,10 @@ log = logging.getLogger(__name__)
 
 JOB_RUNS_TABLE = "ops.job_runs"
 
-# Every stage the product knows, in pipeline order. Later issues add theirs here.
-STAGES: dict[str, str] = {}
+# Every stage the product knows, in pipeline order, as "module:function".
+STAGES: dict[str, str] = {
+    "bronze": "c360.bronze.ingest:run",
+}
 
 
 @dataclass
@@ -44,6 +46,8 @@ class StageContext:
     as_of: dt.date
     run_id: str
     pipeline_run_id: str
+    # Wall-clock start of the stage: lineage metadata only, never business logic.
+    started_at: dt.datetime
 
 
 StageFn = Callable[[StageContext], StageResult]
@@ -124,7 +128,7 @@ def run_stages(
         _record(spark, lake, row)
         log.info("stage=%s run_id=%s as_of=%s started", name, run_id, as_of.isoformat())
         t0 = time.perf_counter()
-        ctx = StageContext(spark, conf, lake, as_of, run_id, pipeline_run_id)
+        ctx = StageContext(spark, conf, lake, as_of, run_id, pipeline_run_id, started)
         try:
             result = fn(ctx)
         except BaseException as exc:

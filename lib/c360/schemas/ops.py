@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from pyspark.sql.types import (
+    ArrayType,
+    BooleanType,
     DateType,
     DoubleType,
     LongType,
@@ -29,5 +31,38 @@ JOB_RUNS = StructType(
         StructField("error", StringType(), True),
         StructField("spark_master", StringType(), True),
         StructField("app_id", StringType(), True),
+    ]
+)
+
+BRONZE_FILES = StructType(
+    [
+        StructField("source", StringType(), False),
+        StructField("file", StringType(), False),
+        StructField("file_sha256", StringType(), False),
+        StructField("batch_id", StringType(), True),
+        StructField("size_bytes", LongType(), True),
+        StructField("status", StringType(), False),
+        StructField("rows_landed", LongType(), True),
+        StructField("rows_bronze", LongType(), True),
+        StructField("rows_quarantined", LongType(), True),
+        StructField("reconciled", BooleanType(), True),
+        StructField("txn_version", LongType(), True),
+        StructField("columns_added", ArrayType(StringType()), True),
+        StructField("error", StringType(), True),
+        StructField("run_id", StringType(), False),
+        StructField("as_of", DateType(), False),
+        StructField("recorded_at", TimestampType(), False),
+    ]
+)
+
+SCHEMA_CHANGES = StructType(
+    [
+        StructField("table_name", StringType(), False),
+        StructField("source_file", StringType(), False),
+        StructField("batch_id", StringType(), True),
+        StructField("columns_added", ArrayType(StringType()), False),
+        StructField("run_id", StringType(), False),
+        StructField("as_of", DateType(), False),
+        StructField("recorded_at", TimestampType(), False),
     ]
 )

@@ -1,0 +1,1 @@
+"""Bronze: raw source files as landed, append-only, with lineage and quarantine."""

@@ -1,0 +1,1 @@
+"""``c360 generate``: a deterministic synthetic world and the noisy exports it lands."""

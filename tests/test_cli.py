@@ -47,7 +47,13 @@ def test_malformed_yaml(repo: Path, tmp_path: Path, lake: Path) -> None:
 
 def test_unknown_set_key(repo: Path, lake: Path) -> None:
     proc = c360(
-        "run", "--as-of", "2026-11-24", "--set", f"lake.root={lake}", "--set", "lake.colour=red",
+        "run",
+        "--as-of",
+        "2026-11-24",
+        "--set",
+        f"lake.root={lake}",
+        "--set",
+        "lake.colour=red",
         cwd=repo,
     )
     assert_one_line_error(proc, "unknown config key 'lake.colour'")
@@ -56,7 +62,13 @@ def test_unknown_set_key(repo: Path, lake: Path) -> None:
 
 def test_unknown_stage(repo: Path, lake: Path) -> None:
     proc = c360(
-        "run", "--stage", "platinum", "--as-of", "2026-11-24", "--set", f"lake.root={lake}",
+        "run",
+        "--stage",
+        "platinum",
+        "--as-of",
+        "2026-11-24",
+        "--set",
+        f"lake.root={lake}",
         cwd=repo,
     )
     assert_one_line_error(proc, "unknown stage(s): platinum")
@@ -74,8 +86,13 @@ def test_unwritable_lake_root(repo: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "blocker"
     blocker.write_text("a file, not a folder")
     proc = c360(
-        "run", "--as-of", "2026-11-24", "--set", f"lake.root={blocker}/lake",
-        "--set", "pipeline.stages=[bronze]",
+        "run",
+        "--as-of",
+        "2026-11-24",
+        "--set",
+        f"lake.root={blocker}/lake",
+        "--set",
+        "pipeline.stages=[bronze]",
         cwd=repo,
     )
     assert_one_line_error(proc, "cannot be written")
@@ -83,7 +100,11 @@ def test_unwritable_lake_root(repo: Path, tmp_path: Path) -> None:
 
 def test_missing_delta_jars(repo: Path, tmp_path: Path, lake: Path) -> None:
     proc = c360(
-        "summary", "--set", f"lake.root={lake}", "--set", f"spark.jars_cache={tmp_path}/nojars",
+        "summary",
+        "--set",
+        f"lake.root={lake}",
+        "--set",
+        f"spark.jars_cache={tmp_path}/nojars",
         cwd=repo,
     )
     assert_one_line_error(proc, "Delta Lake jars not found")

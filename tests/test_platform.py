@@ -96,7 +96,10 @@ def test_job_runs_records_success_and_failure(
         "run_id", "stage", "as_of", "status", F.col("rows_written")["bronze.t_copy"].alias("w")
     )
     expected = spark.createDataFrame(
-        [("p1-t_copy", "t_copy", as_of, "succeeded", 3), ("p2-t_boom", "t_boom", as_of, "failed", None)],
+        [
+            ("p1-t_copy", "t_copy", as_of, "succeeded", 3),
+            ("p2-t_boom", "t_boom", as_of, "failed", None),
+        ],
         "run_id STRING, stage STRING, as_of DATE, status STRING, w BIGINT",
     )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)

@@ -208,7 +208,9 @@ def _apply_override(data: dict[str, Any], item: str) -> None:
     _set_path(data, Config, parts, 0, value, key)
 
 
-def _set_path(node: dict[str, Any], cls: Any, parts: list[str], i: int, value: Any, key: str) -> None:
+def _set_path(
+    node: dict[str, Any], cls: Any, parts: list[str], i: int, value: Any, key: str
+) -> None:
     """Walk the dataclass schema so that an unknown key fails with its full dotted name."""
     part = parts[i]
     hints = typing.get_type_hints(cls)
@@ -293,9 +295,7 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         key_t, val_t = typing.get_args(tp) or (str, Any)
         if not isinstance(value, dict):
             raise ConfigError(f"config key '{path}' must be a mapping, got {value!r}")
-        return {
-            _coerce(key_t, k, path): _coerce(val_t, v, f"{path}.{k}") for k, v in value.items()
-        }
+        return {_coerce(key_t, k, path): _coerce(val_t, v, f"{path}.{k}") for k, v in value.items()}
     if tp is Any:
         return value
     if tp is bool:

@@ -68,7 +68,9 @@ class SourceError(C360Error):
 class DataQualityError(C360Error):
     """A data-quality rule of severity 'fail' was violated."""
 
-    def __init__(self, table: str, rule: str, failed: int, columns: list[str] | None = None) -> None:
+    def __init__(
+        self, table: str, rule: str, failed: int, columns: list[str] | None = None
+    ) -> None:
         self.table = table
         self.rule = rule
         self.failed = failed

@@ -77,9 +77,13 @@ class Lineage:
 # --------------------------------------------------------------------------- parsing
 
 
-def parse_csv(spark: SparkSession, f: LandedFile, spec: SourceSpec, columns: list[str]) -> DataFrame:
+def parse_csv(
+    spark: SparkSession, f: LandedFile, spec: SourceSpec, columns: list[str]
+) -> DataFrame:
     """Columns as strings, ``_row_number`` (record index, 1-based) and ``_reason``."""
-    schema = StructType([StructField(c, StringType()) for c in columns] + [StructField(CORRUPT, StringType())])
+    schema = StructType(
+        [StructField(c, StringType()) for c in columns] + [StructField(CORRUPT, StringType())]
+    )
     df = (
         spark.read.schema(schema)
         .option("header", True)
@@ -94,11 +98,22 @@ def parse_csv(spark: SparkSession, f: LandedFile, spec: SourceSpec, columns: lis
         .option("enforceSchema", True)
         .csv(f.path)
     )
-    df = df.withColumn("_row_number", F.row_number().over(Window.orderBy(F.monotonically_increasing_id())).cast("long"))
+    df = df.withColumn(
+        "_row_number",
+        F.row_number().over(Window.orderBy(F.monotonically_increasing_id())).cast("long"),
+    )
     any_col = [F.col(c) for c in columns]
-    return df.withColumn("_reason", _csv_reason(any_col, spec)).withColumn(
-        "_raw", F.coalesce(F.col(CORRUPT), F.concat_ws(spec.delimiter, *[F.coalesce(c, F.lit("")) for c in any_col]))
-    ).drop(CORRUPT)
+    return (
+        df.withColumn("_reason", _csv_reason(any_col, spec))
+        .withColumn(
+            "_raw",
+            F.coalesce(
+                F.col(CORRUPT),
+                F.concat_ws(spec.delimiter, *[F.coalesce(c, F.lit("")) for c in any_col]),
+            ),
+        )
+        .drop(CORRUPT)
+    )
 
 
 def _csv_reason(cols: list[Column], spec: SourceSpec) -> Column:
@@ -106,8 +121,16 @@ def _csv_reason(cols: list[Column], spec: SourceSpec) -> Column:
     reason = F.when(F.col(CORRUPT).isNotNull(), F.lit(REASON_MALFORMED)).when(
         joined.contains("\ufffd"), F.lit(REASON_BAD_ENCODING.format(encoding=spec.encoding))
     )
-    if spec.encoding.upper().replace("_", "-") in {"ISO-8859-1", "LATIN1", "LATIN-1", "WINDOWS-1252", "CP1252"}:
-        reason = reason.when(joined.rlike("Ã[\u0080-\u00bf]"), F.lit(REASON_MOJIBAKE.format(encoding=spec.encoding)))
+    if spec.encoding.upper().replace("_", "-") in {
+        "ISO-8859-1",
+        "LATIN1",
+        "LATIN-1",
+        "WINDOWS-1252",
+        "CP1252",
+    }:
+        reason = reason.when(
+            joined.rlike("Ã[\u0080-\u00bf]"), F.lit(REASON_MOJIBAKE.format(encoding=spec.encoding))
+        )
     return reason
 
 
@@ -117,7 +140,10 @@ def parse_jsonl(spark: SparkSession, f: LandedFile) -> tuple[DataFrame, list[str
     Row numbers are physical line numbers; blank lines are not records.
     """
     text = spark.read.option("lineSep", "\n").text(f.path)
-    text = text.withColumn("_row_number", F.row_number().over(Window.orderBy(F.monotonically_increasing_id())).cast("long"))
+    text = text.withColumn(
+        "_row_number",
+        F.row_number().over(Window.orderBy(F.monotonically_increasing_id())).cast("long"),
+    )
     text = text.filter(F.trim(F.regexp_replace("value", "\r$", "")) != "")
     text = text.withColumn("_m", F.from_json("value", MapType(StringType(), StringType())))
     first_seen = (
@@ -154,7 +180,9 @@ def with_lineage(df: DataFrame, f: LandedFile, sha: str, lin: Lineage) -> DataFr
     )
 
 
-def to_bronze_rows(parsed: DataFrame, columns: list[str], f: LandedFile, sha: str, lin: Lineage) -> DataFrame:
+def to_bronze_rows(
+    parsed: DataFrame, columns: list[str], f: LandedFile, sha: str, lin: Lineage
+) -> DataFrame:
     good = parsed.filter(F.col("_reason").isNull()).select(*columns, "_row_number")
     out = with_lineage(good, f, sha, lin)
     return out.select(*columns, *LINEAGE.names)
@@ -162,7 +190,10 @@ def to_bronze_rows(parsed: DataFrame, columns: list[str], f: LandedFile, sha: st
 
 def to_quarantine_rows(parsed: DataFrame, f: LandedFile, sha: str, lin: Lineage) -> DataFrame:
     bad = parsed.filter(F.col("_reason").isNotNull()).select(
-        F.lit(f.source).alias("source"), F.col("_reason").alias("reason"), F.col("_raw").alias("raw_line"), "_row_number"
+        F.lit(f.source).alias("source"),
+        F.col("_reason").alias("reason"),
+        F.col("_raw").alias("raw_line"),
+        "_row_number",
     )
     out = with_lineage(bad, f, sha, lin)
     return out.select(*QUARANTINE.names)
@@ -199,7 +230,9 @@ def ingest_file(
         raise ConfigError(f"source {f.source}: unknown format '{spec.format}'")
     missing = _required_missing(spec, columns)
     if missing:
-        raise SourceError(f.source, f"missing required column(s): {', '.join(missing)}", file=f.relative)
+        raise SourceError(
+            f.source, f"missing required column(s): {', '.join(missing)}", file=f.relative
+        )
 
     parsed = parsed.persist()
     try:
@@ -210,17 +243,30 @@ def ingest_file(
         existing_cols = lake.read(spark, table).columns if lake.exists(spark, table) else None
         added = [c for c in columns if existing_cols is not None and c not in existing_cols]
         if by_ok.get(True, 0) or existing_cols is None:
-            _append(to_bronze_rows(parsed, columns, f, sha, lin), lake.path(table), f"c360-bronze-{f.source}", txn_version, merge_schema=True)
+            _append(
+                to_bronze_rows(parsed, columns, f, sha, lin),
+                lake.path(table),
+                f"c360-bronze-{f.source}",
+                txn_version,
+                merge_schema=True,
+            )
             lake.register(spark, table)
         if by_ok.get(False, 0):
             _ensure_quarantine(spark, lake)
-            _append(to_quarantine_rows(parsed, f, sha, lin), lake.path(QUARANTINE_TABLE), f"c360-bronze-quarantine-{f.source}", txn_version)
+            _append(
+                to_quarantine_rows(parsed, f, sha, lin),
+                lake.path(QUARANTINE_TABLE),
+                f"c360-bronze-quarantine-{f.source}",
+                txn_version,
+            )
     finally:
         parsed.unpersist()
 
     in_bronze = _count_file(lake.read(spark, table), f, sha)
     in_quarantine = (
-        _count_file(lake.read(spark, QUARANTINE_TABLE), f, sha) if lake.exists(spark, QUARANTINE_TABLE) else 0
+        _count_file(lake.read(spark, QUARANTINE_TABLE), f, sha)
+        if lake.exists(spark, QUARANTINE_TABLE)
+        else 0
     )
     return FileOutcome(
         f,
@@ -235,8 +281,15 @@ def ingest_file(
     )
 
 
-def _append(df: DataFrame, path: str, app_id: str, version: int, *, merge_schema: bool = False) -> None:
-    writer = df.write.format("delta").mode("append").option("txnAppId", app_id).option("txnVersion", version)
+def _append(
+    df: DataFrame, path: str, app_id: str, version: int, *, merge_schema: bool = False
+) -> None:
+    writer = (
+        df.write.format("delta")
+        .mode("append")
+        .option("txnAppId", app_id)
+        .option("txnVersion", version)
+    )
     if merge_schema:
         writer = writer.option("mergeSchema", "true")
     writer.save(path)
@@ -256,7 +309,11 @@ def _ensure_quarantine(spark: SparkSession, lake: Lake) -> None:
 def _log_rows(spark: SparkSession, lake: Lake) -> list:
     if not lake.exists(spark, FILES_TABLE):
         return []
-    return lake.read(spark, FILES_TABLE).select("source", "file", "file_sha256", "status", "txn_version").collect()
+    return (
+        lake.read(spark, FILES_TABLE)
+        .select("source", "file", "file_sha256", "status", "txn_version")
+        .collect()
+    )
 
 
 def _record(spark: SparkSession, lake: Lake, outcomes: list[FileOutcome], lin: Lineage) -> None:
@@ -264,9 +321,22 @@ def _record(spark: SparkSession, lake: Lake, outcomes: list[FileOutcome], lin: L
         return
     rows = [
         (
-            o.file.source, o.file.relative, o.sha, o.file.batch_id, o.file.size, o.status,
-            o.rows_landed, o.rows_bronze, o.rows_quarantined, o.reconciled, o.txn_version,
-            o.columns_added, o.error, lin.run_id, lin.as_of, lin.loaded_at,
+            o.file.source,
+            o.file.relative,
+            o.sha,
+            o.file.batch_id,
+            o.file.size,
+            o.status,
+            o.rows_landed,
+            o.rows_bronze,
+            o.rows_quarantined,
+            o.reconciled,
+            o.txn_version,
+            o.columns_added,
+            o.error,
+            lin.run_id,
+            lin.as_of,
+            lin.loaded_at,
         )
         for o in outcomes
     ]
@@ -274,13 +344,24 @@ def _record(spark: SparkSession, lake: Lake, outcomes: list[FileOutcome], lin: L
     table = lake.ensure_table(spark, FILES_TABLE, BRONZE_FILES)
     (
         table.alias("t")
-        .merge(src.alias("s"), "t.source = s.source AND t.file = s.file AND t.file_sha256 = s.file_sha256")
+        .merge(
+            src.alias("s"),
+            "t.source = s.source AND t.file = s.file AND t.file_sha256 = s.file_sha256",
+        )
         .whenMatchedUpdateAll()
         .whenNotMatchedInsertAll()
         .execute()
     )
     changes = [
-        (f"bronze.{o.file.source}", o.file.relative, o.file.batch_id, o.columns_added, lin.run_id, lin.as_of, lin.loaded_at)
+        (
+            f"bronze.{o.file.source}",
+            o.file.relative,
+            o.file.batch_id,
+            o.columns_added,
+            lin.run_id,
+            lin.as_of,
+            lin.loaded_at,
+        )
         for o in outcomes
         if o.columns_added
     ]
@@ -288,25 +369,38 @@ def _record(spark: SparkSession, lake: Lake, outcomes: list[FileOutcome], lin: L
         sc = lake.ensure_table(spark, SCHEMA_CHANGES_TABLE, SCHEMA_CHANGES)
         (
             sc.alias("t")
-            .merge(spark.createDataFrame(changes, SCHEMA_CHANGES).alias("s"), "t.table_name = s.table_name AND t.source_file = s.source_file")
+            .merge(
+                spark.createDataFrame(changes, SCHEMA_CHANGES).alias("s"),
+                "t.table_name = s.table_name AND t.source_file = s.source_file",
+            )
             .whenNotMatchedInsertAll()
             .execute()
         )
 
 
-def ingest_source(spark: SparkSession, lake: Lake, landing_root: str, source: str, spec: SourceSpec, lin: Lineage) -> list[FileOutcome]:
+def ingest_source(
+    spark: SparkSession, lake: Lake, landing_root: str, source: str, spec: SourceSpec, lin: Lineage
+) -> list[FileOutcome]:
     """Ingest every new file of one source; a bad file fails alone and is recorded."""
     if spec.format == "jsonl" and spec.encoding.upper().replace("_", "-") not in {"UTF-8", "UTF8"}:
-        raise ConfigError(f"source {source}: JSON lines must be UTF-8 (RFC 8259), got {spec.encoding}")
+        raise ConfigError(
+            f"source {source}: JSON lines must be UTF-8 (RFC 8259), got {spec.encoding}"
+        )
     if not source_exists(spark, landing_root, source):
-        log.warning("source=%s has no landing folder under %s: nothing to load", source, landing_root)
+        log.warning(
+            "source=%s has no landing folder under %s: nothing to load", source, landing_root
+        )
         return []
     files = list_files(spark, landing_root, source)
     if not files:
         log.warning("source=%s landing folder is empty: nothing to load", source)
         return []
     history = [r for r in _log_rows(spark, lake) if r.source == source]
-    seen = {(r.file, r.file_sha256) for r in history if r.status in {"loaded", "empty", "skipped_duplicate"}}
+    seen = {
+        (r.file, r.file_sha256)
+        for r in history
+        if r.status in {"loaded", "empty", "skipped_duplicate"}
+    }
     loaded_shas = {r.file_sha256: r.file for r in history if r.status == "loaded"}
     version = max([r.txn_version for r in history if r.txn_version is not None], default=0)
     outcomes: list[FileOutcome] = []
@@ -318,7 +412,9 @@ def ingest_source(spark: SparkSession, lake: Lake, landing_root: str, source: st
         if f.size == 0:
             outcome = FileOutcome(f, sha, "empty")
         elif sha in loaded_shas and loaded_shas[sha] != f.relative:
-            outcome = FileOutcome(f, sha, "skipped_duplicate", error=f"same content as {loaded_shas[sha]}")
+            outcome = FileOutcome(
+                f, sha, "skipped_duplicate", error=f"same content as {loaded_shas[sha]}"
+            )
         else:
             try:
                 outcome = ingest_file(spark, lake, f, sha, spec, lin, version + 1)
@@ -331,14 +427,23 @@ def ingest_source(spark: SparkSession, lake: Lake, landing_root: str, source: st
             if not outcome.reconciled:
                 log.error(
                     "source=%s file=%s does not reconcile: landed=%d bronze=%d quarantined=%d",
-                    source, f.relative, outcome.rows_landed, outcome.rows_bronze, outcome.rows_quarantined,
+                    source,
+                    f.relative,
+                    outcome.rows_landed,
+                    outcome.rows_bronze,
+                    outcome.rows_quarantined,
                 )
         seen.add((f.relative, sha))
         outcomes.append(outcome)
         log.info(
             "step=bronze.%s file=%s status=%s rows_in=%d rows_out=%d quarantined=%d seconds=%.1f",
-            source, f.relative, outcome.status, outcome.rows_landed, outcome.rows_bronze,
-            outcome.rows_quarantined, time.perf_counter() - t0,
+            source,
+            f.relative,
+            outcome.status,
+            outcome.rows_landed,
+            outcome.rows_bronze,
+            outcome.rows_quarantined,
+            time.perf_counter() - t0,
         )
     _record(spark, lake, outcomes, lin)
     return outcomes
@@ -358,8 +463,16 @@ def run(ctx: StageContext) -> StageResult:
             result.rows_written[f"bronze.{source}"] = sum(o.rows_bronze for o in outcomes)
             q = sum(o.rows_quarantined for o in outcomes)
             if q:
-                result.rows_written[QUARANTINE_TABLE] = result.rows_written.get(QUARANTINE_TABLE, 0) + q
-        failed += [o.file.relative for o in outcomes if o.status == "failed" or o.reconciled is False]
+                result.rows_written[QUARANTINE_TABLE] = (
+                    result.rows_written.get(QUARANTINE_TABLE, 0) + q
+                )
+        failed += [
+            o.file.relative for o in outcomes if o.status == "failed" or o.reconciled is False
+        ]
     if failed:
-        log.error("bronze: %d file(s) failed or did not reconcile: %s (see ops.bronze_files)", len(failed), ", ".join(failed))
+        log.error(
+            "bronze: %d file(s) failed or did not reconcile: %s (see ops.bronze_files)",
+            len(failed),
+            ", ".join(failed),
+        )
     return result

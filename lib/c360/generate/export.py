@@ -31,7 +31,9 @@ def _write_one(df: DataFrame, name: str, spec: SourceSpec, landing: str, tmp: st
     """Write one file per batch; returns the number of records written."""
     df = df.persist()
     rows = df.count()
-    out = df.repartition("_batch").sortWithinPartitions(*[c for c in df.columns if c != "_batch"][:2])
+    out = df.repartition("_batch").sortWithinPartitions(
+        *[c for c in df.columns if c != "_batch"][:2]
+    )
     writer = out.write.mode("overwrite").partitionBy("_batch")
     if spec.format == "csv":
         (
@@ -68,7 +70,9 @@ def _write_one(df: DataFrame, name: str, spec: SourceSpec, landing: str, tmp: st
     return rows
 
 
-def generate(spark: SparkSession, conf: Config, *, sources: list[str] | None = None) -> dict[str, int]:
+def generate(
+    spark: SparkSession, conf: Config, *, sources: list[str] | None = None
+) -> dict[str, int]:
     """Generate the world and land every source. Returns rows written per source."""
     g = conf.generator
     landing = conf.landing.root
@@ -89,10 +93,14 @@ def generate(spark: SparkSession, conf: Config, *, sources: list[str] | None = N
         if os.path.isdir(os.path.join(landing, name)):
             shutil.rmtree(os.path.join(landing, name))
         export = EXPORTERS[name](world, g, h)
-        rows[name] = _write_one(export.df, name, conf.sources[name], landing, os.path.join(tmp_root, name))
+        rows[name] = _write_one(
+            export.df, name, conf.sources[name], landing, os.path.join(tmp_root, name)
+        )
         if export.truth is not None:
             truths.append(export.truth)
-        log.info("step=generate.%s rows_out=%d seconds=%.1f", name, rows[name], time.perf_counter() - t)
+        log.info(
+            "step=generate.%s rows_out=%d seconds=%.1f", name, rows[name], time.perf_counter() - t
+        )
     _write_truth(spark, conf, world, truths)
     shutil.rmtree(tmp_root, ignore_errors=True)
     log.info("step=generate rows_out=%d seconds=%.1f", sum(rows.values()), time.perf_counter() - t0)
@@ -105,20 +113,44 @@ def _write_truth(spark: SparkSession, conf: Config, world, truths: list[DataFram
     for t in truths[1:]:
         records = records.unionByName(t)
     records.distinct().write.mode("overwrite").parquet(os.path.join(root, "party_records"))
-    world.parties.drop("_n", "lat", "city_idx").write.mode("overwrite").parquet(os.path.join(root, "entities"))
+    world.parties.drop("_n", "lat", "city_idx").write.mode("overwrite").parquet(
+        os.path.join(root, "entities")
+    )
     world.vehicles.select(
-        "vin", "entity_id", "sale_id", "sale_date", "owned_until", "model", "model_year", "sale_type",
-        "term_months", "caused_by_campaign",
+        "vin",
+        "entity_id",
+        "sale_id",
+        "sale_date",
+        "owned_until",
+        "model",
+        "model_year",
+        "sale_type",
+        "term_months",
+        "caused_by_campaign",
     ).write.mode("overwrite").parquet(os.path.join(root, "vehicles"))
     world.campaign_contacts.select(
-        "campaign_id", "entity_id", "group", "channel", "contact_plan", "recipient_key", "outcome", "outcome_id",
+        "campaign_id",
+        "entity_id",
+        "group",
+        "channel",
+        "contact_plan",
+        "recipient_key",
+        "outcome",
+        "outcome_id",
     ).write.mode("overwrite").parquet(os.path.join(root, "campaign_contacts"))
     spark.createDataFrame(
-        [(conf.generator.effect_service, conf.generator.effect_purchase, conf.generator.attribution_days,
-          conf.generator.control_share, conf.generator.seed)],
+        [
+            (
+                conf.generator.effect_service,
+                conf.generator.effect_purchase,
+                conf.generator.attribution_days,
+                conf.generator.control_share,
+                conf.generator.seed,
+            )
+        ],
         "effect_service DOUBLE, effect_purchase DOUBLE, attribution_days INT, control_share DOUBLE, seed BIGINT",
     ).write.mode("overwrite").parquet(os.path.join(root, "planted_effects"))
     # Latent loyalty per customer, for validating the models against what drives them.
-    world.parties.select("entity_id", F.col("lat").alias("latent_loyalty")).write.mode("overwrite").parquet(
-        os.path.join(root, "latent")
-    )
+    world.parties.select("entity_id", F.col("lat").alias("latent_loyalty")).write.mode(
+        "overwrite"
+    ).parquet(os.path.join(root, "latent"))

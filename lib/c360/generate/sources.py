@@ -45,14 +45,20 @@ def _batch_col(date_col: Column, h: Horizon) -> Column:
 # --------------------------------------------------------------------------- noise
 
 
-def with_duplicates(df: DataFrame, g: GeneratorConfig, source: str, id_col: str, prefix: str) -> DataFrame:
+def with_duplicates(
+    df: DataFrame, g: GeneratorConfig, source: str, id_col: str, prefix: str
+) -> DataFrame:
     """Export a share of records twice, under a new id (noise is then drawn per id)."""
     dup = df.filter(uniform(g.seed, f"{source}:dup", id_col) < g.noise.duplicate)
-    dup = dup.withColumn(id_col, F.concat(F.lit(prefix), digits(g.seed, f"{source}:dupid", 10, F.col(id_col))))
+    dup = dup.withColumn(
+        id_col, F.concat(F.lit(prefix), digits(g.seed, f"{source}:dupid", 10, F.col(id_col)))
+    )
     return df.unionByName(dup)
 
 
-def with_party_noise(df: DataFrame, g: GeneratorConfig, source: str, id_col: str, date_col: Column) -> DataFrame:
+def with_party_noise(
+    df: DataFrame, g: GeneratorConfig, source: str, id_col: str, date_col: Column
+) -> DataFrame:
     """Noisy copies of the party fields as this source would hold them on that date.
 
     Built in steps (one column per step) so that nested damage does not inline into
@@ -66,29 +72,55 @@ def with_party_noise(df: DataFrame, g: GeneratorConfig, source: str, id_col: str
 
     nick = F.coalesce(lookup(NICKNAMES, F.col("given_name")), F.col("given_name"))
     df = df.withColumn("_g", maybe(u("nick"), n.nickname, nick, F.col("given_name")))
-    df = df.withColumn("_g", maybe(u("typog"), n.typo, typo(F.col("_g"), u("tg1"), u("tg2")), F.col("_g")))
-    df = df.withColumn("_f", maybe(u("typof"), n.typo, typo(F.col("family_name"), u("tf1"), u("tf2")), F.col("family_name")))
-    df = df.withColumn("_swap", u("swap") < n.swap_names).withColumn("_strip", u("strip") < n.strip_accents)
+    df = df.withColumn(
+        "_g", maybe(u("typog"), n.typo, typo(F.col("_g"), u("tg1"), u("tg2")), F.col("_g"))
+    )
+    df = df.withColumn(
+        "_f",
+        maybe(
+            u("typof"), n.typo, typo(F.col("family_name"), u("tf1"), u("tf2")), F.col("family_name")
+        ),
+    )
+    df = df.withColumn("_swap", u("swap") < n.swap_names).withColumn(
+        "_strip", u("strip") < n.strip_accents
+    )
     g2 = F.when(F.col("_swap"), F.col("_f")).otherwise(F.col("_g"))
     f2 = F.when(F.col("_swap"), F.col("_g")).otherwise(F.col("_f"))
     df = df.withColumn("n_given", F.when(F.col("_strip"), strip_accents(g2)).otherwise(g2))
     df = df.withColumn("n_family", F.when(F.col("_strip"), strip_accents(f2)).otherwise(f2))
-    company = maybe(u("typoc"), n.typo, typo(F.col("company_name"), u("tc1"), u("tc2")), F.col("company_name"))
+    company = maybe(
+        u("typoc"), n.typo, typo(F.col("company_name"), u("tc1"), u("tc2")), F.col("company_name")
+    )
     df = df.withColumn("_c", company)
-    df = df.withColumn("n_company", F.when(F.col("_strip"), strip_accents(F.col("_c"))).otherwise(F.col("_c")))
+    df = df.withColumn(
+        "n_company", F.when(F.col("_strip"), strip_accents(F.col("_c"))).otherwise(F.col("_c"))
+    )
     df = df.withColumn("_e", email_at(date_col))
-    df = df.withColumn("_e", maybe(u("typoe"), n.typo / 4, typo(F.col("_e"), u("te1"), u("te2")), F.col("_e")))
-    df = df.withColumn("n_email", F.when(u("noemail") < n.missing_email, F.lit(None)).otherwise(F.col("_e")))
+    df = df.withColumn(
+        "_e", maybe(u("typoe"), n.typo / 4, typo(F.col("_e"), u("te1"), u("te2")), F.col("_e"))
+    )
+    df = df.withColumn(
+        "n_email", F.when(u("noemail") < n.missing_email, F.lit(None)).otherwise(F.col("_e"))
+    )
     # Household members often give the shared landline instead of their own mobile.
-    phone = F.when(F.col("no_mobile") | (u("landline") < 0.15), F.col("landline")).otherwise(F.col("mobile"))
-    df = df.withColumn("n_phone", F.when(u("nophone") < n.missing_phone, F.lit(None)).otherwise(phone))
+    phone = F.when(F.col("no_mobile") | (u("landline") < 0.15), F.col("landline")).otherwise(
+        F.col("mobile")
+    )
+    df = df.withColumn(
+        "n_phone", F.when(u("nophone") < n.missing_phone, F.lit(None)).otherwise(phone)
+    )
     addr = address_at(date_col)
     df = df.withColumn("_stale", addr["moved"] & (u("stale") < n.stale_address))
     stale = F.col("_stale")
     df = df.withColumn("n_street", F.when(stale, addr["stale_street"]).otherwise(addr["street"]))
-    df = df.withColumn("n_postal", F.when(stale, addr["stale_postal_code"]).otherwise(addr["postal_code"]))
+    df = df.withColumn(
+        "n_postal", F.when(stale, addr["stale_postal_code"]).otherwise(addr["postal_code"])
+    )
     df = df.withColumn("n_city", F.when(stale, addr["stale_city"]).otherwise(addr["city"]))
-    df = df.withColumn("n_birth", F.when(u("nobirth") < n.missing_birth_date, F.lit(None)).otherwise(F.col("birth_date")))
+    df = df.withColumn(
+        "n_birth",
+        F.when(u("nobirth") < n.missing_birth_date, F.lit(None)).otherwise(F.col("birth_date")),
+    )
     return df.drop("_g", "_f", "_swap", "_strip", "_c", "_e", "_stale")
 
 
@@ -96,11 +128,19 @@ def phone_fmt(national: Column, u: Column, styles: list[str]) -> Column:
     """Format a 9-digit Spanish number in one of the given styles."""
     forms = {
         "e164": F.concat(F.lit("+34"), national),
-        "spaced": F.concat_ws(" ", national.substr(1, 3), national.substr(4, 2), national.substr(6, 2), national.substr(8, 2)),
+        "spaced": F.concat_ws(
+            " ",
+            national.substr(1, 3),
+            national.substr(4, 2),
+            national.substr(6, 2),
+            national.substr(8, 2),
+        ),
         "plain": national,
         "intl00": F.concat(F.lit("0034-"), national),
         "paren": F.concat(F.lit("(+34) "), national),
-        "dotted": F.concat_ws(".", national.substr(1, 3), national.substr(4, 3), national.substr(7, 3)),
+        "dotted": F.concat_ws(
+            ".", national.substr(1, 3), national.substr(4, 3), national.substr(7, 3)
+        ),
     }
     out: Column = forms[styles[-1]]
     for i, style in reversed(list(enumerate(styles[:-1]))):
@@ -147,20 +187,30 @@ def with_changes(
     s = g.seed
     df = df.persist()  # re-read by every daily delta below
     base = df.withColumn("_op", F.lit("I")).withColumn("_changed", F.col(date_col))
-    base = base.withColumn("_batch", _batch_col(F.col(date_col), h)).filter(F.col("_batch").isNotNull())
+    base = base.withColumn("_batch", _batch_col(F.col(date_col), h)).filter(
+        F.col("_batch").isNotNull()
+    )
     out = base
     existing = base.filter(F.col(date_col) < F.lit(h.start))
     for d in range(1, g.daily_batches + 1):
         day = h.start + dt.timedelta(days=d)
         u = uniform(s, f"{source}:chg{d}", key)
         changed = mutate(existing.filter(u < change_rate)).withColumn("_op", F.lit("U"))
-        deleted = existing.filter((u >= change_rate) & (u < change_rate + delete_rate)).withColumn("_op", F.lit("D"))
+        deleted = existing.filter((u >= change_rate) & (u < change_rate + delete_rate)).withColumn(
+            "_op", F.lit("D")
+        )
         batch = F.lit(batch_id(day, False))
-        out = out.unionByName(changed.withColumn("_changed", F.lit(day)).withColumn("_batch", batch))
-        out = out.unionByName(deleted.withColumn("_changed", F.lit(day)).withColumn("_batch", batch))
+        out = out.unionByName(
+            changed.withColumn("_changed", F.lit(day)).withColumn("_batch", batch)
+        )
+        out = out.unionByName(
+            deleted.withColumn("_changed", F.lit(day)).withColumn("_batch", batch)
+        )
         if d >= 2:
             prev = uniform(s, f"{source}:chg{d - 1}", key)
-            replay = existing.filter((prev < change_rate) & (uniform(s, f"{source}:replay{d}", key) < 0.3))
+            replay = existing.filter(
+                (prev < change_rate) & (uniform(s, f"{source}:replay{d}", key) < 0.3)
+            )
             out = out.unionByName(replay.withColumn("_op", F.lit("U")).withColumn("_batch", batch))
     return out
 
@@ -176,11 +226,19 @@ def export_sales(w: World, g: GeneratorConfig, h: Horizon) -> Export:
     def mutate(df: DataFrame) -> DataFrame:
         return df.withColumn("price", F.col("price") - 250).withColumn("trim", F.lit("Tekna"))
 
-    v = with_changes(v, g, h, "sales", "sale_id", "sale_date", change_rate=0.01, delete_rate=0.003, mutate=mutate)
+    v = with_changes(
+        v, g, h, "sales", "sale_id", "sale_date", change_rate=0.01, delete_rate=0.003, mutate=mutate
+    )
     is_co = F.col("entity_type") == "company"
     up = lambda c: F.upper(F.col(c))  # noqa: E731 - the legacy VPP stores names in upper case
-    title = F.when(is_co, F.lit(None)).when(F.col("gender") == "F", F.when(uniform(g.seed, "sales:tt", "sale_id") < 0.5, "SRA.").otherwise("DÑA.")).otherwise(
-        F.when(uniform(g.seed, "sales:tt", "sale_id") < 0.5, "SR.").otherwise("D."))
+    title = (
+        F.when(is_co, F.lit(None))
+        .when(
+            F.col("gender") == "F",
+            F.when(uniform(g.seed, "sales:tt", "sale_id") < 0.5, "SRA.").otherwise("DÑA."),
+        )
+        .otherwise(F.when(uniform(g.seed, "sales:tt", "sale_id") < 0.5, "SR.").otherwise("D."))
+    )
     title = F.when(uniform(g.seed, "sales:notitle", "sale_id") < 0.4, F.lit(None)).otherwise(title)
     out = v.select(
         F.col("sale_id").alias("SALE_ID"),
@@ -202,10 +260,15 @@ def export_sales(w: World, g: GeneratorConfig, h: Horizon) -> Export:
         up("n_street").alias("STREET"),
         F.col("n_postal").alias("POSTAL_CODE"),
         up("n_city").alias("CITY"),
-        phone_fmt(F.col("n_phone"), uniform(g.seed, "sales:pf", "sale_id"), ["spaced", "plain", "e164"]).alias("PHONE"),
+        phone_fmt(
+            F.col("n_phone"), uniform(g.seed, "sales:pf", "sale_id"), ["spaced", "plain", "e164"]
+        ).alias("PHONE"),
         F.upper("n_email").alias("EMAIL"),
         F.date_format("n_birth", "dd/MM/yyyy").alias("BIRTH_DATE"),
-        F.when(F.col("_op") == "I", "A").when(F.col("_op") == "U", "M").otherwise("D").alias("RECORD_STATUS"),
+        F.when(F.col("_op") == "I", "A")
+        .when(F.col("_op") == "U", "M")
+        .otherwise("D")
+        .alias("RECORD_STATUS"),
         F.date_format(F.col("_changed"), "dd/MM/yyyy 10:00:00").alias("LAST_UPDATE"),
         "_batch",
     )
@@ -218,9 +281,20 @@ def export_service(w: World, g: GeneratorConfig, h: Horizon) -> Export:
 
     def mutate(df: DataFrame) -> DataFrame:
         return df.withColumn("parts_amount", F.col("parts_amount") + 35.5).withColumn(
-            "total_amount", F.round(F.col("labour_amount") + F.col("parts_amount"), 2))
+            "total_amount", F.round(F.col("labour_amount") + F.col("parts_amount"), 2)
+        )
 
-    v = with_changes(v, g, h, "service", "ro_id", "close_date", change_rate=0.005, delete_rate=0.002, mutate=mutate)
+    v = with_changes(
+        v,
+        g,
+        h,
+        "service",
+        "ro_id",
+        "close_date",
+        change_rate=0.005,
+        delete_rate=0.002,
+        mutate=mutate,
+    )
     u = uniform(g.seed, "service:namefmt", "ro_id")
     # Counter staff type the name as they hear it: "GARCIA, ANA", "Ana Garcia", "garcia ana".
     name = F.when(F.col("entity_type") == "company", F.col("n_company")).otherwise(
@@ -240,7 +314,9 @@ def export_service(w: World, g: GeneratorConfig, h: Horizon) -> Export:
         F.format_string("%.2f", "parts_amount").alias("Parts"),
         F.format_string("%.2f", "total_amount").alias("Total"),
         name.alias("Customer Name"),
-        phone_fmt(F.col("n_phone"), uniform(g.seed, "service:pf", "ro_id"), ["spaced", "plain", "dotted"]).alias("Phone"),
+        phone_fmt(
+            F.col("n_phone"), uniform(g.seed, "service:pf", "ro_id"), ["spaced", "plain", "dotted"]
+        ).alias("Phone"),
         F.col("n_email").alias("Email"),
         F.col("n_street").alias("Address"),
         F.col("n_postal").alias("Postal Code"),
@@ -257,14 +333,34 @@ def export_ecommerce(w: World, g: GeneratorConfig, h: Horizon) -> Export:
     v = with_party_noise(v, g, "ecommerce", "lead_id", F.col("lead_date"))
 
     def mutate(df: DataFrame) -> DataFrame:
-        return df.withColumn("lead_status", F.when(F.col("lead_status") == "open", "lost").otherwise(F.col("lead_status")))
+        return df.withColumn(
+            "lead_status",
+            F.when(F.col("lead_status") == "open", "lost").otherwise(F.col("lead_status")),
+        )
 
-    v = with_changes(v, g, h, "ecommerce", "lead_id", "lead_date", change_rate=0.01, delete_rate=0.0, mutate=mutate)
+    v = with_changes(
+        v,
+        g,
+        h,
+        "ecommerce",
+        "lead_id",
+        "lead_date",
+        change_rate=0.01,
+        delete_rate=0.0,
+        mutate=mutate,
+    )
     ts = F.col("lead_date").cast("timestamp") + F.make_interval(secs=F.col("lead_ts_sec"))
     out = v.select(
         F.col("lead_id").alias("id"),
-        F.date_format(F.from_utc_timestamp(ts, "Europe/Madrid"), "yyyy-MM-dd'T'HH:mm:ss").alias("_local"),
-        ((F.unix_timestamp(F.from_utc_timestamp(ts, "Europe/Madrid")) - F.unix_timestamp(ts)) / 3600).cast("int").alias("_off"),
+        F.date_format(F.from_utc_timestamp(ts, "Europe/Madrid"), "yyyy-MM-dd'T'HH:mm:ss").alias(
+            "_local"
+        ),
+        (
+            (F.unix_timestamp(F.from_utc_timestamp(ts, "Europe/Madrid")) - F.unix_timestamp(ts))
+            / 3600
+        )
+        .cast("int")
+        .alias("_off"),
         F.col("lead_type").alias("type"),
         F.col("model").alias("model_of_interest"),
         F.col("lead_status").alias("status"),
@@ -272,17 +368,26 @@ def export_ecommerce(w: World, g: GeneratorConfig, h: Horizon) -> Export:
         F.col("n_given").alias("first_name"),
         F.col("n_family").alias("last_name"),
         F.lower("n_email").alias("email"),
-        phone_fmt(F.col("n_phone"), uniform(g.seed, "ecom:pf", "lead_id"), ["e164", "plain", "spaced", "paren"]).alias("phone"),
+        phone_fmt(
+            F.col("n_phone"),
+            uniform(g.seed, "ecom:pf", "lead_id"),
+            ["e164", "plain", "spaced", "paren"],
+        ).alias("phone"),
         F.col("n_postal").alias("postal_code"),
-        F.when(uniform(g.seed, "ecom:cf", "lead_id") < 0.5, F.col("marketing_opt_in").cast("string")).otherwise(
-            F.when(F.col("marketing_opt_in"), "1").otherwise("0")).alias("marketing_opt_in"),
+        F.when(
+            uniform(g.seed, "ecom:cf", "lead_id") < 0.5, F.col("marketing_opt_in").cast("string")
+        )
+        .otherwise(F.when(F.col("marketing_opt_in"), "1").otherwise("0"))
+        .alias("marketing_opt_in"),
         F.date_format("delivery_date", "yyyy-MM-dd").alias("expected_delivery"),
         F.lower(F.col("_op")).alias("op"),
         F.date_format(F.col("_changed"), "yyyy-MM-dd'T'12:00:00'Z'").alias("updated_at"),
         "_batch",
     )
     # ISO 8601 with the Madrid offset, as the web platform logs it.
-    out = out.withColumn("created_at", F.concat(F.col("_local"), F.format_string("+%02d:00", "_off"))).drop("_local", "_off")
+    out = out.withColumn(
+        "created_at", F.concat(F.col("_local"), F.format_string("+%02d:00", "_off"))
+    ).drop("_local", "_off")
     out = out.select("id", "created_at", *[c for c in out.columns if c not in {"id", "created_at"}])
     return Export("ecommerce", out, _truth(v.filter(F.col("_op") == "I"), "ecommerce", "lead_id"))
 
@@ -293,10 +398,23 @@ def export_finance(w: World, g: GeneratorConfig, h: Horizon) -> Export:
 
     def mutate(df: DataFrame) -> DataFrame:
         active = F.col("contract_status") == "active"
-        return df.withColumn("payoff_date", F.when(active, F.lit(h.end)).otherwise(F.col("payoff_date"))).withColumn(
-            "contract_status", F.when(active, "paid_off").otherwise(F.col("contract_status")))
+        return df.withColumn(
+            "payoff_date", F.when(active, F.lit(h.end)).otherwise(F.col("payoff_date"))
+        ).withColumn(
+            "contract_status", F.when(active, "paid_off").otherwise(F.col("contract_status"))
+        )
 
-    v = with_changes(v, g, h, "finance", "contract_id", "sale_date", change_rate=0.01, delete_rate=0.0, mutate=mutate)
+    v = with_changes(
+        v,
+        g,
+        h,
+        "finance",
+        "contract_id",
+        "sale_date",
+        change_rate=0.01,
+        delete_rate=0.0,
+        mutate=mutate,
+    )
     is_co = F.col("entity_type") == "company"
     out = v.select(
         F.col("contract_id"),
@@ -310,7 +428,9 @@ def export_finance(w: World, g: GeneratorConfig, h: Horizon) -> Export:
         F.col("n_street").alias("street"),
         F.col("n_postal").alias("zip"),
         F.col("n_city").alias("city"),
-        phone_fmt(F.col("n_phone"), uniform(g.seed, "fin:pf", "contract_id"), ["intl00", "e164"]).alias("phone"),
+        phone_fmt(
+            F.col("n_phone"), uniform(g.seed, "fin:pf", "contract_id"), ["intl00", "e164"]
+        ).alias("phone"),
         F.col("n_email").alias("email"),
         F.col("contract_type"),
         F.date_format("sale_date", "MM/dd/yyyy").alias("start_date"),
@@ -328,14 +448,20 @@ def export_finance(w: World, g: GeneratorConfig, h: Horizon) -> Export:
 def export_insurance(w: World, g: GeneratorConfig, h: Horizon) -> Export:
     v = with_duplicates(w.insurance, g, "insurance", "policy_id", "LM-9")
     v = with_party_noise(v, g, "insurance", "policy_id", F.col("sale_date"))
-    v = v.withColumn("_batch", _batch_col(F.col("sale_date"), h)).filter(F.col("_batch").isNotNull())
-    holder = F.when(F.col("entity_type") == "company", F.col("n_company")).otherwise(F.concat_ws(" ", "n_given", "n_family"))
+    v = v.withColumn("_batch", _batch_col(F.col("sale_date"), h)).filter(
+        F.col("_batch").isNotNull()
+    )
+    holder = F.when(F.col("entity_type") == "company", F.col("n_company")).otherwise(
+        F.concat_ws(" ", "n_given", "n_family")
+    )
     out = v.select(
         F.col("policy_id").alias("Policy ID"),
         F.col("vin").alias("VIN"),
         holder.alias("Policy Holder"),
         F.col("n_email").alias("Holder Email"),
-        phone_fmt(F.col("n_phone"), uniform(g.seed, "ins:pf", "policy_id"), ["paren", "e164", "plain"]).alias("Holder Phone"),
+        phone_fmt(
+            F.col("n_phone"), uniform(g.seed, "ins:pf", "policy_id"), ["paren", "e164", "plain"]
+        ).alias("Holder Phone"),
         F.col("n_postal").alias("Postal Code"),
         F.date_format("sale_date", "yyyyMMdd").alias("Start"),
         F.date_format("policy_end", "yyyyMMdd").alias("End"),
@@ -348,14 +474,17 @@ def export_insurance(w: World, g: GeneratorConfig, h: Horizon) -> Export:
 
 def export_subscriptions(w: World, g: GeneratorConfig, h: Horizon) -> Export:
     v = with_party_noise(w.subscriptions, g, "subscriptions", "subscription_id", F.col("sub_start"))
-    v = v.withColumn("_batch", _batch_col(F.col("sub_start"), h)).filter(F.col("_batch").isNotNull())
+    v = v.withColumn("_batch", _batch_col(F.col("sub_start"), h)).filter(
+        F.col("_batch").isNotNull()
+    )
     epoch_ms = lambda c: (F.unix_timestamp(F.col(c).cast("timestamp")) * 1000).cast("string")  # noqa: E731
     out = v.select(
         "subscription_id",
         "vin",
         F.lower("n_email").alias("account_email"),
-        F.when(F.col("entity_type") == "company", F.col("n_company")).otherwise(
-            F.concat_ws(" ", "n_given", "n_family")).alias("account_name"),
+        F.when(F.col("entity_type") == "company", F.col("n_company"))
+        .otherwise(F.concat_ws(" ", "n_given", "n_family"))
+        .alias("account_name"),
         "product",
         F.col("plan").alias("plan_type"),
         epoch_ms("sub_start").alias("start_ms"),
@@ -366,10 +495,14 @@ def export_subscriptions(w: World, g: GeneratorConfig, h: Horizon) -> Export:
 
 
 def export_telematics(w: World, g: GeneratorConfig, h: Horizon) -> Export:
-    v = w.telematics.withColumn("_batch", _batch_col(F.col("reading_date"), h)).filter(F.col("_batch").isNotNull())
+    v = w.telematics.withColumn("_batch", _batch_col(F.col("reading_date"), h)).filter(
+        F.col("_batch").isNotNull()
+    )
     out = v.select(
         "vin",
-        F.date_format(F.timestamp_seconds("reading_epoch"), "yyyy-MM-dd'T'HH:mm:ss'Z'").alias("reading_ts"),
+        F.date_format(F.timestamp_seconds("reading_epoch"), "yyyy-MM-dd'T'HH:mm:ss'Z'").alias(
+            "reading_ts"
+        ),
         F.col("odometer_km").cast("string").alias("odometer_km"),
         "_batch",
     )
@@ -378,22 +511,43 @@ def export_telematics(w: World, g: GeneratorConfig, h: Horizon) -> Export:
 
 def export_loyalty(w: World, g: GeneratorConfig, h: Horizon) -> Export:
     s = g.seed
-    m = w.loyalty.withColumn("points", (F.col("lat") * 18000 + F.col("n_purchases") * 1500).cast("int"))
-    m = m.withColumn("tier", F.when(F.col("points") > 14000, "Platinum").when(F.col("points") > 9000, "Gold")
-                     .when(F.col("points") > 4000, "Silver").otherwise("Bronze"))
+    m = w.loyalty.withColumn(
+        "points", (F.col("lat") * 18000 + F.col("n_purchases") * 1500).cast("int")
+    )
+    m = m.withColumn(
+        "tier",
+        F.when(F.col("points") > 14000, "Platinum")
+        .when(F.col("points") > 9000, "Gold")
+        .when(F.col("points") > 4000, "Silver")
+        .otherwise("Bronze"),
+    )
     m = with_duplicates(m, g, "loyalty", "member_id", "L9")
     m = with_party_noise(m, g, "loyalty", "member_id", F.col("enrolled_on"))
 
     def mutate(df: DataFrame) -> DataFrame:
-        return df.withColumn("points", F.col("points") + (uniform(s, "loy:pts", "member_id") * 900).cast("int") + 100)
+        return df.withColumn(
+            "points", F.col("points") + (uniform(s, "loy:pts", "member_id") * 900).cast("int") + 100
+        )
 
-    m = with_changes(m, g, h, "loyalty", "member_id", "enrolled_on", change_rate=0.03, delete_rate=0.003, mutate=mutate)
+    m = with_changes(
+        m,
+        g,
+        h,
+        "loyalty",
+        "member_id",
+        "enrolled_on",
+        change_rate=0.03,
+        delete_rate=0.003,
+        mutate=mutate,
+    )
     out = m.select(
         F.col("member_id").alias("MemberID"),
         F.col("n_given").alias("FirstName"),
         F.col("n_family").alias("LastName"),
         F.col("n_email").alias("Email"),
-        phone_fmt(F.col("n_phone"), uniform(s, "loy:pf", "member_id"), ["e164", "spaced"]).alias("Mobile"),
+        phone_fmt(F.col("n_phone"), uniform(s, "loy:pf", "member_id"), ["e164", "spaced"]).alias(
+            "Mobile"
+        ),
         F.col("n_street").alias("Street"),
         F.col("n_postal").alias("PostCode"),
         F.col("n_city").alias("Town"),
@@ -408,12 +562,18 @@ def export_loyalty(w: World, g: GeneratorConfig, h: Horizon) -> Export:
 
 
 def export_surveys(w: World, g: GeneratorConfig, h: Horizon) -> Export:
-    v = w.surveys.withColumn("_batch", _batch_col(F.col("response_date"), h)).filter(F.col("_batch").isNotNull())
+    v = w.surveys.withColumn("_batch", _batch_col(F.col("response_date"), h)).filter(
+        F.col("_batch").isNotNull()
+    )
     out = v.select(
         "response_id",
         "survey_type",
-        F.when(uniform(g.seed, "svy:novin", "response_id") < 0.2, F.lit(None)).otherwise(F.col("vin")).alias("vin"),
-        F.when(uniform(g.seed, "svy:email", "response_id") < 0.5, F.col("email_now")).alias("email"),
+        F.when(uniform(g.seed, "svy:novin", "response_id") < 0.2, F.lit(None))
+        .otherwise(F.col("vin"))
+        .alias("vin"),
+        F.when(uniform(g.seed, "svy:email", "response_id") < 0.5, F.col("email_now")).alias(
+            "email"
+        ),
         F.col("survey_dealer").alias("dealer_code"),
         F.date_format("response_date", "yyyy-MM-dd HH:mm:ss").alias("response_date"),
         F.col("nps").cast("string").alias("nps"),
@@ -426,9 +586,15 @@ def export_surveys(w: World, g: GeneratorConfig, h: Horizon) -> Export:
 
 
 def export_campaigns(w: World, g: GeneratorConfig, h: Horizon) -> Export:
-    v = w.campaigns.withColumn("_batch", _batch_col(F.col("start_date"), h)).filter(F.col("_batch").isNotNull())
+    v = w.campaigns.withColumn("_batch", _batch_col(F.col("start_date"), h)).filter(
+        F.col("_batch").isNotNull()
+    )
     out = v.select(
-        "campaign_id", "name", "contact_plan", "offer", "channel",
+        "campaign_id",
+        "name",
+        "contact_plan",
+        "offer",
+        "channel",
         F.date_format("start_date", "yyyy-MM-dd").alias("start_date"),
         F.date_format("end_date", "yyyy-MM-dd").alias("end_date"),
         F.format_string("%.2f", "cost_per_contact").alias("cost_per_contact"),
@@ -438,9 +604,16 @@ def export_campaigns(w: World, g: GeneratorConfig, h: Horizon) -> Export:
 
 
 def export_campaign_events(w: World, g: GeneratorConfig, h: Horizon) -> Export:
-    v = w.campaign_events.withColumn("_batch", _batch_col(F.to_date("event_ts"), h)).filter(F.col("_batch").isNotNull())
+    v = w.campaign_events.withColumn("_batch", _batch_col(F.to_date("event_ts"), h)).filter(
+        F.col("_batch").isNotNull()
+    )
     out = v.select(
-        "event_id", "campaign_id", F.col("wave").cast("string").alias("wave"), "recipient_key", "channel", "event",
+        "event_id",
+        "campaign_id",
+        F.col("wave").cast("string").alias("wave"),
+        "recipient_key",
+        "channel",
+        "event",
         F.date_format("event_ts", "yyyy-MM-dd'T'HH:mm:ss'Z'").alias("event_ts"),
         "_batch",
     )
@@ -449,24 +622,38 @@ def export_campaign_events(w: World, g: GeneratorConfig, h: Horizon) -> Export:
 
 def export_market_research(w: World, g: GeneratorConfig, h: Horizon) -> Export:
     out = w.market_research.select(
-        "postal_code", "segment", F.col("affluence_index").cast("string").alias("affluence_index"),
-        F.col("study_year").cast("string").alias("study_year"), F.lit(batch_id(h.start, True)).alias("_batch"),
+        "postal_code",
+        "segment",
+        F.col("affluence_index").cast("string").alias("affluence_index"),
+        F.col("study_year").cast("string").alias("study_year"),
+        F.lit(batch_id(h.start, True)).alias("_batch"),
     )
     return Export("market_research", out, None)
 
 
 def export_dealers(w: World, g: GeneratorConfig, h: Horizon) -> Export:
     out = w.dealers.select(
-        "dealer_code", "dealer_name", "region", "street", "postal_code", "city",
-        F.col("latitude").cast("string").alias("latitude"), F.col("longitude").cast("string").alias("longitude"),
-        F.lit("Y").alias("active"), F.lit(batch_id(h.start, True)).alias("_batch"),
+        "dealer_code",
+        "dealer_name",
+        "region",
+        "street",
+        "postal_code",
+        "city",
+        F.col("latitude").cast("string").alias("latitude"),
+        F.col("longitude").cast("string").alias("longitude"),
+        F.lit("Y").alias("active"),
+        F.lit(batch_id(h.start, True)).alias("_batch"),
     )
     return Export("dealers", out, None)
 
 
 def export_consents(w: World, g: GeneratorConfig, h: Horizon) -> Export:
-    v = w.consents.withColumn("_batch", _batch_col(F.col("consent_date"), h)).filter(F.col("_batch").isNotNull())
-    point = F.when(F.col("contact_type") == "phone", F.concat(F.lit("+34"), F.col("contact_point"))).otherwise(F.col("contact_point"))
+    v = w.consents.withColumn("_batch", _batch_col(F.col("consent_date"), h)).filter(
+        F.col("_batch").isNotNull()
+    )
+    point = F.when(
+        F.col("contact_type") == "phone", F.concat(F.lit("+34"), F.col("contact_point"))
+    ).otherwise(F.col("contact_point"))
     ts = F.col("consent_date").cast("timestamp") + F.make_interval(secs=F.col("consent_sec"))
     out = v.select(
         "consent_id",

@@ -63,7 +63,9 @@ class World:
 def _address(seed: int, salt: str, key: Column) -> dict[str, Column]:
     """A plausible Spanish address drawn from ``key``."""
     n_cities = len(ref.CITIES)
-    city_idx = F.least((uniform(seed, f"{salt}:city", key) * n_cities).cast("int"), F.lit(n_cities - 1))
+    city_idx = F.least(
+        (uniform(seed, f"{salt}:city", key) * n_cities).cast("int"), F.lit(n_cities - 1)
+    )
     city = F.element_at(F.array(*[F.lit(c[0]) for c in ref.CITIES]), city_idx + 1)
     prefix = F.element_at(F.array(*[F.lit(c[1]) for c in ref.CITIES]), city_idx + 1)
     region = F.element_at(F.array(*[F.lit(c[2]) for c in ref.CITIES]), city_idx + 1)
@@ -75,7 +77,12 @@ def _address(seed: int, salt: str, key: Column) -> dict[str, Column]:
     number = (uniform(seed, f"{salt}:num", key) * 180).cast("int") + 1
     return {
         "street": F.concat(street, F.lit(", "), number.cast("string")),
-        "postal_code": F.concat(prefix, F.lpad(((uniform(seed, f"{salt}:pc", key) * 60).cast("int") * 5).cast("string"), 3, "0")),
+        "postal_code": F.concat(
+            prefix,
+            F.lpad(
+                ((uniform(seed, f"{salt}:pc", key) * 60).cast("int") * 5).cast("string"), 3, "0"
+            ),
+        ),
         "city": city,
         "region": region,
         "city_idx": city_idx,
@@ -83,7 +90,9 @@ def _address(seed: int, salt: str, key: Column) -> dict[str, Column]:
 
 
 def _mobile(seed: int, salt: str, key: Column) -> Column:
-    return F.concat(pick(["6", "7"], uniform(seed, f"{salt}:m0", key)), digits(seed, f"{salt}:m", 8, key))
+    return F.concat(
+        pick(["6", "7"], uniform(seed, f"{salt}:m0", key)), digits(seed, f"{salt}:m", 8, key)
+    )
 
 
 def _email(seed: int, salt: str, given: Column, family: Column, key: Column) -> Column:
@@ -117,12 +126,12 @@ def persons(spark: SparkSession, g: GeneratorConfig, h: Horizon) -> DataFrame:
     ).otherwise(zipf_pick(ref.MALE_NAMES, uniform(s, "given", "n"), 1.6))
     # Spouses sometimes keep their own surname (Spain); children take the head's.
     own_surname = ~F.col("is_head") & (uniform(s, "ownsur", "n") < 0.25)
-    family = F.when(
-        own_surname, zipf_pick(ref.SURNAMES, uniform(s, "family", "n"))
-    ).otherwise(zipf_pick(ref.SURNAMES, uniform(s, "family", "head")))
-    age_years = F.when(
-        F.col("is_head"), 25 + uniform(s, "age", "n") * 55
-    ).otherwise(18 + uniform(s, "age", "n") * 62)
+    family = F.when(own_surname, zipf_pick(ref.SURNAMES, uniform(s, "family", "n"))).otherwise(
+        zipf_pick(ref.SURNAMES, uniform(s, "family", "head"))
+    )
+    age_years = F.when(F.col("is_head"), 25 + uniform(s, "age", "n") * 55).otherwise(
+        18 + uniform(s, "age", "n") * 62
+    )
     addr = _address(s, "home", F.col("head"))
     addr2 = _address(s, "moved", F.col("head"))
     moved = uniform(s, "moves", "head") < 0.2
@@ -150,18 +159,30 @@ def persons(spark: SparkSession, g: GeneratorConfig, h: Horizon) -> DataFrame:
         F.when(moved, addr2["street"]).alias("street2"),
         F.when(moved, addr2["postal_code"]).alias("postal_code2"),
         F.when(moved, addr2["city"]).alias("city2"),
-        F.when(moved, F.date_sub(F.lit(h.end), (uniform(s, "movedate", "head") * 1800).cast("int"))).alias("move_date"),
-        F.when(email_changes, F.date_sub(F.lit(h.end), (uniform(s, "emaildate", "n") * 1500).cast("int"))).alias("email_change_date"),
+        F.when(
+            moved, F.date_sub(F.lit(h.end), (uniform(s, "movedate", "head") * 1800).cast("int"))
+        ).alias("move_date"),
+        F.when(
+            email_changes,
+            F.date_sub(F.lit(h.end), (uniform(s, "emaildate", "n") * 1500).cast("int")),
+        ).alias("email_change_date"),
         uniform(s, "lat", "n").alias("lat"),
         F.col("n").alias("_n"),
     )
-    df = df.withColumn("email", _email(s, "email1", F.col("given_name"), F.col("family_name"), F.col("_n")))
+    df = df.withColumn(
+        "email", _email(s, "email1", F.col("given_name"), F.col("family_name"), F.col("_n"))
+    )
     df = df.withColumn(
         "email2",
-        F.when(F.col("email_change_date").isNotNull(), _email(s, "email2", F.col("given_name"), F.col("family_name"), F.col("_n"))),
+        F.when(
+            F.col("email_change_date").isNotNull(),
+            _email(s, "email2", F.col("given_name"), F.col("family_name"), F.col("_n")),
+        ),
     )
     # A share of people have no personal email at all.
-    df = df.withColumn("email", F.when(uniform(s, "noemail", "_n") < 0.1, F.lit(None)).otherwise(F.col("email")))
+    df = df.withColumn(
+        "email", F.when(uniform(s, "noemail", "_n") < 0.1, F.lit(None)).otherwise(F.col("email"))
+    )
     return df
 
 
@@ -183,8 +204,12 @@ def companies(spark: SparkSession, g: GeneratorConfig, h: Horizon) -> DataFrame:
         F.lit(None).cast("string").alias("gender"),
         pick(ref.MALE_NAMES + ref.FEMALE_NAMES, uniform(s, "ccontact", "n")).alias("given_name"),
         zipf_pick(ref.SURNAMES, uniform(s, "ccontactf", "n")).alias("family_name"),
-        F.concat_ws(" ", company, pick(ref.COMPANY_SUFFIXES[:2], uniform(s, "csuf", "n"))).alias("company_name"),
-        F.concat(pick(["A", "B"], uniform(s, "cif0", "n")), digits(s, "cif", 8, F.col("n"))).alias("tax_id"),
+        F.concat_ws(" ", company, pick(ref.COMPANY_SUFFIXES[:2], uniform(s, "csuf", "n"))).alias(
+            "company_name"
+        ),
+        F.concat(pick(["A", "B"], uniform(s, "cif0", "n")), digits(s, "cif", 8, F.col("n"))).alias(
+            "tax_id"
+        ),
         F.lit(None).cast("date").alias("birth_date"),
         F.concat(F.lit("9"), digits(s, "cphone", 8, F.col("n"))).alias("mobile"),
         F.concat(F.lit("9"), digits(s, "cphone", 8, F.col("n"))).alias("landline"),
@@ -201,7 +226,12 @@ def companies(spark: SparkSession, g: GeneratorConfig, h: Horizon) -> DataFrame:
         F.lit(None).cast("date").alias("email_change_date"),
         uniform(s, "clat", "n").alias("lat"),
         (F.col("n") + 10_000_000).alias("_n"),
-        F.concat(pick(["flota", "compras", "admin", "info"], uniform(s, "cmail", "n")), F.lit("@"), slug, F.lit(".es")).alias("email"),
+        F.concat(
+            pick(["flota", "compras", "admin", "info"], uniform(s, "cmail", "n")),
+            F.lit("@"),
+            slug,
+            F.lit(".es"),
+        ).alias("email"),
         F.lit(None).cast("string").alias("email2"),
     )
 
@@ -214,12 +244,22 @@ def dealers(spark: SparkSession, g: GeneratorConfig) -> DataFrame:
     arr = lambda i: F.array(*[F.lit(c[i]) for c in ref.CITIES])  # noqa: E731
     return df.select(
         F.concat(F.lit("D"), F.lpad((F.col("n") + 1).cast("string"), 3, "0")).alias("dealer_code"),
-        F.concat(F.lit("Nissan "), F.element_at(arr(0), city_idx + 1),
-                 F.when(F.col("n") >= n_cities, F.lit(" Norte")).otherwise(F.lit(""))).alias("dealer_name"),
+        F.concat(
+            F.lit("Nissan "),
+            F.element_at(arr(0), city_idx + 1),
+            F.when(F.col("n") >= n_cities, F.lit(" Norte")).otherwise(F.lit("")),
+        ).alias("dealer_name"),
         F.element_at(arr(2), city_idx + 1).alias("region"),
-        F.concat(F.lit("Polígono Industrial "), pick(ref.STREET_NAMES, uniform(s, "dstreet", "n")), F.lit(", "),
-                 ((uniform(s, "dnum", "n") * 90).cast("int") + 1).cast("string")).alias("street"),
-        F.concat(F.element_at(arr(1), city_idx + 1), F.lpad(((uniform(s, "dpc", "n") * 60).cast("int") * 5).cast("string"), 3, "0")).alias("postal_code"),
+        F.concat(
+            F.lit("Polígono Industrial "),
+            pick(ref.STREET_NAMES, uniform(s, "dstreet", "n")),
+            F.lit(", "),
+            ((uniform(s, "dnum", "n") * 90).cast("int") + 1).cast("string"),
+        ).alias("street"),
+        F.concat(
+            F.element_at(arr(1), city_idx + 1),
+            F.lpad(((uniform(s, "dpc", "n") * 60).cast("int") * 5).cast("string"), 3, "0"),
+        ).alias("postal_code"),
         F.element_at(arr(0), city_idx + 1).alias("city"),
         F.round(36.0 + uniform(s, "dlat", "n") * 7.5, 5).alias("latitude"),
         F.round(-8.5 + uniform(s, "dlon", "n") * 11.0, 5).alias("longitude"),
@@ -276,9 +316,18 @@ def make_vin(seed: int, key: Column, model_year: Column) -> Column:
     alphabet = list("ABCDEFGHJKLMNPRSTUVWXYZ0123456789")
     vds = F.concat(*[pick(alphabet, uniform(seed, f"vds{i}", key)) for i in range(5)])
     year_codes = list("ABCDEFGHJKLMNPRSTVWXY123456789")  # 2010..2039
-    year_code = F.element_at(F.array(*[F.lit(c) for c in year_codes]), F.pmod(model_year - 2010, F.lit(30)) + 1)
+    year_code = F.element_at(
+        F.array(*[F.lit(c) for c in year_codes]), F.pmod(model_year - 2010, F.lit(30)) + 1
+    )
     serial = digits(seed, "serial", 6, key)
-    base = F.concat(F.lit("VSK"), vds, F.lit("0"), year_code, pick(list("ABCW"), uniform(seed, "plant", key)), serial)
+    base = F.concat(
+        F.lit("VSK"),
+        vds,
+        F.lit("0"),
+        year_code,
+        pick(list("ABCW"), uniform(seed, "plant", key)),
+        serial,
+    )
     return F.concat(base.substr(1, 8), vin_check_digit(base), base.substr(10, 8))
 
 
@@ -292,9 +341,9 @@ def vehicles(parties: DataFrame, g: GeneratorConfig, h: Horizon) -> DataFrame:
     b = parties.filter(buyer)
     u_pref = uniform(s, "saletype", "_n")
     is_co = F.col("entity_type") == "company"
-    sale_type = F.when(is_co, F.when(u_pref < 0.6, "lease").when(u_pref < 0.85, "finance").otherwise("cash")).otherwise(
-        F.when(u_pref < 0.35, "cash").when(u_pref < 0.8, "finance").otherwise("lease")
-    )
+    sale_type = F.when(
+        is_co, F.when(u_pref < 0.6, "lease").when(u_pref < 0.85, "finance").otherwise("cash")
+    ).otherwise(F.when(u_pref < 0.35, "cash").when(u_pref < 0.8, "finance").otherwise("lease"))
     term = pick([36, 48, 60], uniform(s, "term", "_n"))
     b = b.withColumn("pref_sale_type", sale_type).withColumn("term_months", term)
     fleet = F.when(is_co, (uniform(s, "fleet", "_n") * 6).cast("int") + 2).otherwise(F.lit(1))
@@ -315,7 +364,12 @@ def vehicles(parties: DataFrame, g: GeneratorConfig, h: Horizon) -> DataFrame:
     # Disloyal customers drift away from the brand after a purchase.
     stays = (F.col("k") == 0) | (uniform(s, "stay", "_n", "slot", "k") < 0.45 + 0.5 * F.col("lat"))
     b = b.withColumn("stays", stays)
-    b = b.withColumn("lost", F.sum(F.when(~F.col("stays"), 1).otherwise(0)).over(w.rowsBetween(Window.unboundedPreceding, 0)))
+    b = b.withColumn(
+        "lost",
+        F.sum(F.when(~F.col("stays"), 1).otherwise(0)).over(
+            w.rowsBetween(Window.unboundedPreceding, 0)
+        ),
+    )
     b = b.filter(F.col("lost") == 0)
     key = F.concat_ws(":", "entity_id", "slot", "k")
     b = b.withColumn("vkey", key)
@@ -324,9 +378,9 @@ def vehicles(parties: DataFrame, g: GeneratorConfig, h: Horizon) -> DataFrame:
     prices = F.array(*[F.lit(m[1]) for m in ref.MODELS])
     conn_from = F.array(*[F.lit(m[2]) for m in ref.MODELS])
     used = uniform(s, "used", "vkey") < 0.1
-    year = F.year("sale_date") - F.when(used, (uniform(s, "usedage", "vkey") * 5).cast("int") + 1).otherwise(
-        F.when(F.month("sale_date") >= 9, -1).otherwise(0)
-    )
+    year = F.year("sale_date") - F.when(
+        used, (uniform(s, "usedage", "vkey") * 5).cast("int") + 1
+    ).otherwise(F.when(F.month("sale_date") >= 9, -1).otherwise(0))
     b = (
         b.withColumn("model", F.element_at(models, m_idx + 1))
         .withColumn("model_year", year.cast("int"))
@@ -335,13 +389,27 @@ def vehicles(parties: DataFrame, g: GeneratorConfig, h: Horizon) -> DataFrame:
         .withColumn("connected", F.col("model_year") >= F.element_at(conn_from, m_idx + 1))
         .withColumn(
             "price",
-            F.round(F.element_at(prices, m_idx + 1) * (0.9 + uniform(s, "price", "vkey") * 0.4)
-                    * F.when(used, 0.6).otherwise(1.0), 0),
+            F.round(
+                F.element_at(prices, m_idx + 1)
+                * (0.9 + uniform(s, "price", "vkey") * 0.4)
+                * F.when(used, 0.6).otherwise(1.0),
+                0,
+            ),
         )
-        .withColumn("sale_type", F.when(F.col("pref_sale_type") == "cash", "cash").otherwise(
-            F.when(uniform(s, "cashnow", "vkey") < 0.15, "cash").otherwise(F.col("pref_sale_type"))))
-        .withColumn("dealer_code", _home_dealer(g, F.col("city_idx"), uniform(s, "sdealer", "vkey")))
-        .withColumn("annual_km", 7000 + uniform(s, "km", "vkey") * 25000 * F.when(is_co, 1.8).otherwise(1.0))
+        .withColumn(
+            "sale_type",
+            F.when(F.col("pref_sale_type") == "cash", "cash").otherwise(
+                F.when(uniform(s, "cashnow", "vkey") < 0.15, "cash").otherwise(
+                    F.col("pref_sale_type")
+                )
+            ),
+        )
+        .withColumn(
+            "dealer_code", _home_dealer(g, F.col("city_idx"), uniform(s, "sdealer", "vkey"))
+        )
+        .withColumn(
+            "annual_km", 7000 + uniform(s, "km", "vkey") * 25000 * F.when(is_co, 1.8).otherwise(1.0)
+        )
         .withColumn("sale_id", F.concat(F.lit("VPP"), digits(s, "saleid", 10, F.col("vkey"))))
         .withColumn("vin", make_vin(s, F.col("vkey"), F.col("model_year")))
         .withColumn("caused_by_campaign", F.lit(None).cast("string"))
@@ -362,12 +430,14 @@ def service_visits(veh: DataFrame, g: GeneratorConfig, h: Horizon) -> DataFrame:
     v = v.withColumn("y", F.explode(F.sequence(F.lit(0), F.lit(15))))
     v = v.withColumn("visit", F.explode(F.array(F.lit(1), F.lit(2))))
     vk = F.concat_ws(":", "vin", "y", "visit")
-    p = F.when(F.col("y") < 3, 0.93).otherwise(F.greatest(F.lit(0.15), 0.75 - 0.04 * F.col("y"))) * (
-        0.3 + 0.7 * F.col("lat")
-    )
+    p = F.when(F.col("y") < 3, 0.93).otherwise(
+        F.greatest(F.lit(0.15), 0.75 - 0.04 * F.col("y"))
+    ) * (0.3 + 0.7 * F.col("lat"))
     p = F.when(F.col("visit") == 2, p * 0.3).otherwise(p)
     v = v.filter(uniform(s, "visit", vk) < p)
-    open_date = F.date_add(F.col("sale_date"), (F.col("y") * 365 + uniform(s, "vday", vk) * 364).cast("int"))
+    open_date = F.date_add(
+        F.col("sale_date"), (F.col("y") * 365 + uniform(s, "vday", vk) * 364).cast("int")
+    )
     v = v.withColumn("open_date", open_date)
     owned_end = F.coalesce(F.col("owned_until"), F.date_add(F.lit(h.end), 1))
     v = v.filter((F.col("open_date") < owned_end) & (F.col("open_date") <= F.lit(h.end)))
@@ -380,8 +450,13 @@ def _repair_orders(v: DataFrame, g: GeneratorConfig, vk: Column) -> DataFrame:
     u_type = uniform(s, "stype", vk)
     stype = F.when(
         in_warranty,
-        F.when(u_type < 0.6, "maintenance").when(u_type < 0.85, "warranty").when(u_type < 0.95, "repair").otherwise("recall"),
-    ).otherwise(F.when(u_type < 0.6, "maintenance").when(u_type < 0.95, "repair").otherwise("recall"))
+        F.when(u_type < 0.6, "maintenance")
+        .when(u_type < 0.85, "warranty")
+        .when(u_type < 0.95, "repair")
+        .otherwise("recall"),
+    ).otherwise(
+        F.when(u_type < 0.6, "maintenance").when(u_type < 0.95, "repair").otherwise("recall")
+    )
     age_days = F.datediff(F.col("open_date"), F.col("sale_date"))
     labour = F.round(40 + uniform(s, "labour", vk) * 260, 2)
     parts = F.round(uniform(s, "parts", vk) * 450, 2)
@@ -390,13 +465,25 @@ def _repair_orders(v: DataFrame, g: GeneratorConfig, vk: Column) -> DataFrame:
         v.withColumn("vk", vk)
         .withColumn("service_type", stype)
         .withColumn("ro_id", F.concat(F.lit("RO"), digits(s, "roid", 10, F.col("vk"))))
-        .withColumn("close_date", F.date_add(F.col("open_date"), (uniform(s, "close", vk) * 3).cast("int")))
-        .withColumn("odometer_km", (F.col("annual_km") * age_days / 365.0 * (0.95 + uniform(s, "odo", vk) * 0.1)).cast("int") + 5)
+        .withColumn(
+            "close_date", F.date_add(F.col("open_date"), (uniform(s, "close", vk) * 3).cast("int"))
+        )
+        .withColumn(
+            "odometer_km",
+            (F.col("annual_km") * age_days / 365.0 * (0.95 + uniform(s, "odo", vk) * 0.1)).cast(
+                "int"
+            )
+            + 5,
+        )
         .withColumn("labour_amount", F.when(free, 0.0).otherwise(labour))
         .withColumn("parts_amount", F.when(free, 0.0).otherwise(parts))
         .withColumn("total_amount", F.round(F.col("labour_amount") + F.col("parts_amount"), 2))
-        .withColumn("service_dealer", F.when(uniform(s, "svcdealer", vk) < 0.9, F.col("dealer_code")).otherwise(
-            _home_dealer(g, F.col("city_idx"), uniform(s, "svcdealer2", vk))))
+        .withColumn(
+            "service_dealer",
+            F.when(uniform(s, "svcdealer", vk) < 0.9, F.col("dealer_code")).otherwise(
+                _home_dealer(g, F.col("city_idx"), uniform(s, "svcdealer2", vk))
+            ),
+        )
         .withColumn("caused_by_campaign", F.lit(None).cast("string"))
     )
 
@@ -404,18 +491,34 @@ def _repair_orders(v: DataFrame, g: GeneratorConfig, vk: Column) -> DataFrame:
 def finance_contracts(veh: DataFrame, g: GeneratorConfig, h: Horizon) -> DataFrame:
     s = g.seed
     f = veh.filter((F.col("sale_type") != "cash") & (F.col("sale_date") <= F.lit(h.end)))
-    ctype = F.when(F.col("sale_type") == "lease", "lease").when(uniform(s, "balloon", "vin") < 0.3, "balloon").otherwise("retail")
+    ctype = (
+        F.when(F.col("sale_type") == "lease", "lease")
+        .when(uniform(s, "balloon", "vin") < 0.3, "balloon")
+        .otherwise("retail")
+    )
     maturity = F.add_months(F.col("sale_date"), F.col("term_months"))
     early = uniform(s, "early", "vin") < 0.1
-    payoff = F.date_add(F.col("sale_date"), (uniform(s, "payoff", "vin") * F.col("term_months") * 30).cast("int"))
+    payoff = F.date_add(
+        F.col("sale_date"), (uniform(s, "payoff", "vin") * F.col("term_months") * 30).cast("int")
+    )
     payoff = F.when(early & (payoff <= F.lit(h.end)), payoff)
-    status = F.when(payoff.isNotNull(), "paid_off").when(maturity <= F.lit(h.end), "closed").otherwise("active")
+    status = (
+        F.when(payoff.isNotNull(), "paid_off")
+        .when(maturity <= F.lit(h.end), "closed")
+        .otherwise("active")
+    )
     return f.select(
         "*",
         F.concat(F.lit("NM"), digits(s, "contract", 9, F.col("vin"))).alias("contract_id"),
         ctype.alias("contract_type"),
         maturity.alias("maturity_date"),
-        F.round(F.col("price") * F.when(ctype == "lease", 0.55).otherwise(0.85) / F.col("term_months") * 1.06, 2).alias("monthly_payment"),
+        F.round(
+            F.col("price")
+            * F.when(ctype == "lease", 0.55).otherwise(0.85)
+            / F.col("term_months")
+            * 1.06,
+            2,
+        ).alias("monthly_payment"),
         status.alias("contract_status"),
         payoff.alias("payoff_date"),
     )
@@ -426,13 +529,18 @@ def insurance_policies(veh: DataFrame, g: GeneratorConfig, h: Horizon) -> DataFr
     p = veh.filter((F.col("sale_date") <= F.lit(h.end)) & (uniform(s, "insured", "vin") < 0.45))
     years = (uniform(s, "insyears", "vin") * 6).cast("int") + 1
     end = F.add_months(F.col("sale_date"), years * 12)
-    end = F.when(F.col("owned_until").isNotNull() & (end > F.col("owned_until")), F.col("owned_until")).otherwise(end)
+    end = F.when(
+        F.col("owned_until").isNotNull() & (end > F.col("owned_until")), F.col("owned_until")
+    ).otherwise(end)
     return p.select(
         "*",
         F.concat(F.lit("LM-"), digits(s, "policy", 8, F.col("vin"))).alias("policy_id"),
         end.alias("policy_end"),
         F.round(300 + uniform(s, "premium", "vin") * 900, 2).alias("premium"),
-        F.when(end > F.lit(h.end), "active").when(uniform(s, "cancel", "vin") < 0.2, "cancelled").otherwise("lapsed").alias("policy_status"),
+        F.when(end > F.lit(h.end), "active")
+        .when(uniform(s, "cancel", "vin") < 0.2, "cancelled")
+        .otherwise("lapsed")
+        .alias("policy_status"),
     )
 
 
@@ -447,15 +555,22 @@ def subscriptions(veh: DataFrame, g: GeneratorConfig, h: Horizon) -> DataFrame:
         F.col("sale_date").alias("sub_start"),
         F.add_months(F.col("sale_date"), 6).alias("sub_end"),
     )
-    paid = c.filter(uniform(s, "paid", "vin") < 0.25 + 0.4 * F.col("lat")).select(
-        "*",
-        F.lit("paid").alias("plan"),
-        F.add_months(F.col("sale_date"), 6).alias("sub_start"),
-        F.add_months(F.col("sale_date"), 6 + 12 * ((uniform(s, "paidyears", "vin") * 3).cast("int") + 1)).alias("sub_end"),
-    ).filter(F.col("sub_start") <= F.lit(h.end))
+    paid = (
+        c.filter(uniform(s, "paid", "vin") < 0.25 + 0.4 * F.col("lat"))
+        .select(
+            "*",
+            F.lit("paid").alias("plan"),
+            F.add_months(F.col("sale_date"), 6).alias("sub_start"),
+            F.add_months(
+                F.col("sale_date"), 6 + 12 * ((uniform(s, "paidyears", "vin") * 3).cast("int") + 1)
+            ).alias("sub_end"),
+        )
+        .filter(F.col("sub_start") <= F.lit(h.end))
+    )
     out = trial.unionByName(paid)
     return out.withColumn(
-        "subscription_id", F.concat(F.lit("SUB"), digits(s, "subid", 10, F.concat_ws(":", "vin", "plan")))
+        "subscription_id",
+        F.concat(F.lit("SUB"), digits(s, "subid", 10, F.concat_ws(":", "vin", "plan"))),
     )
 
 
@@ -473,19 +588,28 @@ def telematics(veh: DataFrame, g: GeneratorConfig, h: Horizon) -> DataFrame:
     c = c.withColumn("reading_date", ts).filter(F.col("reading_date") >= F.col("sale_date"))
     km = F.col("annual_km") * F.datediff(F.col("reading_date"), F.col("sale_date")) / 365.0
     return c.select(
-        "vin", "entity_id", "reading_date",
-        (F.unix_timestamp(F.col("reading_date").cast("timestamp")) + (uniform(s, "tsec", "vin", "m") * 80000).cast("int")).alias("reading_epoch"),
+        "vin",
+        "entity_id",
+        "reading_date",
+        (
+            F.unix_timestamp(F.col("reading_date").cast("timestamp"))
+            + (uniform(s, "tsec", "vin", "m") * 80000).cast("int")
+        ).alias("reading_epoch"),
         (km + 3).cast("int").alias("odometer_km"),
     )
 
 
 def loyalty_members(veh: DataFrame, g: GeneratorConfig, h: Horizon) -> DataFrame:
     s = g.seed
-    first = veh.filter((F.col("entity_type") == "person") & (F.col("sale_date") <= F.lit(h.end))).groupBy(
-        "entity_id"
-    ).agg(F.min("sale_date").alias("first_purchase"), F.count("*").alias("n_purchases"))
+    first = (
+        veh.filter((F.col("entity_type") == "person") & (F.col("sale_date") <= F.lit(h.end)))
+        .groupBy("entity_id")
+        .agg(F.min("sale_date").alias("first_purchase"), F.count("*").alias("n_purchases"))
+    )
     m = first.filter(uniform(s, "member", "entity_id") < 0.4)
-    enrolled = F.date_add(F.col("first_purchase"), (uniform(s, "enrol", "entity_id") * 400).cast("int"))
+    enrolled = F.date_add(
+        F.col("first_purchase"), (uniform(s, "enrol", "entity_id") * 400).cast("int")
+    )
     m = m.withColumn("enrolled_on", F.least(enrolled, F.lit(h.end)))
     return m.select(
         "entity_id",
@@ -499,24 +623,45 @@ def surveys(veh: DataFrame, service: DataFrame, g: GeneratorConfig, h: Horizon) 
     """NPS follows the customer's latent loyalty, so sentiment predicts churn."""
     s = g.seed
     cols = ["entity_id", "vin", "email", "email2", "email_change_date", "lat"]
-    sales = veh.filter((F.col("sale_date") <= F.lit(h.end)) & (uniform(s, "ssurvey", "vin") < 0.3)).select(
-        *cols, F.lit("sales").alias("survey_type"), F.col("dealer_code").alias("survey_dealer"),
-        F.date_add(F.col("sale_date"), 10).alias("event_date"), F.col("sale_id").alias("event_id"),
+    sales = veh.filter(
+        (F.col("sale_date") <= F.lit(h.end)) & (uniform(s, "ssurvey", "vin") < 0.3)
+    ).select(
+        *cols,
+        F.lit("sales").alias("survey_type"),
+        F.col("dealer_code").alias("survey_dealer"),
+        F.date_add(F.col("sale_date"), 10).alias("event_date"),
+        F.col("sale_id").alias("event_id"),
     )
     svc = service.filter(uniform(s, "vsurvey", "ro_id") < 0.1).select(
-        *cols, F.lit("service").alias("survey_type"), F.col("service_dealer").alias("survey_dealer"),
-        F.date_add(F.col("close_date"), 5).alias("event_date"), F.col("ro_id").alias("event_id"),
+        *cols,
+        F.lit("service").alias("survey_type"),
+        F.col("service_dealer").alias("survey_dealer"),
+        F.date_add(F.col("close_date"), 5).alias("event_date"),
+        F.col("ro_id").alias("event_id"),
     )
     sv = sales.unionByName(svc)
-    sv = sv.withColumn("response_date", F.date_add("event_date", (uniform(s, "rdelay", "event_id") * 20).cast("int")))
+    sv = sv.withColumn(
+        "response_date",
+        F.date_add("event_date", (uniform(s, "rdelay", "event_id") * 20).cast("int")),
+    )
     sv = sv.filter(F.col("response_date") <= F.lit(h.end))
-    nps = F.least(F.lit(10), F.greatest(F.lit(0), F.round(F.col("lat") * 10 + (uniform(s, "npsn", "event_id") - 0.5) * 5).cast("int")))
+    nps = F.least(
+        F.lit(10),
+        F.greatest(
+            F.lit(0),
+            F.round(F.col("lat") * 10 + (uniform(s, "npsn", "event_id") - 0.5) * 5).cast("int"),
+        ),
+    )
     sv = sv.withColumn("nps", nps)
     sentiment = F.when(F.col("nps") >= 9, "pos").when(F.col("nps") >= 7, "neu").otherwise("neg")
-    lang = F.when(uniform(s, "lang", "event_id") < 0.75, "es").otherwise(pick(["en", "fr", "de"], uniform(s, "lang2", "event_id")))
+    lang = F.when(uniform(s, "lang", "event_id") < 0.75, "es").otherwise(
+        pick(["en", "fr", "de"], uniform(s, "lang2", "event_id"))
+    )
     key = F.concat_ws("|", sentiment, lang)
     by_key = {f"{snt}|{lg}": texts for (snt, lg), texts in ref.COMMENTS.items()}
-    comment_arr = F.create_map(*[x for k, v in by_key.items() for x in (F.lit(k), F.array(*[F.lit(t) for t in v]))])
+    comment_arr = F.create_map(
+        *[x for k, v in by_key.items() for x in (F.lit(k), F.array(*[F.lit(t) for t in v]))]
+    )
     comments = F.try_element_at(comment_arr, key)
     idx = (uniform(s, "ctext", "event_id") * F.size(comments)).cast("int") + 1
     return sv.select(
@@ -524,8 +669,12 @@ def surveys(veh: DataFrame, service: DataFrame, g: GeneratorConfig, h: Horizon) 
         F.concat(F.lit("IM"), digits(s, "resp", 10, F.col("event_id"))).alias("response_id"),
         sentiment.alias("true_sentiment"),
         lang.alias("lang"),
-        F.when(uniform(s, "nocomment", "event_id") < 0.15, F.lit(None)).otherwise(F.element_at(comments, idx)).alias("comment"),
-        F.least(F.lit(5), F.greatest(F.lit(1), F.round(F.col("nps") / 2.0 + 0.3).cast("int"))).alias("csat"),
+        F.when(uniform(s, "nocomment", "event_id") < 0.15, F.lit(None))
+        .otherwise(F.element_at(comments, idx))
+        .alias("comment"),
+        F.least(
+            F.lit(5), F.greatest(F.lit(1), F.round(F.col("nps") / 2.0 + 0.3).cast("int"))
+        ).alias("csat"),
         email_at(F.col("response_date")).alias("email_now"),
     )
 
@@ -536,48 +685,77 @@ def leads(parties: DataFrame, veh: DataFrame, g: GeneratorConfig, h: Horizon) ->
     persons_ = parties.filter(F.col("entity_type") == "person")
     buyers = veh.select("entity_id").distinct()
     # Converted leads before a purchase.
-    conv = veh.filter((F.col("entity_type") == "person") & (uniform(s, "convlead", "vin") < 0.3)).select(
-        "entity_id", "model", F.col("dealer_code").alias("lead_dealer"),
-        F.date_sub("sale_date", (10 + uniform(s, "leadgap", "vin") * 50).cast("int")).alias("lead_date"),
-        F.when(F.col("sale_date") <= F.lit(h.end), "converted").otherwise("open").alias("lead_status"),
+    conv = veh.filter(
+        (F.col("entity_type") == "person") & (uniform(s, "convlead", "vin") < 0.3)
+    ).select(
+        "entity_id",
+        "model",
+        F.col("dealer_code").alias("lead_dealer"),
+        F.date_sub("sale_date", (10 + uniform(s, "leadgap", "vin") * 50).cast("int")).alias(
+            "lead_date"
+        ),
+        F.when(F.col("sale_date") <= F.lit(h.end), "converted")
+        .otherwise("open")
+        .alias("lead_status"),
         F.when(uniform(s, "quote", "vin") < 0.4, "quote").otherwise("lead").alias("lead_type"),
         F.col("vin").alias("lkey"),
     )
     # Buy@home orders: delivered, or ordered and still waiting for delivery.
-    orders = veh.filter(
-        (F.col("entity_type") == "person")
-        & ((F.col("sale_date") > F.lit(h.end)) | (uniform(s, "order", "vin") < 0.05))
-    ).select(
-        "entity_id", "model", F.col("dealer_code").alias("lead_dealer"),
-        F.date_sub("sale_date", 30).alias("lead_date"),
-        F.when(F.col("sale_date") <= F.lit(h.end), "delivered").otherwise("ordered").alias("lead_status"),
-        F.lit("order").alias("lead_type"),
-        F.concat(F.lit("O:"), F.col("vin")).alias("lkey"),
-    ).withColumn("delivery_date", F.date_sub("lead_date", -30))
+    orders = (
+        veh.filter(
+            (F.col("entity_type") == "person")
+            & ((F.col("sale_date") > F.lit(h.end)) | (uniform(s, "order", "vin") < 0.05))
+        )
+        .select(
+            "entity_id",
+            "model",
+            F.col("dealer_code").alias("lead_dealer"),
+            F.date_sub("sale_date", 30).alias("lead_date"),
+            F.when(F.col("sale_date") <= F.lit(h.end), "delivered")
+            .otherwise("ordered")
+            .alias("lead_status"),
+            F.lit("order").alias("lead_type"),
+            F.concat(F.lit("O:"), F.col("vin")).alias("lkey"),
+        )
+        .withColumn("delivery_date", F.date_sub("lead_date", -30))
+    )
     # Prospects with no purchase: open leads in the last months.
-    prospects = persons_.join(buyers, "entity_id", "left_anti").filter(uniform(s, "prospect", "entity_id") < 0.6)
+    prospects = persons_.join(buyers, "entity_id", "left_anti").filter(
+        uniform(s, "prospect", "entity_id") < 0.6
+    )
     prospects = prospects.select(
         "entity_id",
         pick([m[0] for m in ref.MODELS], uniform(s, "pmodel", "entity_id")).alias("model"),
         _home_dealer(g, F.col("city_idx"), uniform(s, "pdealer", "entity_id")).alias("lead_dealer"),
-        F.date_sub(F.lit(h.end), (uniform(s, "pdate", "entity_id") * 240).cast("int")).alias("lead_date"),
+        F.date_sub(F.lit(h.end), (uniform(s, "pdate", "entity_id") * 240).cast("int")).alias(
+            "lead_date"
+        ),
         F.lit("open").alias("lead_status"),
-        F.when(uniform(s, "pquote", "entity_id") < 0.3, "quote").otherwise("lead").alias("lead_type"),
+        F.when(uniform(s, "pquote", "entity_id") < 0.3, "quote")
+        .otherwise("lead")
+        .alias("lead_type"),
         F.concat(F.lit("L:"), F.col("entity_id")).alias("lkey"),
     )
     prospects = prospects.withColumn(
-        "lead_status", F.when(F.col("lead_date") < F.date_sub(F.lit(h.end), 120), "lost").otherwise(F.col("lead_status"))
+        "lead_status",
+        F.when(F.col("lead_date") < F.date_sub(F.lit(h.end), 120), "lost").otherwise(
+            F.col("lead_status")
+        ),
     )
-    allleads = conv.withColumn("delivery_date", F.lit(None).cast("date")).unionByName(orders).unionByName(
-        prospects.withColumn("delivery_date", F.lit(None).cast("date"))
+    allleads = (
+        conv.withColumn("delivery_date", F.lit(None).cast("date"))
+        .unionByName(orders)
+        .unionByName(prospects.withColumn("delivery_date", F.lit(None).cast("date")))
     )
     allleads = allleads.filter(F.col("lead_date") <= F.lit(h.end))
     allleads = allleads.join(persons_, "entity_id")
-    return allleads.withColumn(
-        "lead_id", F.concat(F.lit("WEB-"), digits(s, "leadid", 10, F.col("lkey")))
-    ).withColumn(
-        "marketing_opt_in", uniform(s, "webconsent", "lkey") < 0.55
-    ).withColumn("lead_ts_sec", (uniform(s, "leadsec", "lkey") * 86399).cast("int"))
+    return (
+        allleads.withColumn(
+            "lead_id", F.concat(F.lit("WEB-"), digits(s, "leadid", 10, F.col("lkey")))
+        )
+        .withColumn("marketing_opt_in", uniform(s, "webconsent", "lkey") < 0.55)
+        .withColumn("lead_ts_sec", (uniform(s, "leadsec", "lkey") * 86399).cast("int"))
+    )
 
 
 # --------------------------------------------------------------------------- campaigns
@@ -586,12 +764,20 @@ def leads(parties: DataFrame, veh: DataFrame, g: GeneratorConfig, h: Horizon) ->
 def campaigns(spark: SparkSession, g: GeneratorConfig, h: Horizon) -> DataFrame:
     df = spark.range(g.campaigns).select(F.col("id").cast("int").alias("n"))
     plan = F.element_at(F.array(*[F.lit(p) for p in ref.PLANS]), (F.col("n") % len(ref.PLANS)) + 1)
-    channel = F.element_at(F.array(*[F.lit(c) for c in ["email", "mail", "sms", "email", "telemarketing", "email", "mail"]]),
-                           (F.col("n") % 7) + 1)
+    channel = F.element_at(
+        F.array(
+            *[F.lit(c) for c in ["email", "mail", "sms", "email", "telemarketing", "email", "mail"]]
+        ),
+        (F.col("n") % 7) + 1,
+    )
     span = 700
-    start = F.date_sub(F.lit(h.end), (F.lit(span) - F.col("n") * (span - 60) / max(g.campaigns, 1)).cast("int"))
+    start = F.date_sub(
+        F.lit(h.end), (F.lit(span) - F.col("n") * (span - 60) / max(g.campaigns, 1)).cast("int")
+    )
     return df.select(
-        F.concat(F.lit("CMP"), F.lpad((F.col("n") + 1).cast("string"), 4, "0")).alias("campaign_id"),
+        F.concat(F.lit("CMP"), F.lpad((F.col("n") + 1).cast("string"), 4, "0")).alias(
+            "campaign_id"
+        ),
         plan.alias("contact_plan"),
         channel.alias("channel"),
         lookup(ref.OFFERS, plan).alias("offer"),
@@ -599,26 +785,50 @@ def campaigns(spark: SparkSession, g: GeneratorConfig, h: Horizon) -> DataFrame:
         F.date_add(start, 14).alias("end_date"),
         lookup(ref.CHANNEL_COST, channel).alias("cost_per_contact"),
         F.col("n"),
-    ).withColumn("name", F.concat_ws(" ", F.initcap(F.regexp_replace("contact_plan", "_", " ")), F.col("channel"),
-                                     F.date_format("start_date", "yyyy-MM")))
+    ).withColumn(
+        "name",
+        F.concat_ws(
+            " ",
+            F.initcap(F.regexp_replace("contact_plan", "_", " ")),
+            F.col("channel"),
+            F.date_format("start_date", "yyyy-MM"),
+        ),
+    )
 
 
-def campaign_targets(parties: DataFrame, veh: DataFrame, camps: DataFrame, g: GeneratorConfig) -> DataFrame:
+def campaign_targets(
+    parties: DataFrame, veh: DataFrame, camps: DataFrame, g: GeneratorConfig
+) -> DataFrame:
     """Who each campaign aimed at, the random control group, and the contact point used."""
     s = g.seed
     owners = veh.groupBy("entity_id").agg(F.min("sale_date").alias("first_sale"))
     p = parties.join(owners, "entity_id")
     # Few campaigns x many customers, filtered by a hash: a deliberate small broadcast.
-    t = p.crossJoin(F.broadcast(camps.select("campaign_id", "channel", "contact_plan", "start_date", "end_date")))
-    t = t.filter((F.col("first_sale") < F.col("start_date")) & (uniform(s, "target", "campaign_id", "entity_id") < 0.35))
+    t = p.crossJoin(
+        F.broadcast(
+            camps.select("campaign_id", "channel", "contact_plan", "start_date", "end_date")
+        )
+    )
+    t = t.filter(
+        (F.col("first_sale") < F.col("start_date"))
+        & (uniform(s, "target", "campaign_id", "entity_id") < 0.35)
+    )
     addr = address_at(F.col("start_date"))
     point = (
         F.when(F.col("channel") == "email", email_at(F.col("start_date")))
-        .when(F.col("channel").isin("sms", "telemarketing"), F.when(~F.col("no_mobile"), F.concat(F.lit("+34"), F.col("mobile"))))
+        .when(
+            F.col("channel").isin("sms", "telemarketing"),
+            F.when(~F.col("no_mobile"), F.concat(F.lit("+34"), F.col("mobile"))),
+        )
         .otherwise(F.concat_ws(", ", addr["street"], addr["postal_code"]))
     )
     t = t.withColumn("recipient_key", point).filter(F.col("recipient_key").isNotNull())
-    t = t.withColumn("group", F.when(uniform(s, "control", "campaign_id", "entity_id") < g.control_share, "control").otherwise("treated"))
+    t = t.withColumn(
+        "group",
+        F.when(
+            uniform(s, "control", "campaign_id", "entity_id") < g.control_share, "control"
+        ).otherwise("treated"),
+    )
     return t
 
 
@@ -630,24 +840,50 @@ def campaign_events(targets: DataFrame, g: GeneratorConfig) -> DataFrame:
     tracked = F.col("channel").isin("email", "sms")
     delivered = u("deliv") < F.when(F.col("channel") == "telemarketing", 0.6).otherwise(0.95)
     opened = delivered & (F.col("channel") == "email") & (u("open") < 0.35)
-    clicked = delivered & tracked & (u("click") < F.when(F.col("channel") == "email", 0.25).otherwise(0.06)) & (opened | (F.col("channel") == "sms"))
+    clicked = (
+        delivered
+        & tracked
+        & (u("click") < F.when(F.col("channel") == "email", 0.25).otherwise(0.06))
+        & (opened | (F.col("channel") == "sms"))
+    )
     unsub = delivered & tracked & (u("unsub") < 0.01)
     complaint = delivered & (u("complain") < 0.002)
     ev = F.array(
         F.struct(F.lit("sent").alias("event"), F.lit(0).alias("hours")),
-        F.struct(F.when(delivered, "delivered").when(tracked, "bounced").alias("event"), F.lit(1).alias("hours")),
-        F.struct(F.when(opened, "opened").alias("event"), (u("openh") * 72).cast("int").alias("hours")),
-        F.struct(F.when(clicked, "clicked").alias("event"), (u("clickh") * 96 + 1).cast("int").alias("hours")),
-        F.struct(F.when(unsub, "unsubscribed").alias("event"), (u("unsubh") * 96 + 2).cast("int").alias("hours")),
-        F.struct(F.when(complaint, "complained").alias("event"), (u("complh") * 96 + 2).cast("int").alias("hours")),
+        F.struct(
+            F.when(delivered, "delivered").when(tracked, "bounced").alias("event"),
+            F.lit(1).alias("hours"),
+        ),
+        F.struct(
+            F.when(opened, "opened").alias("event"), (u("openh") * 72).cast("int").alias("hours")
+        ),
+        F.struct(
+            F.when(clicked, "clicked").alias("event"),
+            (u("clickh") * 96 + 1).cast("int").alias("hours"),
+        ),
+        F.struct(
+            F.when(unsub, "unsubscribed").alias("event"),
+            (u("unsubh") * 96 + 2).cast("int").alias("hours"),
+        ),
+        F.struct(
+            F.when(complaint, "complained").alias("event"),
+            (u("complh") * 96 + 2).cast("int").alias("hours"),
+        ),
     )
     e = tr.withColumn("e", F.explode(ev)).filter(F.col("e.event").isNotNull())
     e = e.withColumn("wave", F.lit(1))
     ts = F.col("start_date").cast("timestamp") + F.make_interval(hours=F.col("e.hours") + 9)
     return e.select(
-        "campaign_id", "wave", "recipient_key", "channel", F.col("e.event").alias("event"), ts.alias("event_ts"),
+        "campaign_id",
+        "wave",
+        "recipient_key",
+        "channel",
+        F.col("e.event").alias("event"),
+        ts.alias("event_ts"),
         "entity_id",
-        F.concat(F.lit("EV"), digits(s, "evid", 12, F.concat_ws(":", key, F.col("e.event")))).alias("event_id"),
+        F.concat(F.lit("EV"), digits(s, "evid", 12, F.concat_ws(":", key, F.col("e.event")))).alias(
+            "event_id"
+        ),
     )
 
 
@@ -674,9 +910,13 @@ def campaign_outcomes(
     vk = F.concat_ws(":", F.lit("cmp"), "campaign_id", "vin")
     svc = _repair_orders(svc, g, vk).withColumn("caused_by_campaign", F.col("campaign_id"))
     # Purchase effect: a new vehicle bought soon after a sales-plan contact.
-    pur = tr.filter(~after_sales & (uniform(s, "effpur", key) < g.effect_purchase)).select(
-        "entity_id", "campaign_id", F.date_add("start_date", when_days).alias("effect_date")
-    ).filter(F.col("effect_date") <= F.lit(h.end))
+    pur = (
+        tr.filter(~after_sales & (uniform(s, "effpur", key) < g.effect_purchase))
+        .select(
+            "entity_id", "campaign_id", F.date_add("start_date", when_days).alias("effect_date")
+        )
+        .filter(F.col("effect_date") <= F.lit(h.end))
+    )
     return svc, pur
 
 
@@ -689,15 +929,34 @@ def consents(parties: DataFrame, veh: DataFrame, g: GeneratorConfig, h: Horizon)
     since = F.least(since, F.lit(h.end))
     is_co = F.col("entity_type") == "company"
     rows = F.array(
-        F.struct(F.lit("email").alias("channel"), F.lit("email").alias("contact_type"), F.col("email").alias("point"),
-                 F.lit(0.7).alias("p_in"), F.when(is_co, "legitimate_interest").otherwise("consent").alias("basis")),
-        F.struct(F.lit("sms").alias("channel"), F.lit("phone").alias("contact_type"),
-                 F.when(~F.col("no_mobile"), F.col("mobile")).alias("point"), F.lit(0.45).alias("p_in"), F.lit("consent").alias("basis")),
-        F.struct(F.lit("phone").alias("channel"), F.lit("phone").alias("contact_type"),
-                 F.when(~F.col("no_mobile"), F.col("mobile")).alias("point"), F.lit(0.35).alias("p_in"), F.lit("consent").alias("basis")),
-        F.struct(F.lit("mail").alias("channel"), F.lit("address").alias("contact_type"),
-                 F.concat_ws(", ", "street", "postal_code").alias("point"), F.lit(0.85).alias("p_in"),
-                 F.lit("legitimate_interest").alias("basis")),
+        F.struct(
+            F.lit("email").alias("channel"),
+            F.lit("email").alias("contact_type"),
+            F.col("email").alias("point"),
+            F.lit(0.7).alias("p_in"),
+            F.when(is_co, "legitimate_interest").otherwise("consent").alias("basis"),
+        ),
+        F.struct(
+            F.lit("sms").alias("channel"),
+            F.lit("phone").alias("contact_type"),
+            F.when(~F.col("no_mobile"), F.col("mobile")).alias("point"),
+            F.lit(0.45).alias("p_in"),
+            F.lit("consent").alias("basis"),
+        ),
+        F.struct(
+            F.lit("phone").alias("channel"),
+            F.lit("phone").alias("contact_type"),
+            F.when(~F.col("no_mobile"), F.col("mobile")).alias("point"),
+            F.lit(0.35).alias("p_in"),
+            F.lit("consent").alias("basis"),
+        ),
+        F.struct(
+            F.lit("mail").alias("channel"),
+            F.lit("address").alias("contact_type"),
+            F.concat_ws(", ", "street", "postal_code").alias("point"),
+            F.lit(0.85).alias("p_in"),
+            F.lit("legitimate_interest").alias("basis"),
+        ),
     )
     c = p.withColumn("c", F.explode(rows)).filter(F.col("c.point").isNotNull())
     key = F.concat_ws(":", "entity_id", "c.channel")
@@ -705,26 +964,51 @@ def consents(parties: DataFrame, veh: DataFrame, g: GeneratorConfig, h: Horizon)
     opt_in = uniform(s, "optin", key) < F.col("c.p_in")
     ts = F.date_add(since, (uniform(s, "cdate", key) * 30).cast("int"))
     first_ev = c.select(
-        "entity_id", F.col("c.channel").alias("channel"), F.col("c.contact_type").alias("contact_type"),
-        F.col("c.point").alias("contact_point"), F.when(opt_in, "opt_in").otherwise("opt_out").alias("status"),
-        F.col("c.basis").alias("legal_basis"), F.least(ts, F.lit(h.end)).alias("consent_date"),
-        pick(["web", "dealer", "loyalty", "call_center", "ecommerce"], uniform(s, "csource", key)).alias("consent_source"),
+        "entity_id",
+        F.col("c.channel").alias("channel"),
+        F.col("c.contact_type").alias("contact_type"),
+        F.col("c.point").alias("contact_point"),
+        F.when(opt_in, "opt_in").otherwise("opt_out").alias("status"),
+        F.col("c.basis").alias("legal_basis"),
+        F.least(ts, F.lit(h.end)).alias("consent_date"),
+        pick(
+            ["web", "dealer", "loyalty", "call_center", "ecommerce"], uniform(s, "csource", key)
+        ).alias("consent_source"),
         F.lit(0).alias("seq"),
     )
-    later = first_ev.filter((F.col("status") == "opt_in") & (uniform(s, "optout", "entity_id", "channel") < 0.12)).select(
-        "entity_id", "channel", "contact_type", "contact_point", F.lit("opt_out").alias("status"), "legal_basis",
-        F.date_add("consent_date", (uniform(s, "outdate", "entity_id", "channel") * 900).cast("int")).alias("consent_date"),
-        F.lit("preference_center").alias("consent_source"), F.lit(1).alias("seq"),
-    ).filter(F.col("consent_date") <= F.lit(h.end))
+    later = (
+        first_ev.filter(
+            (F.col("status") == "opt_in") & (uniform(s, "optout", "entity_id", "channel") < 0.12)
+        )
+        .select(
+            "entity_id",
+            "channel",
+            "contact_type",
+            "contact_point",
+            F.lit("opt_out").alias("status"),
+            "legal_basis",
+            F.date_add(
+                "consent_date", (uniform(s, "outdate", "entity_id", "channel") * 900).cast("int")
+            ).alias("consent_date"),
+            F.lit("preference_center").alias("consent_source"),
+            F.lit(1).alias("seq"),
+        )
+        .filter(F.col("consent_date") <= F.lit(h.end))
+    )
     out = first_ev.unionByName(later)
     return out.withColumn(
-        "consent_id", F.concat(F.lit("CNS"), digits(s, "cid", 11, F.concat_ws(":", "entity_id", "channel", "seq")))
+        "consent_id",
+        F.concat(
+            F.lit("CNS"), digits(s, "cid", 11, F.concat_ws(":", "entity_id", "channel", "seq"))
+        ),
     ).withColumn("consent_sec", (uniform(s, "csec", "consent_id") * 86399).cast("int"))
 
 
 def market_research(parties: DataFrame, g: GeneratorConfig) -> DataFrame:
     s = g.seed
-    pcs = parties.select(F.col("postal_code")).unionByName(parties.select(F.col("postal_code2").alias("postal_code")))
+    pcs = parties.select(F.col("postal_code")).unionByName(
+        parties.select(F.col("postal_code2").alias("postal_code"))
+    )
     pcs = pcs.filter(F.col("postal_code").isNotNull()).distinct()
     return pcs.select(
         "postal_code",
@@ -759,21 +1043,30 @@ def build_world(spark: SparkSession, g: GeneratorConfig, scratch: str) -> World:
     extra_svc, extra_pur = campaign_outcomes(targets, sold, g, h)
     extra_svc = save(extra_svc, "service_caused")
     # Campaign-caused purchases become real vehicles with their own sales.
-    pur = extra_pur.join(parties, "entity_id").withColumn("slot", F.lit(99)).withColumn("k", F.lit(0))
+    pur = (
+        extra_pur.join(parties, "entity_id").withColumn("slot", F.lit(99)).withColumn("k", F.lit(0))
+    )
     pur_veh = _caused_vehicles(pur, g)
     veh = save(base_veh.unionByName(pur_veh, allowMissingColumns=True), "vehicles")
     base_svc = service_visits(veh, g, h)
     svc_cols = [c for c in base_svc.columns if c in set(extra_svc.columns)]
     svc = save(base_svc.select(*svc_cols).unionByName(extra_svc.select(*svc_cols)), "service")
     outcomes = extra_svc.select(
-        "campaign_id", "entity_id", F.col("ro_id").alias("outcome_id"), F.lit("service_visit").alias("outcome")
+        "campaign_id",
+        "entity_id",
+        F.col("ro_id").alias("outcome_id"),
+        F.lit("service_visit").alias("outcome"),
     ).unionByName(
         veh.filter(F.col("caused_by_campaign").isNotNull()).select(
-            F.col("caused_by_campaign").alias("campaign_id"), "entity_id",
-            F.col("sale_id").alias("outcome_id"), F.lit("purchase").alias("outcome"),
+            F.col("caused_by_campaign").alias("campaign_id"),
+            "entity_id",
+            F.col("sale_id").alias("outcome_id"),
+            F.lit("purchase").alias("outcome"),
         )
     )
-    contacts = save(targets.join(outcomes, ["campaign_id", "entity_id"], "left"), "campaign_contacts")
+    contacts = save(
+        targets.join(outcomes, ["campaign_id", "entity_id"], "left"), "campaign_contacts"
+    )
     sold = veh.filter(F.col("sale_date") <= F.lit(h.end))
     return World(
         parties=parties,
@@ -807,8 +1100,13 @@ def _caused_vehicles(pur: DataFrame, g: GeneratorConfig) -> DataFrame:
         F.year("effect_date").alias("model_year"),
         pick(ref.TRIMS, uniform(s, "trim", key)).alias("trim"),
         F.lit("new").alias("new_used"),
-        (F.year("effect_date") >= F.element_at(F.array(*[F.lit(m[2]) for m in ref.MODELS]), m_idx + 1)).alias("connected"),
-        F.round(F.element_at(F.array(*[F.lit(m[1]) for m in ref.MODELS]), m_idx + 1) * 1.0, 0).alias("price"),
+        (
+            F.year("effect_date")
+            >= F.element_at(F.array(*[F.lit(m[2]) for m in ref.MODELS]), m_idx + 1)
+        ).alias("connected"),
+        F.round(
+            F.element_at(F.array(*[F.lit(m[1]) for m in ref.MODELS]), m_idx + 1) * 1.0, 0
+        ).alias("price"),
         F.lit("cash").alias("sale_type"),
         F.lit("cash").alias("pref_sale_type"),
         F.lit(36).alias("term_months"),

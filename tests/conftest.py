@@ -45,3 +45,33 @@ def conf(base_conf: Config, tmp_path: Path) -> Config:
     return base_conf.with_overrides(
         [f"lake.root={tmp_path / 'lake'}", f"landing.root={tmp_path / 'landing'}"]
     )
+
+
+SAMPLE_OVERRIDES = [
+    "generator.persons=200",
+    "generator.companies=8",
+    "generator.campaigns=4",
+    "generator.daily_batches=2",
+]
+
+
+@pytest.fixture(scope="session")
+def sample_conf(base_conf: Config, tmp_path_factory: pytest.TempPathFactory) -> Config:
+    """A small generated world shared by the tests that need realistic landed data."""
+    root = tmp_path_factory.mktemp("sample")
+    return base_conf.with_overrides(
+        [
+            *SAMPLE_OVERRIDES,
+            f"landing.root={root / 'landing'}",
+            f"generator.truth_root={root / 'truth'}",
+            f"lake.root={root / 'lake'}",
+        ]
+    )
+
+
+@pytest.fixture(scope="session")
+def sample(spark: SparkSession, sample_conf: Config) -> dict[str, int]:
+    """Generate the sample once per session; returns records landed per source."""
+    from c360.generate.export import generate
+
+    return generate(spark, sample_conf)

@@ -12,7 +12,7 @@ from c360.generate.reference import ACCENTS_FROM, ACCENTS_TO
 def typo(s: Column, u_pos: Column, u_kind: Column) -> Column:
     """One keyboard slip: a deleted, doubled, swapped or replaced character."""
     n = F.length(s)
-    p = (u_pos * n).cast("int") + 1
+    p = (u_pos * (n - 1)).cast("int") + 1  # 1..n-1, so a swap always has a right neighbour
     one = F.lit(1)
     head = s.substr(one, p - 1)
     tail_after = s.substr(p + 1, n)

@@ -20,7 +20,9 @@ from c360.runner import run_stages
 
 AS_OF = dt.date(2026, 11, 3)
 
-TOY = SourceSpec(system="Toy CSV", format="csv", delimiter=",", required_columns=["id", "name"], key=["id"])
+TOY = SourceSpec(
+    system="Toy CSV", format="csv", delimiter=",", required_columns=["id", "name"], key=["id"]
+)
 TOYJ = SourceSpec(system="Toy JSON", format="jsonl", required_columns=["id"], key=["id"])
 
 
@@ -55,7 +57,9 @@ def test_sample_loads_reconciles_and_is_idempotent(
     log = lake.read(spark, "ops.bronze_files")
     assert log.filter("status != 'loaded'").count() == 0
     assert log.filter("NOT reconciled").count() == 0
-    per_source = {r.source: r.n for r in log.groupBy("source").agg(F.sum("rows_landed").alias("n")).collect()}
+    per_source = {
+        r.source: r.n for r in log.groupBy("source").agg(F.sum("rows_landed").alias("n")).collect()
+    }
     assert per_source == sample  # every generated record landed, none lost
     for source, n in sample.items():
         assert lake.read(spark, f"bronze.{source}").count() == n
@@ -63,9 +67,15 @@ def test_sample_loads_reconciles_and_is_idempotent(
     before = lake.read(spark, "bronze.sales")
 
     run_stages(spark, sample_conf, AS_OF, ["bronze"])  # same input again
-    assert {s: lake.delta(spark, f"bronze.{s}").history(1).first().version for s in sample} == versions
+    assert {
+        s: lake.delta(spark, f"bronze.{s}").history(1).first().version for s in sample
+    } == versions
     assert_df_equality(lake.read(spark, "bronze.sales"), before, ignore_row_order=True)
-    lineage = lake.read(spark, "bronze.sales").select("_source_system", "_batch_id", "_row_number").distinct()
+    lineage = (
+        lake.read(spark, "bronze.sales")
+        .select("_source_system", "_batch_id", "_row_number")
+        .distinct()
+    )
     assert lineage.filter("_row_number IS NULL OR _batch_id IS NULL").count() == 0
     assert {r._source_system for r in lineage.select("_source_system").distinct().collect()} == {
         "VPP (Sales Operations)"
@@ -86,14 +96,24 @@ CASES = [
 
 @pytest.mark.parametrize("name, content, good, reasons", CASES, ids=[c[0] for c in CASES])
 def test_csv_malformed_rows_are_quarantined(
-    spark: SparkSession, conf: Config, tmp_path: Path, name: str, content: bytes, good: int, reasons: list[str]
+    spark: SparkSession,
+    conf: Config,
+    tmp_path: Path,
+    name: str,
+    content: bytes,
+    good: int,
+    reasons: list[str],
 ) -> None:
     conf = toy_conf(conf, toy=TOY)
     land(Path(conf.landing.root), "toy", "20261101-full", f"{name}.csv", content)
     run_stages(spark, conf, AS_OF, ["bronze"])
     lake = Lake.from_config(conf)
     assert lake.read(spark, "bronze.toy").count() == good
-    got = [r.reason for r in lake.read(spark, "bronze.quarantine").collect()] if lake.exists(spark, "bronze.quarantine") else []
+    got = (
+        [r.reason for r in lake.read(spark, "bronze.quarantine").collect()]
+        if lake.exists(spark, "bronze.quarantine")
+        else []
+    )
     assert len(got) == len(reasons)
     for reason, expected in zip(sorted(got), sorted(reasons), strict=True):
         assert reason.startswith(expected)
@@ -103,12 +123,24 @@ def test_csv_malformed_rows_are_quarantined(
 
 def test_quarantine_keeps_raw_line_and_row_number(spark: SparkSession, conf: Config) -> None:
     conf = toy_conf(conf, toy=TOY)
-    land(Path(conf.landing.root), "toy", "b1", "a.csv", b"id,name,city\n1,Ana,Madrid\n2,Luis\n3,Eva,Vigo\n")
+    land(
+        Path(conf.landing.root),
+        "toy",
+        "b1",
+        "a.csv",
+        b"id,name,city\n1,Ana,Madrid\n2,Luis\n3,Eva,Vigo\n",
+    )
     run_stages(spark, conf, AS_OF, ["bronze"])
-    q = Lake.from_config(conf).read(spark, "bronze.quarantine").select("source", "_source_file", "_row_number", "raw_line")
+    q = (
+        Lake.from_config(conf)
+        .read(spark, "bronze.quarantine")
+        .select("source", "_source_file", "_row_number", "raw_line")
+    )
     expected = spark.createDataFrame([("toy", "toy/b1/a.csv", 2, "2,Luis")], q.schema)
     assert_df_equality(q, expected, ignore_nullable=True)
-    good = Lake.from_config(conf).read(spark, "bronze.toy").select("id", "_row_number").orderBy("id")
+    good = (
+        Lake.from_config(conf).read(spark, "bronze.toy").select("id", "_row_number").orderBy("id")
+    )
     assert [(r.id, r._row_number) for r in good.collect()] == [("1", 1), ("3", 3)]
 
 
@@ -135,13 +167,25 @@ def test_jsonl_broken_lines(spark: SparkSession, conf: Config) -> None:
     land(Path(conf.landing.root), "toyj", "b1", "a.jsonl", content)
     run_stages(spark, conf, AS_OF, ["bronze"])
     lake = Lake.from_config(conf)
-    good = lake.read(spark, "bronze.toyj").orderBy("id").select("id", "name", "nps", "tags", "extra", "_row_number")
+    good = (
+        lake.read(spark, "bronze.toyj")
+        .orderBy("id")
+        .select("id", "name", "nps", "tags", "extra", "_row_number")
+    )
     expected = spark.createDataFrame(
         [("1", "Ana", "9", '{"a":1}', None, 1), ("3", None, None, None, "true", 5)], good.schema
     )
     assert_df_equality(good, expected, ignore_nullable=True)
-    q = lake.read(spark, "bronze.quarantine").orderBy("_row_number").select("_row_number", "reason").collect()
-    assert [(r._row_number, r.reason) for r in q] == [(3, ingest.REASON_BROKEN_JSON), (4, ingest.REASON_BROKEN_JSON)]
+    q = (
+        lake.read(spark, "bronze.quarantine")
+        .orderBy("_row_number")
+        .select("_row_number", "reason")
+        .collect()
+    )
+    assert [(r._row_number, r.reason) for r in q] == [
+        (3, ingest.REASON_BROKEN_JSON),
+        (4, ingest.REASON_BROKEN_JSON),
+    ]
     assert files_log(spark, conf).first().reconciled
 
 

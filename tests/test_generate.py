@@ -41,7 +41,10 @@ def test_sample_lands_every_source(sample: dict[str, int], sample_conf: Config) 
     sales.decode("latin-1")
     with pytest.raises(UnicodeDecodeError):
         sales.decode("utf-8")
-    assert next((landing / "insurance" / "20261101-full").iterdir()).read_bytes()[:3] == b"\xef\xbb\xbf"
+    assert (
+        next((landing / "insurance" / "20261101-full").iterdir()).read_bytes()[:3]
+        == b"\xef\xbb\xbf"
+    )
 
 
 def test_generator_is_deterministic(
@@ -60,17 +63,25 @@ def test_seed_changes_the_world(spark: SparkSession) -> None:
     g = GeneratorConfig(persons=50)
     h = Horizon.of(g)
     a = persons(spark, g, h).select("given_name", "family_name").collect()
-    b = persons(spark, dataclasses.replace(g, seed=7), h).select("given_name", "family_name").collect()
+    b = (
+        persons(spark, dataclasses.replace(g, seed=7), h)
+        .select("given_name", "family_name")
+        .collect()
+    )
     assert a == persons(spark, g, h).select("given_name", "family_name").collect()
     assert a != b
 
 
 def test_vin_check_digit_iso3779(spark: SparkSession) -> None:
     # 1M8GDM9AXKP042788 is the textbook valid VIN (check digit X in position 9).
-    df = spark.createDataFrame([("1M8GDM9A0KP042788", "X"), ("11111111111111111", "1")], "vin STRING, expected STRING")
+    df = spark.createDataFrame(
+        [("1M8GDM9A0KP042788", "X"), ("11111111111111111", "1")], "vin STRING, expected STRING"
+    )
     df = df.withColumn("got", vin_check_digit(F.col("vin")))
     assert_column_equality(df, "got", "expected")
-    vins = spark.range(200).select(make_vin(1, F.col("id").cast("string"), F.lit(2024)).alias("vin"))
+    vins = spark.range(200).select(
+        make_vin(1, F.col("id").cast("string"), F.lit(2024)).alias("vin")
+    )
     bad = vins.filter(F.col("vin").substr(9, 1) != vin_check_digit(F.col("vin"))).count()
     assert bad == 0
     assert vins.filter(F.length("vin") != 17).count() == 0
@@ -90,18 +101,31 @@ def test_typo_handles_none_and_short_values(spark: SparkSession) -> None:
 
 def _people(spark: SparkSession, n: int):
     g = GeneratorConfig(persons=n)
-    return persons(spark, g, Horizon.of(g)).withColumn("rec_id", F.concat(F.lit("R"), F.col("_n").cast("string")))
+    return persons(spark, g, Horizon.of(g)).withColumn(
+        "rec_id", F.concat(F.lit("R"), F.col("_n").cast("string"))
+    )
 
 
 def test_noise_rates_within_configured_bounds(spark: SparkSession) -> None:
     n = 4000
-    noise = NoiseConfig(typo=0.1, nickname=0.0, swap_names=0.05, missing_email=0.3, missing_phone=0.2,
-                        missing_birth_date=0.5, stale_address=0.5, strip_accents=0.0, duplicate=0.05)
+    noise = NoiseConfig(
+        typo=0.1,
+        nickname=0.0,
+        swap_names=0.05,
+        missing_email=0.3,
+        missing_phone=0.2,
+        missing_birth_date=0.5,
+        stale_address=0.5,
+        strip_accents=0.0,
+        duplicate=0.05,
+    )
     g = GeneratorConfig(persons=n, noise=noise)
     df = with_party_noise(_people(spark, n), g, "t", "rec_id", F.lit(Horizon.of(g).end)).cache()
     with_email = df.filter(F.col("email").isNotNull()).count()
     rate = lambda cond, base: df.filter(cond).count() / base  # noqa: E731
-    assert abs(rate(F.col("email").isNotNull() & F.col("n_email").isNull(), with_email) - 0.3) < 0.04
+    assert (
+        abs(rate(F.col("email").isNotNull() & F.col("n_email").isNull(), with_email) - 0.3) < 0.04
+    )
     assert abs(rate(F.col("n_phone").isNull(), n) - 0.2) < 0.04
     assert abs(rate(F.col("n_birth").isNull(), n) - 0.5) < 0.04
     family_changed = rate(F.col("n_family") != F.col("family_name"), n)
@@ -111,12 +135,17 @@ def test_noise_rates_within_configured_bounds(spark: SparkSession) -> None:
     df.unpersist()
 
 
-def test_default_noise_defeats_exact_matching(spark: SparkSession, sample: dict[str, int], sample_conf: Config) -> None:
+def test_default_noise_defeats_exact_matching(
+    spark: SparkSession, sample: dict[str, int], sample_conf: Config
+) -> None:
     """Records of one person rarely agree on an exact (name, email) key: matching is hard."""
     landing = sample_conf.landing.root
     truth = spark.read.parquet(f"{sample_conf.generator.truth_root}/party_records")
-    fin = spark.read.option("header", True).option("sep", "|").csv(f"{landing}/finance/*/*.csv").select(
-        F.col("contract_id").alias("record_id"), "first_name", "last_name", "email"
+    fin = (
+        spark.read.option("header", True)
+        .option("sep", "|")
+        .csv(f"{landing}/finance/*/*.csv")
+        .select(F.col("contract_id").alias("record_id"), "first_name", "last_name", "email")
     )
     ecom = spark.read.json(f"{landing}/ecommerce/*/*.jsonl").select(
         F.col("id").alias("record_id"), "first_name", "last_name", "email"
@@ -124,21 +153,37 @@ def test_default_noise_defeats_exact_matching(spark: SparkSession, sample: dict[
     recs = fin.unionByName(ecom).join(truth.filter("entity_type = 'person'"), "record_id")
     key = F.concat_ws("|", F.lower("first_name"), F.lower("last_name"), F.lower("email"))
     recs = recs.withColumn("k", key)
-    pairs = lambda cols: recs.groupBy(*cols).count().select(F.sum(F.col("count") * (F.col("count") - 1) / 2)).first()[0] or 0  # noqa: E731
+
+    def pairs(cols):
+        return (
+            recs.groupBy(*cols)
+            .count()
+            .select(F.sum(F.col("count") * (F.col("count") - 1) / 2))
+            .first()[0]
+            or 0
+        )
+
     true_pairs = pairs(["entity_id"])
     exact_true = pairs(["entity_id", "k"])
     assert true_pairs > 50
     assert exact_true / true_pairs < 0.6, "exact matching should miss most true pairs"
 
 
-def test_truth_matches_the_records(spark: SparkSession, sample: dict[str, int], sample_conf: Config) -> None:
+def test_truth_matches_the_records(
+    spark: SparkSession, sample: dict[str, int], sample_conf: Config
+) -> None:
     landing = sample_conf.landing.root
     truth = spark.read.parquet(f"{sample_conf.generator.truth_root}/party_records")
     entities = spark.read.parquet(f"{sample_conf.generator.truth_root}/entities")
-    sales = spark.read.option("header", True).option("sep", ";").option("encoding", "ISO-8859-1").csv(
-        f"{landing}/sales/*/*.csv"
+    sales = (
+        spark.read.option("header", True)
+        .option("sep", ";")
+        .option("encoding", "ISO-8859-1")
+        .csv(f"{landing}/sales/*/*.csv")
     )
-    inserted = sales.filter("RECORD_STATUS = 'A'").select(F.col("SALE_ID").alias("record_id")).distinct()
+    inserted = (
+        sales.filter("RECORD_STATUS = 'A'").select(F.col("SALE_ID").alias("record_id")).distinct()
+    )
     sales_truth = truth.filter("source = 'sales'").select("record_id")
     assert inserted.subtract(sales_truth).count() == 0
     assert sales_truth.subtract(inserted).count() == 0

@@ -82,19 +82,28 @@ def cmd_fetch_jars(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from c360.lake import Lake
+    from c360.lake import LAYERS, Lake
+    from c360.reporting import lake_summary
     from c360.session import build_spark
 
     conf = _load(args)
     lake = Lake.from_config(conf)
     spark = build_spark(conf)
-    tables = lake.tables(spark)
+    summary = lake_summary(spark, lake)
     print(f"lake root: {lake.root}")
-    if not tables:
-        print("  (no tables yet)")
-    for name in tables:
-        rows = lake.read(spark, name).count()
-        print(f"  {name:<36} {rows:>10,} rows  {lake.path(name)}")
+    for layer in LAYERS:
+        tables = [t for t in summary.tables if t.name.startswith(f"{layer}.")]
+        print(f"{layer}:")
+        if not tables:
+            print(
+                "  (no tables yet)"
+                if layer != "gold"
+                else "  (no gold tables yet: built by later stages)"
+            )
+        for t in tables:
+            print(f"  {t.name:<28} {t.rows:>10,} rows  {t.path}")
+    for line in summary.notes:
+        print(line)
     return 0
 
 

@@ -77,6 +77,12 @@ class SourceSpec:
 
 
 @dataclass(frozen=True)
+class BronzeConfig:
+    # Sources loaded at the same time (their Spark jobs and Delta commits overlap).
+    parallel_sources: int = 4
+
+
+@dataclass(frozen=True)
 class NoiseConfig:
     """Probabilities, per source record, of each kind of real-world noise."""
 
@@ -121,6 +127,7 @@ class Config:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     sources: dict[str, SourceSpec] = field(default_factory=dict)
+    bronze: BronzeConfig = field(default_factory=BronzeConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
     def with_overrides(self, overrides: list[str]) -> Config:

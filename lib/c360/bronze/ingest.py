@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -252,7 +254,7 @@ def ingest_file(
             )
             lake.register(spark, table)
         if by_ok.get(False, 0):
-            _ensure_quarantine(spark, lake)
+            lake.ensure_table(spark, QUARANTINE_TABLE, QUARANTINE)
             _append(
                 to_quarantine_rows(parsed, f, sha, lin),
                 lake.path(QUARANTINE_TABLE),
@@ -299,10 +301,6 @@ def _count_file(df: DataFrame, f: LandedFile, sha: str) -> int:
     return df.filter((F.col("_file_sha256") == sha) & (F.col("_source_file") == f.relative)).count()
 
 
-def _ensure_quarantine(spark: SparkSession, lake: Lake) -> None:
-    lake.ensure_table(spark, QUARANTINE_TABLE, QUARANTINE)
-
-
 # --------------------------------------------------------------------------- the stage
 
 
@@ -316,9 +314,18 @@ def _log_rows(spark: SparkSession, lake: Lake) -> list:
     )
 
 
+# Sources load concurrently; their log MERGEs into the shared ops tables do not.
+_OPS_LOCK = threading.Lock()
+
+
 def _record(spark: SparkSession, lake: Lake, outcomes: list[FileOutcome], lin: Lineage) -> None:
     if not outcomes:
         return
+    with _OPS_LOCK:
+        _merge_log(spark, lake, outcomes, lin)
+
+
+def _merge_log(spark: SparkSession, lake: Lake, outcomes: list[FileOutcome], lin: Lineage) -> None:
     rows = [
         (
             o.file.source,
@@ -395,7 +402,8 @@ def ingest_source(
     if not files:
         log.warning("source=%s landing folder is empty: nothing to load", source)
         return []
-    history = [r for r in _log_rows(spark, lake) if r.source == source]
+    with _OPS_LOCK:
+        history = [r for r in _log_rows(spark, lake) if r.source == source]
     seen = {
         (r.file, r.file_sha256)
         for r in history
@@ -451,21 +459,29 @@ def ingest_source(
 
 def run(ctx: StageContext) -> StageResult:
     conf = ctx.conf
-    lin = Lineage(system="", run_id=ctx.run_id, loaded_at=ctx.started_at, as_of=ctx.as_of)
+    # Shared tables are created before the sources start, so no two threads race to it.
+    ctx.lake.ensure_table(ctx.spark, FILES_TABLE, BRONZE_FILES)
+    ctx.lake.ensure_table(ctx.spark, QUARANTINE_TABLE, QUARANTINE)
+
+    def one(item: tuple[str, SourceSpec]) -> tuple[str, list[FileOutcome]]:
+        source, spec = item
+        lin = Lineage(spec.system or source, ctx.run_id, ctx.started_at, ctx.as_of)
+        return source, ingest_source(ctx.spark, ctx.lake, conf.landing.root, source, spec, lin)
+
+    # Sources are independent: overlap their small Spark jobs and Delta commits.
+    with ThreadPoolExecutor(max_workers=conf.bronze.parallel_sources) as pool:
+        done = list(pool.map(one, sorted(conf.sources.items())))
+
     result = StageResult()
     failed: list[str] = []
-    for source, spec in conf.sources.items():
-        src_lin = Lineage(spec.system or source, lin.run_id, lin.loaded_at, lin.as_of)
-        outcomes = ingest_source(ctx.spark, ctx.lake, conf.landing.root, source, spec, src_lin)
-        landed = sum(o.rows_landed for o in outcomes)
-        if outcomes:
-            result.rows_read[f"landing.{source}"] = landed
-            result.rows_written[f"bronze.{source}"] = sum(o.rows_bronze for o in outcomes)
-            q = sum(o.rows_quarantined for o in outcomes)
-            if q:
-                result.rows_written[QUARANTINE_TABLE] = (
-                    result.rows_written.get(QUARANTINE_TABLE, 0) + q
-                )
+    for source, outcomes in done:
+        if not outcomes:
+            continue
+        result.rows_read[f"landing.{source}"] = sum(o.rows_landed for o in outcomes)
+        result.rows_written[f"bronze.{source}"] = sum(o.rows_bronze for o in outcomes)
+        q = sum(o.rows_quarantined for o in outcomes)
+        if q:
+            result.rows_written[QUARANTINE_TABLE] = result.rows_written.get(QUARANTINE_TABLE, 0) + q
         failed += [
             o.file.relative for o in outcomes if o.status == "failed" or o.reconciled is False
         ]

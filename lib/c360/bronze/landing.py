@@ -7,9 +7,11 @@ are ignored (in-flight uploads, markers).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 from dataclasses import dataclass
+from urllib.parse import unquote, urlparse
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -77,7 +79,14 @@ def read_head(spark: SparkSession, path: str, n: int = _HEAD_BYTES) -> bytes:
 
 
 def file_sha256(spark: SparkSession, path: str) -> str:
-    """Content hash, computed where the file is (works for remote storage too)."""
+    """Content hash: streamed locally for local files, computed by Spark for remote ones."""
+    local = _local_path(path)
+    if local is not None:
+        digest = hashlib.sha256()
+        with open(local, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
     row = (
         spark.read.format("binaryFile")
         .load(path)
@@ -85,6 +94,14 @@ def file_sha256(spark: SparkSession, path: str) -> str:
         .first()
     )
     return row.sha if row else ""
+
+
+def _local_path(path: str) -> str | None:
+    if path.startswith("file:"):
+        return unquote(urlparse(path).path)
+    if path.startswith("/"):
+        return path
+    return None
 
 
 _CAMEL = re.compile(r"([a-z0-9])([A-Z])")

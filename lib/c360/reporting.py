@@ -1,0 +1,65 @@
+"""Plain summaries of a lake for the CLI: tables, row counts, last runs, reconciliation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from c360.lake import Lake
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    path: str
+    rows: int
+
+
+@dataclass
+class LakeSummary:
+    tables: list[TableInfo] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def lake_summary(spark: SparkSession, lake: Lake) -> LakeSummary:
+    """Counts only: nothing here reads or prints a row's content."""
+    out = LakeSummary()
+    names = lake.tables(spark)
+    for name in names:
+        out.tables.append(TableInfo(name, lake.path(name), lake.read(spark, name).count()))
+    if "ops.job_runs" in names:
+        runs = lake.read(spark, "ops.job_runs")
+        last = runs.orderBy(F.col("started_at").desc()).select("pipeline_run_id").first()
+        if last:
+            out.notes.append("last pipeline run:")
+            for r in (
+                runs.filter(F.col("pipeline_run_id") == last.pipeline_run_id)
+                .orderBy("started_at")
+                .collect()
+            ):
+                rows_out = sum((r.rows_written or {}).values())
+                secs = f"{r.seconds:.1f}s" if r.seconds is not None else "-"
+                out.notes.append(
+                    f"  {r.stage:<12} {r.status:<10} as_of={r.as_of} rows_out={rows_out:,} {secs}"
+                )
+    if "ops.bronze_files" in names:
+        files = lake.read(spark, "ops.bronze_files")
+        agg = files.agg(
+            F.count("*").alias("files"),
+            F.sum(F.when(F.col("status") == "loaded", 1).otherwise(0)).alias("loaded"),
+            F.sum(F.when(F.col("status") == "failed", 1).otherwise(0)).alias("failed"),
+            F.sum(F.when(F.col("reconciled") == F.lit(False), 1).otherwise(0)).alias(
+                "unreconciled"
+            ),
+            F.sum("rows_landed").alias("landed"),
+            F.sum("rows_bronze").alias("bronze"),
+            F.sum("rows_quarantined").alias("quarantined"),
+        ).first()
+        out.notes.append(
+            f"bronze files: {agg.files} ({agg.loaded} loaded, {agg.failed} failed, "
+            f"{agg.unreconciled or 0} not reconciled); rows landed {agg.landed or 0:,} = "
+            f"bronze {agg.bronze or 0:,} + quarantined {agg.quarantined or 0:,}"
+        )
+    return out

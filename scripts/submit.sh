@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# spark-submit a job to a cluster with the cached Delta jars and the zipped package.
+#   scripts/submit.sh MASTER JOB [job args...]
+#   e.g. scripts/submit.sh spark://127.0.0.1:7077 jobs/run_pipeline.py \
+#          --conf conf/cluster.yaml --as-of 2026-11-03 --set lake.root=$PWD/lake
+# Extra spark-submit options can be passed in SPARK_SUBMIT_OPTS_EXTRA.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+master=$1; job=$2; shift 2
+zip=$(bash scripts/package.sh "${C360_PYFILES:-dist/c360-lib.zip}")
+jars=$(ls .cache/ivy/jars/*.jar | paste -sd, -)
+py="$PWD/.venv/bin/python"
+SPARK_HOME=$("$py" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')
+export SPARK_HOME
+# shellcheck disable=SC2086
+exec .venv/bin/spark-submit \
+  --master "$master" \
+  --jars "$jars" \
+  --py-files "$zip" \
+  --conf spark.pyspark.python="$py" \
+  --conf spark.pyspark.driver.python="$py" \
+  --conf spark.driver.host=127.0.0.1 \
+  --conf spark.driver.bindAddress=127.0.0.1 \
+  ${SPARK_SUBMIT_OPTS_EXTRA:-} \
+  "$job" "$@"

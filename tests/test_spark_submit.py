@@ -1,0 +1,137 @@
+"""spark-submit the pipeline to a real standalone master and worker on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyspark
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from c360.config import Config
+from c360.lake import Lake
+
+pytestmark = pytest.mark.cluster
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def cluster(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    env = dict(os.environ)
+    env["SPARK_HOME"] = os.path.dirname(pyspark.__file__)
+    port = free_port()
+    env.update(
+        C360_MASTER_PORT=str(port),
+        C360_MASTER_UI_PORT=str(free_port()),
+        C360_WORKER_UI_PORT=str(free_port()),
+        C360_WORKER_CORES="2",
+        C360_WORKER_MEMORY="2g",
+        C360_CLUSTER_DIR=str(tmp_path_factory.mktemp("cluster")),
+        C360_PYFILES=str(tmp_path_factory.mktemp("dist") / "c360-lib.zip"),
+    )
+    start = subprocess.run(
+        ["bash", "scripts/cluster.sh", "start"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert start.returncode == 0, start.stderr
+    try:
+        yield {"master": f"spark://127.0.0.1:{port}", **env}
+    finally:
+        subprocess.run(["bash", "scripts/cluster.sh", "stop"], cwd=repo, env=env, timeout=120)
+
+
+def test_pipeline_runs_under_spark_submit(
+    spark: SparkSession,
+    repo: Path,
+    cluster: dict[str, str],
+    sample: dict[str, int],
+    sample_conf: Config,
+    tmp_path: Path,
+) -> None:
+    lake_root = tmp_path / "lake"
+    proc = subprocess.run(
+        [
+            "bash",
+            "scripts/submit.sh",
+            cluster["master"],
+            "jobs/run_pipeline.py",
+            "--conf",
+            "conf/cluster.yaml",
+            "--as-of",
+            "2026-11-03",
+            "--set",
+            f"lake.root={lake_root}",
+            "--set",
+            f"landing.root={sample_conf.landing.root}",
+            "--set",
+            "spark.shuffle_partitions=2",
+        ],
+        cwd=repo,
+        env={
+            **cluster,
+            "SPARK_SUBMIT_OPTS_EXTRA": "--conf spark.executor.memory=1g --conf spark.ui.enabled=false",
+        },
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    lake = Lake(root=str(lake_root))
+    runs = lake.read(spark, "ops.job_runs").collect()
+    assert [(r.stage, r.status) for r in runs] == [("bronze", "succeeded")]
+    assert runs[0].spark_master == cluster["master"]
+    assert runs[0].rows_written["bronze.sales"] == sample["sales"]
+    for source, n in sample.items():
+        assert lake.read(spark, f"bronze.{source}").count() == n
+    log = lake.read(spark, "ops.bronze_files")
+    assert log.filter(~F.col("reconciled")).count() == 0
+
+
+def test_spark_submit_without_delta_jars_fails_in_one_line(
+    repo: Path, cluster: dict[str, str], tmp_path: Path
+) -> None:
+    proc = subprocess.run(
+        [
+            ".venv/bin/spark-submit",
+            "--master",
+            cluster["master"],
+            "--conf",
+            "spark.driver.host=127.0.0.1",
+            "--conf",
+            "spark.driver.bindAddress=127.0.0.1",
+            "--conf",
+            f"spark.pyspark.python={repo / '.venv/bin/python'}",
+            "jobs/run_pipeline.py",
+            "--conf",
+            "conf/cluster.yaml",
+            "--as-of",
+            "2026-11-03",
+            "--set",
+            f"lake.root={tmp_path / 'lake'}",
+        ],
+        cwd=repo,
+        env=cluster,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    # spark-submit merges the Python driver's stderr into its stdout; ours is one line.
+    errors = re.findall(r"c360: error: [^\n]*", proc.stdout + proc.stderr)
+    assert len(errors) == 1, proc.stderr[-3000:]
+    assert "Delta Lake is not on the cluster classpath" in errors[0]

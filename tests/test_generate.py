@@ -11,8 +11,8 @@ from chispa import assert_column_equality
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from c360.config import Config, GeneratorConfig, NoiseConfig
-from c360.generate.export import generate
+from c360.config import Config, GeneratorConfig, NoiseConfig, SourceSpec
+from c360.generate.export import damage_line, generate
 from c360.generate.noise import typo
 from c360.generate.sources import with_duplicates, with_party_noise
 from c360.generate.world import Horizon, make_vin, persons, vin_check_digit
@@ -197,3 +197,18 @@ def test_truth_matches_the_records(
     groups = {r.group for r in contacts.select("group").distinct().collect()}
     assert groups == {"treated", "control"}
     assert contacts.filter("group = 'control' AND outcome IS NOT NULL").count() == 0
+
+
+def test_damaged_lines_break_one_record_only() -> None:
+    spec = SourceSpec(format="csv", delimiter=",")
+    line = b'RO1,VIN1,D001,"Calle Mayor, 5",28001\n'
+    cut = damage_line(line, spec)
+    assert cut == b"RO1,VIN1\n"  # fewer fields, quotes balanced, still one line
+    semi = SourceSpec(format="csv", delimiter=";", encoding="ISO-8859-1")
+    assert damage_line('1;José;"a;b";x\n'.encode("latin-1"), semi) == "1;José\n".encode("latin-1")
+    js = damage_line(b'{"id":"1","name":"Ana"}\n', SourceSpec(format="jsonl"))
+    assert js.endswith(b"\n") and js.count(b"\n") == 1
+    with pytest.raises(ValueError):
+        import json
+
+        json.loads(js)

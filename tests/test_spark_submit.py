@@ -95,9 +95,11 @@ def test_pipeline_runs_under_spark_submit(
     runs = lake.read(spark, "ops.job_runs").collect()
     assert [(r.stage, r.status) for r in runs] == [("bronze", "succeeded")]
     assert runs[0].spark_master == cluster["master"]
-    assert runs[0].rows_written["bronze.sales"] == sample["sales"]
+    assert runs[0].rows_read["landing.sales"] == sample["sales"]
+    quarantine = lake.read(spark, "bronze.quarantine")
     for source, n in sample.items():
-        assert lake.read(spark, f"bronze.{source}").count() == n
+        in_q = quarantine.filter(F.col("source") == source).count()
+        assert lake.read(spark, f"bronze.{source}").count() + in_q == n
     log = lake.read(spark, "ops.bronze_files")
     assert log.filter(~F.col("reconciled")).count() == 0
 

@@ -115,6 +115,8 @@ class GeneratorConfig:
     effect_purchase: float = 0.03
     attribution_days: int = 30
     truth_root: str = "truth"
+    # Share of exported lines cut short (fields lost, JSON truncated): bronze quarantines them.
+    malformed_rate: float = 0.002
     noise: NoiseConfig = field(default_factory=NoiseConfig)
 
 

@@ -88,7 +88,8 @@ def parse_csv(
     )
     df = (
         spark.read.schema(schema)
-        .option("header", True)
+        # The header is parsed by us (normalized names); Spark reads it as record 1.
+        .option("header", False)
         .option("sep", spec.delimiter)
         .option("encoding", spec.encoding)
         .option("quote", spec.quote)
@@ -97,13 +98,12 @@ def parse_csv(
         .option("multiLine", True)
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT)
-        .option("enforceSchema", True)
         .csv(f.path)
     )
     df = df.withColumn(
         "_row_number",
-        F.row_number().over(Window.orderBy(F.monotonically_increasing_id())).cast("long"),
-    )
+        (F.row_number().over(Window.orderBy(F.monotonically_increasing_id())) - 1).cast("long"),
+    ).filter(F.col("_row_number") > 0)
     any_col = [F.col(c) for c in columns]
     return (
         df.withColumn("_reason", _csv_reason(any_col, spec))

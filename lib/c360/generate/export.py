@@ -6,11 +6,14 @@ goes to ``generator.truth_root`` as Parquet; the pipeline never reads it.
 
 from __future__ import annotations
 
+import csv
 import glob
+import io
 import logging
 import os
 import shutil
 import time
+import zlib
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -27,7 +30,39 @@ BOM = "\ufeff"
 BOM_SOURCES = {"insurance"}
 
 
-def _write_one(df: DataFrame, name: str, spec: SourceSpec, landing: str, tmp: str) -> int:
+def damage_line(line: bytes, spec: SourceSpec) -> bytes:
+    """A record cut short the way a broken export cuts it: fields lost, or JSON truncated.
+
+    CSV records lose their second half of fields (cut at a field boundary, so quoting
+    stays balanced and the damage stays in this one record).
+    """
+    if spec.format == "jsonl":
+        return line[: max(1, len(line) // 2)].rstrip(b"\r\n") + b"\n"
+    text = line.decode(spec.encoding).rstrip("\r\n")
+    fields = next(csv.reader([text], delimiter=spec.delimiter, quotechar=spec.quote))
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=spec.delimiter, quotechar=spec.quote, lineterminator="\n").writerow(
+        fields[: max(1, len(fields) // 2)]
+    )
+    return buf.getvalue().encode(spec.encoding)
+
+
+def _damaged(seed: int, name: str, batch: str, line_no: int, rate: float) -> bool:
+    if rate <= 0:
+        return False
+    key = f"{seed}:{name}:{batch}:{line_no}".encode()
+    return zlib.crc32(key) / 0xFFFFFFFF < rate
+
+
+def _write_one(
+    df: DataFrame,
+    name: str,
+    spec: SourceSpec,
+    landing: str,
+    tmp: str,
+    seed: int = 0,
+    malformed_rate: float = 0.0,
+) -> int:
     """Write one file per batch; returns the number of records written."""
     df = df.persist()
     rows = df.count()
@@ -60,11 +95,18 @@ def _write_one(df: DataFrame, name: str, spec: SourceSpec, landing: str, tmp: st
         with open(dest, "wb") as fh:
             if name in BOM_SOURCES:
                 fh.write(BOM.encode("utf-8"))
+            line_no = 0
             for i, part in enumerate(parts):
                 with open(part, "rb") as src:
-                    if i > 0 and spec.format == "csv":
-                        src.readline()  # one header per file
-                    shutil.copyfileobj(src, fh)
+                    if spec.format == "csv":
+                        header = src.readline()  # one header per file
+                        if i == 0:
+                            fh.write(header)
+                    for line in src:
+                        line_no += 1
+                        if _damaged(seed, name, batch, line_no, malformed_rate):
+                            line = damage_line(line, spec)
+                        fh.write(line)
     shutil.rmtree(tmp, ignore_errors=True)
     df.unpersist()
     return rows
@@ -94,7 +136,13 @@ def generate(
             shutil.rmtree(os.path.join(landing, name))
         export = EXPORTERS[name](world, g, h)
         rows[name] = _write_one(
-            export.df, name, conf.sources[name], landing, os.path.join(tmp_root, name)
+            export.df,
+            name,
+            conf.sources[name],
+            landing,
+            os.path.join(tmp_root, name),
+            seed=g.seed,
+            malformed_rate=g.malformed_rate,
         )
         if export.truth is not None:
             truths.append(export.truth)

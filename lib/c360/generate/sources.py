@@ -42,6 +42,11 @@ def _batch_col(date_col: Column, h: Horizon) -> Column:
     return F.when(date_col <= F.lit(h.start), full).when(date_col <= F.lit(h.end), delta)
 
 
+def with_batch(df: DataFrame, date_col: Column, h: Horizon) -> DataFrame:
+    """Assign each record to its batch by date; records after the last batch are dropped."""
+    return df.withColumn("_batch", _batch_col(date_col, h)).filter(F.col("_batch").isNotNull())
+
+
 # --------------------------------------------------------------------------- noise
 
 
@@ -187,9 +192,7 @@ def with_changes(
     s = g.seed
     df = df.persist()  # re-read by every daily delta below
     base = df.withColumn("_op", F.lit("I")).withColumn("_changed", F.col(date_col))
-    base = base.withColumn("_batch", _batch_col(F.col(date_col), h)).filter(
-        F.col("_batch").isNotNull()
-    )
+    base = with_batch(base, F.col(date_col), h)
     out = base
     existing = base.filter(F.col(date_col) < F.lit(h.start))
     for d in range(1, g.daily_batches + 1):
@@ -448,9 +451,7 @@ def export_finance(w: World, g: GeneratorConfig, h: Horizon) -> Export:
 def export_insurance(w: World, g: GeneratorConfig, h: Horizon) -> Export:
     v = with_duplicates(w.insurance, g, "insurance", "policy_id", "LM-9")
     v = with_party_noise(v, g, "insurance", "policy_id", F.col("sale_date"))
-    v = v.withColumn("_batch", _batch_col(F.col("sale_date"), h)).filter(
-        F.col("_batch").isNotNull()
-    )
+    v = with_batch(v, F.col("sale_date"), h)
     holder = F.when(F.col("entity_type") == "company", F.col("n_company")).otherwise(
         F.concat_ws(" ", "n_given", "n_family")
     )
@@ -474,9 +475,7 @@ def export_insurance(w: World, g: GeneratorConfig, h: Horizon) -> Export:
 
 def export_subscriptions(w: World, g: GeneratorConfig, h: Horizon) -> Export:
     v = with_party_noise(w.subscriptions, g, "subscriptions", "subscription_id", F.col("sub_start"))
-    v = v.withColumn("_batch", _batch_col(F.col("sub_start"), h)).filter(
-        F.col("_batch").isNotNull()
-    )
+    v = with_batch(v, F.col("sub_start"), h)
     epoch_ms = lambda c: (F.unix_timestamp(F.col(c).cast("timestamp")) * 1000).cast("string")  # noqa: E731
     out = v.select(
         "subscription_id",
@@ -495,9 +494,7 @@ def export_subscriptions(w: World, g: GeneratorConfig, h: Horizon) -> Export:
 
 
 def export_telematics(w: World, g: GeneratorConfig, h: Horizon) -> Export:
-    v = w.telematics.withColumn("_batch", _batch_col(F.col("reading_date"), h)).filter(
-        F.col("_batch").isNotNull()
-    )
+    v = with_batch(w.telematics, F.col("reading_date"), h)
     out = v.select(
         "vin",
         F.date_format(F.timestamp_seconds("reading_epoch"), "yyyy-MM-dd'T'HH:mm:ss'Z'").alias(
@@ -562,9 +559,7 @@ def export_loyalty(w: World, g: GeneratorConfig, h: Horizon) -> Export:
 
 
 def export_surveys(w: World, g: GeneratorConfig, h: Horizon) -> Export:
-    v = w.surveys.withColumn("_batch", _batch_col(F.col("response_date"), h)).filter(
-        F.col("_batch").isNotNull()
-    )
+    v = with_batch(w.surveys, F.col("response_date"), h)
     out = v.select(
         "response_id",
         "survey_type",
@@ -586,9 +581,7 @@ def export_surveys(w: World, g: GeneratorConfig, h: Horizon) -> Export:
 
 
 def export_campaigns(w: World, g: GeneratorConfig, h: Horizon) -> Export:
-    v = w.campaigns.withColumn("_batch", _batch_col(F.col("start_date"), h)).filter(
-        F.col("_batch").isNotNull()
-    )
+    v = with_batch(w.campaigns, F.col("start_date"), h)
     out = v.select(
         "campaign_id",
         "name",
@@ -604,9 +597,7 @@ def export_campaigns(w: World, g: GeneratorConfig, h: Horizon) -> Export:
 
 
 def export_campaign_events(w: World, g: GeneratorConfig, h: Horizon) -> Export:
-    v = w.campaign_events.withColumn("_batch", _batch_col(F.to_date("event_ts"), h)).filter(
-        F.col("_batch").isNotNull()
-    )
+    v = with_batch(w.campaign_events, F.to_date("event_ts"), h)
     out = v.select(
         "event_id",
         "campaign_id",
@@ -648,9 +639,7 @@ def export_dealers(w: World, g: GeneratorConfig, h: Horizon) -> Export:
 
 
 def export_consents(w: World, g: GeneratorConfig, h: Horizon) -> Export:
-    v = w.consents.withColumn("_batch", _batch_col(F.col("consent_date"), h)).filter(
-        F.col("_batch").isNotNull()
-    )
+    v = with_batch(w.consents, F.col("consent_date"), h)
     point = F.when(
         F.col("contact_type") == "phone", F.concat(F.lit("+34"), F.col("contact_point"))
     ).otherwise(F.col("contact_point"))

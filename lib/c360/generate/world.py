@@ -920,6 +920,18 @@ def campaign_outcomes(
     return svc, pur
 
 
+def _consent_option(
+    channel: str, contact_type: str, point: Column, p_in: float, basis: Column
+) -> Column:
+    return F.struct(
+        F.lit(channel).alias("channel"),
+        F.lit(contact_type).alias("contact_type"),
+        point.alias("point"),
+        F.lit(p_in).alias("p_in"),
+        basis.alias("basis"),
+    )
+
+
 def consents(parties: DataFrame, veh: DataFrame, g: GeneratorConfig, h: Horizon) -> DataFrame:
     """Opt-in and opt-out events per contact point and channel."""
     s = g.seed
@@ -928,34 +940,23 @@ def consents(parties: DataFrame, veh: DataFrame, g: GeneratorConfig, h: Horizon)
     since = F.coalesce(F.col("first_sale"), F.date_sub(F.lit(h.end), 200))
     since = F.least(since, F.lit(h.end))
     is_co = F.col("entity_type") == "company"
+    mobile = F.when(~F.col("no_mobile"), F.col("mobile"))
     rows = F.array(
-        F.struct(
-            F.lit("email").alias("channel"),
-            F.lit("email").alias("contact_type"),
-            F.col("email").alias("point"),
-            F.lit(0.7).alias("p_in"),
-            F.when(is_co, "legitimate_interest").otherwise("consent").alias("basis"),
+        _consent_option(
+            "email",
+            "email",
+            F.col("email"),
+            0.7,
+            F.when(is_co, "legitimate_interest").otherwise("consent"),
         ),
-        F.struct(
-            F.lit("sms").alias("channel"),
-            F.lit("phone").alias("contact_type"),
-            F.when(~F.col("no_mobile"), F.col("mobile")).alias("point"),
-            F.lit(0.45).alias("p_in"),
-            F.lit("consent").alias("basis"),
-        ),
-        F.struct(
-            F.lit("phone").alias("channel"),
-            F.lit("phone").alias("contact_type"),
-            F.when(~F.col("no_mobile"), F.col("mobile")).alias("point"),
-            F.lit(0.35).alias("p_in"),
-            F.lit("consent").alias("basis"),
-        ),
-        F.struct(
-            F.lit("mail").alias("channel"),
-            F.lit("address").alias("contact_type"),
-            F.concat_ws(", ", "street", "postal_code").alias("point"),
-            F.lit(0.85).alias("p_in"),
-            F.lit("legitimate_interest").alias("basis"),
+        _consent_option("sms", "phone", mobile, 0.45, F.lit("consent")),
+        _consent_option("phone", "phone", mobile, 0.35, F.lit("consent")),
+        _consent_option(
+            "mail",
+            "address",
+            F.concat_ws(", ", "street", "postal_code"),
+            0.85,
+            F.lit("legitimate_interest"),
         ),
     )
     c = p.withColumn("c", F.explode(rows)).filter(F.col("c.point").isNotNull())

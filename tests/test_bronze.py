@@ -255,3 +255,23 @@ def test_crash_after_append_does_not_duplicate(spark: SparkSession, conf: Config
     assert lake.read(spark, "bronze.toy").count() == 2
     row = files_log(spark, conf).first()
     assert row.status == "loaded" and row.reconciled and row.txn_version == 1
+
+
+def test_unreconciled_file_fails_the_stage(spark: SparkSession, conf: Config) -> None:
+    """Rows for a file that appear from elsewhere (a non-idempotent writer) break the counts."""
+    from c360.bronze.landing import file_sha256
+    from c360.errors import ReconciliationError
+
+    conf = toy_conf(conf, toy=TOY)
+    path = land(Path(conf.landing.root), "toy", "b1", "a.csv", b"id,name\n1,Ana\n")
+    (f,) = list_files(spark, conf.landing.root, "toy")
+    lin = Lineage("Toy CSV", "rogue", dt.datetime(2026, 11, 3), AS_OF)
+    parsed = ingest.parse_csv(spark, f, TOY, ["id", "name"])
+    stray = ingest.to_bronze_rows(parsed, ["id", "name"], f, file_sha256(spark, str(path)), lin)
+    stray.write.format("delta").save(Lake.from_config(conf).path("bronze.toy"))  # no txn options
+    with pytest.raises(ReconciliationError, match=r"toy/b1/a.csv"):
+        run_stages(spark, conf, AS_OF, ["bronze"])
+    row = files_log(spark, conf).first()
+    assert row.reconciled is False and row.rows_landed == 1 and row.rows_bronze == 2
+    runs = Lake.from_config(conf).read(spark, "ops.job_runs").first()
+    assert runs.status == "failed" and "ReconciliationError" in runs.error

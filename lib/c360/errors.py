@@ -79,5 +79,9 @@ class DataQualityError(C360Error):
         super().__init__(f"table {table}: rule '{rule}'{cols} failed for {failed} row(s)")
 
 
+class ReconciliationError(C360Error):
+    """Counts that must add up between layers do not."""
+
+
 class ConcurrentRunError(C360Error):
     """Another pipeline run holds the lake."""

@@ -35,7 +35,7 @@ from c360.bronze.landing import (
     unique_columns,
 )
 from c360.config import SourceSpec
-from c360.errors import ConfigError, SourceError
+from c360.errors import ConfigError, ReconciliationError, SourceError
 from c360.lake import Lake
 from c360.runner import StageContext, StageResult
 from c360.schemas.bronze import LINEAGE, QUARANTINE
@@ -474,6 +474,7 @@ def run(ctx: StageContext) -> StageResult:
 
     result = StageResult()
     failed: list[str] = []
+    unreconciled: list[str] = []
     for source, outcomes in done:
         if not outcomes:
             continue
@@ -482,13 +483,17 @@ def run(ctx: StageContext) -> StageResult:
         q = sum(o.rows_quarantined for o in outcomes)
         if q:
             result.rows_written[QUARANTINE_TABLE] = result.rows_written.get(QUARANTINE_TABLE, 0) + q
-        failed += [
-            o.file.relative for o in outcomes if o.status == "failed" or o.reconciled is False
-        ]
+        failed += [o.file.relative for o in outcomes if o.status == "failed"]
+        unreconciled += [o.file.relative for o in outcomes if o.reconciled is False]
     if failed:
+        # A bad file fails alone and is reported; the other files and sources are loaded.
         log.error(
-            "bronze: %d file(s) failed or did not reconcile: %s (see ops.bronze_files)",
-            len(failed),
-            ", ".join(failed),
+            "bronze: %d file(s) failed: %s (see ops.bronze_files)", len(failed), ", ".join(failed)
+        )
+    if unreconciled:
+        # Rows went missing between the file and the tables: never let that pass quietly.
+        raise ReconciliationError(
+            f"bronze: {len(unreconciled)} file(s) do not reconcile (landed != bronze + quarantined): "
+            f"{', '.join(unreconciled)}; see ops.bronze_files"
         )
     return result

@@ -93,15 +93,24 @@ def test_pipeline_runs_under_spark_submit(
     assert proc.returncode == 0, proc.stderr[-4000:]
     lake = Lake(root=str(lake_root))
     runs = lake.read(spark, "ops.job_runs").collect()
-    assert [(r.stage, r.status) for r in runs] == [("bronze", "succeeded")]
-    assert runs[0].spark_master == cluster["master"]
-    assert runs[0].rows_read["landing.sales"] == sample["sales"]
+    by_stage = {r.stage: r for r in runs}
+    assert sorted((r.stage, r.status) for r in runs) == [
+        ("bronze", "succeeded"),
+        ("silver", "succeeded"),
+    ]
+    assert {r.spark_master for r in runs} == {cluster["master"]}
+    assert by_stage["bronze"].rows_read["landing.sales"] == sample["sales"]
     quarantine = lake.read(spark, "bronze.quarantine")
     for source, n in sample.items():
         in_q = quarantine.filter(F.col("source") == source).count()
         assert lake.read(spark, f"bronze.{source}").count() + in_q == n
     log = lake.read(spark, "ops.bronze_files")
     assert log.filter(~F.col("reconciled")).count() == 0
+    # silver ran on the executors too (pandas UDFs included) and every file reconciles
+    silver_log = lake.read(spark, "ops.silver_files")
+    assert silver_log.count() == log.filter(F.col("rows_bronze") > 0).count()
+    assert silver_log.filter(~F.col("reconciled")).count() == 0
+    assert lake.read(spark, "silver.party_records").count() > 0
 
 
 def test_spark_submit_without_delta_jars_fails_in_one_line(

@@ -83,6 +83,17 @@ class BronzeConfig:
 
 
 @dataclass(frozen=True)
+class SilverConfig:
+    # Data-quality rules (YAML); a relative path is read from the config file's folder.
+    dq_rules: str = "dq/silver.yaml"
+    # Sources typed and merged at the same time within one dependency wave.
+    parallel_sources: int = 4
+    # New-vehicle warranty: whichever ends first (Spain: 3 years or 100,000 km).
+    warranty_years: int = 3
+    warranty_km: int = 100_000
+
+
+@dataclass(frozen=True)
 class NoiseConfig:
     """Probabilities, per source record, of each kind of real-world noise."""
 
@@ -130,6 +141,7 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     sources: dict[str, SourceSpec] = field(default_factory=dict)
     bronze: BronzeConfig = field(default_factory=BronzeConfig)
+    silver: SilverConfig = field(default_factory=SilverConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
     def with_overrides(self, overrides: list[str]) -> Config:
@@ -156,7 +168,11 @@ def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None
     for item in overrides or []:
         _apply_override(data, item)
     conf = from_dict(Config, data)
-    return _resolve_paths(conf)
+    conf = _resolve_paths(conf)
+    rules = conf.silver.dq_rules
+    if not _has_scheme(rules) and not os.path.isabs(rules):
+        rules = str((Path(path).parent / rules).resolve())
+    return dataclasses.replace(conf, silver=dataclasses.replace(conf.silver, dq_rules=rules))
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -62,4 +62,38 @@ def lake_summary(spark: SparkSession, lake: Lake) -> LakeSummary:
             f"{agg.unreconciled or 0} not reconciled); rows landed {agg.landed or 0:,} = "
             f"bronze {agg.bronze or 0:,} + quarantined {agg.quarantined or 0:,}"
         )
+    if "ops.silver_files" in names:
+        agg = (
+            lake.read(spark, "ops.silver_files")
+            .agg(
+                F.count("*").alias("files"),
+                F.sum(F.when(~F.col("reconciled"), 1).otherwise(0)).alias("unreconciled"),
+                F.sum("rows_bronze").alias("bronze"),
+                F.sum("rows_current").alias("current"),
+                F.sum("rows_quarantined").alias("quarantined"),
+                F.sum("rows_superseded").alias("superseded"),
+            )
+            .first()
+        )
+        out.notes.append(
+            f"silver files: {agg.files} ({agg.unreconciled or 0} not reconciled); bronze rows "
+            f"{agg.bronze or 0:,} = current {agg.current or 0:,} + quarantined "
+            f"{agg.quarantined or 0:,} + superseded {agg.superseded or 0:,}"
+        )
+    if "ops.dq_results" in names:
+        dq = lake.read(spark, "ops.dq_results")
+        failing = (
+            dq.filter(F.col("rows_failed") > 0)
+            .groupBy("severity")
+            .agg(
+                F.countDistinct("table_name", "rule").alias("rules"),
+                F.sum("rows_failed").alias("rows"),
+            )
+            .orderBy("severity")
+            .collect()
+        )
+        parts = [f"{r.severity} {r.rules} rules / {r.rows:,} rows" for r in failing]
+        out.notes.append(
+            "silver data quality: " + ("; ".join(parts) if parts else "no rule failed")
+        )
     return out

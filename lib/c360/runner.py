@@ -29,6 +29,7 @@ JOB_RUNS_TABLE = "ops.job_runs"
 # Every stage the product knows, in pipeline order, as "module:function".
 STAGES: dict[str, str] = {
     "bronze": "c360.bronze.ingest:run",
+    "silver": "c360.silver.stage:run",
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import sys
 from importlib import metadata
 
 from pyspark.sql import SparkSession
@@ -93,6 +94,9 @@ def build_spark(conf: Config, *, extra_conf: dict[str, str] | None = None) -> Sp
             .config("spark.jars", ",".join(jars))
             .config("spark.driver.memory", sconf.driver_memory)
         )
+        # Python workers (pandas UDFs) must see the driver's packages; PySpark reads the
+        # worker interpreter from this variable when it creates the SparkContext.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         if sconf.bind_localhost:
             builder = builder.config("spark.driver.bindAddress", "127.0.0.1").config(
                 "spark.driver.host", "127.0.0.1"

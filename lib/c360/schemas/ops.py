@@ -66,3 +66,38 @@ SCHEMA_CHANGES = StructType(
         StructField("recorded_at", TimestampType(), False),
     ]
 )
+
+DQ_RESULTS = StructType(
+    [
+        StructField("run_id", StringType(), False),
+        StructField("input_id", StringType(), False),
+        StructField("table_name", StringType(), False),
+        StructField("rule", StringType(), False),
+        StructField("check", StringType(), False),
+        StructField("severity", StringType(), False),
+        StructField("columns", ArrayType(StringType()), False),
+        StructField("rows_checked", LongType(), False),
+        StructField("rows_failed", LongType(), False),
+        StructField("as_of", DateType(), False),
+        StructField("recorded_at", TimestampType(), False),
+    ]
+)
+
+SILVER_FILES = StructType(
+    [
+        StructField("source", StringType(), False),
+        StructField("table_name", StringType(), False),
+        StructField("file", StringType(), False),
+        StructField("file_sha256", StringType(), False),
+        StructField("batch_id", StringType(), True),
+        StructField("rows_bronze", LongType(), False),
+        StructField("rows_current", LongType(), False),
+        StructField("rows_quarantined", LongType(), False),
+        StructField("rows_superseded", LongType(), False),
+        StructField("reconciled", BooleanType(), False),
+        StructField("input_id", StringType(), False),
+        StructField("run_id", StringType(), False),
+        StructField("as_of", DateType(), False),
+        StructField("recorded_at", TimestampType(), False),
+    ]
+)

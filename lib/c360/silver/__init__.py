@@ -1,0 +1,1 @@
+"""Silver: typed, standardized, deduplicated records with declarative data-quality rules."""

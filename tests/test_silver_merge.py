@@ -1,0 +1,107 @@
+"""Latest-version MERGE against a real Delta table in tmp_path."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from chispa import assert_df_equality
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from c360.lake import Lake
+from c360.silver.merge import filter_latest, merge_latest
+
+SCHEMA = (
+    "id string, city string, _is_deleted boolean, _change_ts timestamp, "
+    "_batch_id string, _source_file string, _row_number long"
+)
+TABLE = "silver.toy"
+T = dt.datetime
+
+
+def batch(spark: SparkSession, rows: list[tuple]) -> DataFrame:
+    return spark.createDataFrame(rows, SCHEMA)
+
+
+def current(spark: SparkSession, lake: Lake) -> DataFrame:
+    return lake.read(spark, TABLE).select("id", "city", "_is_deleted").orderBy("id")
+
+
+def expected(spark: SparkSession, rows: list[tuple]) -> DataFrame:
+    return spark.createDataFrame(rows, "id string, city string, _is_deleted boolean")
+
+
+def new_lake(spark: SparkSession, tmp_path: Path) -> Lake:
+    lake = Lake(root=str(tmp_path / "lake"))
+    lake.ensure_table(spark, TABLE, batch(spark, []).schema)
+    return lake
+
+
+def merge(spark: SparkSession, lake: Lake, rows: list[tuple]) -> dict[str, int]:
+    return merge_latest(lake, spark, TABLE, filter_latest(batch(spark, rows), ("id",)), ("id",))
+
+
+def test_in_batch_duplicates_resolve_deterministically(spark: SparkSession) -> None:
+    rows = [
+        ("1", "Madrid", False, T(2026, 11, 1), "b1", "f1", 1),
+        ("1", "Sevilla", False, T(2026, 11, 2), "b1", "f1", 2),  # newer change: wins
+        ("2", "Bilbao", False, None, "b1", "f1", 3),
+        ("2", "BILBAO ", False, None, "b1", "f1", 4),  # same (NULL) time: later row wins
+        ("3", None, False, T(2026, 11, 1), "b1", "f1", 5),
+        ("3", "Vigo", False, T(2026, 11, 1), "b1", "f2", 1),  # tie: later file wins
+    ]
+    for order in (rows, list(reversed(rows))):
+        got = filter_latest(batch(spark, order), ("id",)).select("id", "city", "_is_deleted")
+        want = expected(
+            spark, [("1", "Sevilla", False), ("2", "BILBAO ", False), ("3", "Vigo", False)]
+        )
+        assert_df_equality(got, want, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_late_records_never_overwrite_newer(spark: SparkSession, tmp_path: Path) -> None:
+    lake = new_lake(spark, tmp_path)
+    merge(
+        spark,
+        lake,
+        [
+            ("1", "Madrid", False, T(2026, 11, 2), "b2", "f2", 1),
+            ("2", "Bilbao", False, T(2026, 11, 2), "b2", "f2", 2),
+        ],
+    )
+    # batch 3 brings an older change of id 1 (arrived late) and a newer one of id 2
+    counts = merge(
+        spark,
+        lake,
+        [
+            ("1", "Toledo", False, T(2026, 10, 1), "b3", "f3", 1),
+            ("2", "Gijón", False, T(2026, 11, 3), "b3", "f3", 2),
+            ("3", None, False, T(2026, 11, 3), "b3", "f3", 3),
+        ],
+    )
+    assert counts == {"inserted": 1, "updated": 1}
+    want = expected(spark, [("1", "Madrid", False), ("2", "Gijón", False), ("3", None, False)])
+    assert_df_equality(current(spark, lake), want, ignore_nullable=True)
+
+
+def test_deletes_are_tombstones_and_rerun_changes_nothing(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    lake = new_lake(spark, tmp_path)
+    first = [("1", "Madrid", False, T(2026, 11, 1), "b1", "f1", 1)]
+    merge(spark, lake, first)
+    delete = [("1", None, True, T(2026, 11, 2), "b2", "f2", 1)]
+    merge(spark, lake, delete)
+    want = expected(spark, [("1", None, True)])
+    assert_df_equality(current(spark, lake), want, ignore_nullable=True)
+
+    version = lake.delta(spark, TABLE).history(1).collect()[0].version
+    # replaying both batches: nothing is newer, so no row changes
+    assert merge(spark, lake, first + delete) == {"inserted": 0, "updated": 0}
+    assert_df_equality(current(spark, lake), want, ignore_nullable=True)
+    last = lake.delta(spark, TABLE).history(1).collect()[0]
+    assert last.version == version + 1  # Delta commits the MERGE, but rewrites nothing
+    assert int(last.operationMetrics.get("numTargetRowsUpdated", "0")) == 0
+    # a late pre-delete change does not resurrect the record
+    merge(spark, lake, [("1", "Toledo", False, T(2026, 11, 1, 12), "b3", "f3", 1)])
+    assert current(spark, lake).filter(F.col("_is_deleted")).count() == 1

@@ -1,10 +1,12 @@
-"""Benchmark: generate the synthetic world at a scale, then load it into bronze.
+"""Benchmark: generate the synthetic world at a scale, then run pipeline stages on it.
 
-    .venv/bin/python scripts/bench/ingest.py --persons 40000 --out bench/results
+    .venv/bin/python scripts/bench/pipeline.py --persons 40000 --stages bronze silver
 
-Reports seconds, source records, rows per second and the peak resident memory of the
-Spark driver JVM (local mode: the whole engine), and writes JSON and markdown results.
-Not run in CI; no test asserts a time.
+Reports seconds and rows per second per step (generate, then each stage), and the peak
+resident memory of the Spark driver JVM (local mode: the whole engine), and writes JSON
+and markdown results to ``bench/results/pipeline_<persons>.{json,md}``. A second run of
+the last stage on the same input measures the no-op rerun. Not run in CI; no test
+asserts a time.
 """
 
 from __future__ import annotations
@@ -70,14 +72,14 @@ def main() -> None:
     parser.add_argument("--companies", type=int, default=None)
     parser.add_argument("--conf", default=str(REPO / "conf" / "local.yaml"))
     parser.add_argument("--out", default=str(REPO / "bench" / "results"))
+    parser.add_argument("--stages", nargs="+", default=["bronze", "silver"])
     parser.add_argument("--keep", action="store_true", help="keep the generated data")
     args = parser.parse_args()
 
-    from c360.bronze import ingest  # noqa: F401  (import cost outside the timings)
     from c360.config import load_config
     from c360.generate.export import generate
     from c360.logs import configure_logging
-    from c360.runner import run_stages
+    from c360.runner import load_stage, run_stages
     from c360.session import build_spark
 
     work = Path(tempfile.mkdtemp(prefix="c360-bench-"))
@@ -95,7 +97,7 @@ def main() -> None:
     configure_logging("WARNING")
     spark = build_spark(conf)
     result: dict[str, object] = {
-        "benchmark": "generate+bronze",
+        "benchmark": "generate+" + "+".join(args.stages),
         "date": dt.date.today().isoformat(),
         "persons": args.persons,
         "companies": companies,
@@ -107,34 +109,53 @@ def main() -> None:
         "versions": {"spark": spark.version},
         "loadavg_start": os.getloadavg(),
     }
+    for stage in args.stages:
+        load_stage(stage)  # import cost outside the timings
+    as_of = dt.date(2026, 11, 3)
+    steps: list[tuple[str, float, int]] = []
     with PeakMemory() as mem:
         t0 = time.perf_counter()
         rows = generate(spark, conf)
-        t_gen = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        run_stages(spark, conf, dt.date(2026, 11, 3), ["bronze"])
-        t_bronze = time.perf_counter() - t1
-    n = sum(rows.values())
+        n = sum(rows.values())
+        steps.append(("generate", time.perf_counter() - t0, n))
+        for stage in args.stages:
+            t1 = time.perf_counter()
+            res = run_stages(spark, conf, as_of, [stage])[stage]
+            steps.append((stage, time.perf_counter() - t1, sum(res.rows_read.values())))
+        t2 = time.perf_counter()
+        run_stages(spark, conf, as_of, [args.stages[-1]])
+        steps.append((f"{args.stages[-1]} rerun (no new input)", time.perf_counter() - t2, 0))
     result.update(
         source_records=n,
-        generate_seconds=round(t_gen, 1),
-        generate_rows_per_second=round(n / t_gen),
-        bronze_seconds=round(t_bronze, 1),
-        bronze_rows_per_second=round(n / t_bronze),
+        steps=[
+            {
+                "step": name,
+                "seconds": round(secs, 1),
+                "rows_in": rows_in,
+                "rows_per_second": round(rows_in / secs) if rows_in else None,
+            }
+            for name, secs, rows_in in steps
+        ],
         peak_jvm_rss_gb=round(mem.peak / 1e9, 2),
         loadavg_end=os.getloadavg(),
     )
     spark.stop()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"ingest_{args.persons}"
+    stem = f"pipeline_{args.persons}"
     (out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / f"{stem}.md").write_text(
-        "| persons | source records | generate s | generate rows/s | bronze s | bronze rows/s | peak JVM RSS GB |\n"
-        "|---|---|---|---|---|---|---|\n"
-        f"| {args.persons:,} | {n:,} | {t_gen:.0f} | {n / t_gen:,.0f} | {t_bronze:.0f} | {n / t_bronze:,.0f} "
-        f"| {mem.peak / 1e9:.2f} |\n"
-    )
+    lines = [
+        f"{args.persons:,} persons, {companies:,} companies: {n:,} source records; "
+        f"peak JVM RSS {mem.peak / 1e9:.2f} GB",
+        "",
+        "| step | seconds | rows in | rows/s |",
+        "|---|---|---|---|",
+        *[
+            f"| {name} | {secs:.0f} | {rows_in:,} | {f'{rows_in / secs:,.0f}' if rows_in else '-'} |"
+            for name, secs, rows_in in steps
+        ],
+    ]
+    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print(json.dumps(result, indent=2))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)

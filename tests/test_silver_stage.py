@@ -218,3 +218,45 @@ def test_fail_rule_stops_stage_and_records_counts(spark: SparkSession, conf: Con
     assert (failed.severity, failed.rows_failed) == ("fail", 1)
     runs = lake.read(spark, "ops.job_runs").filter(F.col("stage") == "silver").first()
     assert runs.status == "failed"
+
+
+def test_run_killed_after_source_merge_is_completed_by_next_run(
+    spark: SparkSession, conf: Config
+) -> None:
+    """A run that died after MERGE-ing sales (before shared tables and the file log)."""
+    from c360.runner import StageContext
+    from c360.silver import stage
+    from c360.silver.dq import load_rules
+    from c360.silver.sources import MODEL_BY_SOURCE
+
+    land_dealers(conf)
+    land_sales(
+        conf,
+        "20261101-full",
+        [
+            sale("S1", VIN_A, "02/10/2023", "garcía", "A", "02/10/2023 10:00:00"),
+            sale("S2", VIN_B, "05/10/2023", "lópez", "A", "05/10/2023 10:00:00"),
+        ],
+    )
+    run_stages(spark, conf, AS_OF, ["bronze"])
+    lake = Lake.from_config(conf)
+    ctx = StageContext(
+        spark, conf, lake, AS_OF, "killed-silver", "killed", dt.datetime(2026, 11, 3)
+    )
+    stage.ensure_tables(spark, lake)
+    model = MODEL_BY_SOURCE["sales"]
+    rules = load_rules(conf.silver.dq_rules).for_table(model.table)
+    outcome = stage.process_source(ctx, model, stage.pending_files(spark, lake)["sales"], rules)
+    outcome.typed.unpersist()
+    # killed here: sales is merged, nothing else is
+    assert lake.read(spark, "silver.sales").count() == 2
+    assert lake.read(spark, "silver.party_records").count() == 0
+    assert lake.read(spark, "ops.silver_files").count() == 0
+
+    run_stages(spark, conf, AS_OF, ["silver"])
+    assert lake.read(spark, "silver.sales").count() == 2
+    assert lake.read(spark, "silver.party_records").count() == 2
+    assert lake.read(spark, "silver.vehicles").count() == 2
+    log = lake.read(spark, "ops.silver_files")
+    assert log.count() == 2 and log.filter(~F.col("reconciled")).count() == 0
+    assert lake.read(spark, "silver.dealers").count() == 1

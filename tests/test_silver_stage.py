@@ -13,8 +13,10 @@ from pyspark.sql import functions as F
 from c360.config import Config
 from c360.errors import DataQualityError
 from c360.lake import Lake
-from c360.runner import run_stages
-from c360.silver.sources import MODELS
+from c360.runner import StageContext, run_stages
+from c360.silver import stage
+from c360.silver.dq import load_rules
+from c360.silver.sources import MODEL_BY_SOURCE, MODELS
 
 AS_OF = dt.date(2026, 11, 3)
 
@@ -33,6 +35,11 @@ def sale(sale_id: str, vin: str, sale_date: str, last_name: str, status: str, up
         f"{last_name};;;c/ Mayor 5;8001;madrid;612 34 56 78;Ana@Mail.com;01/02/1980;"
         f"{status};{updated}"
     )
+
+
+# First-batch records the tests share: S1 is clean, S2 has a wrong VIN check digit.
+S1 = sale("S1", VIN_A, "02/10/2023", "garcía", "A", "02/10/2023 10:00:00")
+S2 = sale("S2", VIN_B, "05/10/2023", "lópez", "A", "05/10/2023 10:00:00")
 
 
 def land_sales(conf: Config, batch: str, lines: list[str]) -> None:
@@ -124,8 +131,8 @@ def test_incremental_late_delete_and_quarantine(spark: SparkSession, conf: Confi
         conf,
         "20261101-full",
         [
-            sale("S1", VIN_A, "02/10/2023", "garcía", "A", "02/10/2023 10:00:00"),
-            sale("S2", VIN_B, "05/10/2023", "lópez", "A", "05/10/2023 10:00:00"),
+            S1,
+            S2,
             sale("S3", VIN_A, "", "ruiz", "A", "06/10/2023 10:00:00"),  # no sale date: drop
             sale("S4", VIN_A, "31/02/2023", "díaz", "A", "06/10/2023 10:00:00"),  # unparseable
         ],
@@ -204,7 +211,7 @@ def test_fail_rule_stops_stage_and_records_counts(spark: SparkSession, conf: Con
     land_sales(
         strict_conf,
         "20261101-full",
-        [sale("S2", VIN_B, "05/10/2023", "lópez", "A", "05/10/2023 10:00:00")],
+        [S2],
     )
     with pytest.raises(DataQualityError) as err:
         run_stages(spark, strict_conf, AS_OF, ["bronze", "silver"])
@@ -224,18 +231,14 @@ def test_run_killed_after_source_merge_is_completed_by_next_run(
     spark: SparkSession, conf: Config
 ) -> None:
     """A run that died after MERGE-ing sales (before shared tables and the file log)."""
-    from c360.runner import StageContext
-    from c360.silver import stage
-    from c360.silver.dq import load_rules
-    from c360.silver.sources import MODEL_BY_SOURCE
 
     land_dealers(conf)
     land_sales(
         conf,
         "20261101-full",
         [
-            sale("S1", VIN_A, "02/10/2023", "garcía", "A", "02/10/2023 10:00:00"),
-            sale("S2", VIN_B, "05/10/2023", "lópez", "A", "05/10/2023 10:00:00"),
+            S1,
+            S2,
         ],
     )
     run_stages(spark, conf, AS_OF, ["bronze"])

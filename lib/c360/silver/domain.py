@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from c360.config import SilverConfig
 from c360.lake import Lake
 from c360.schemas import silver as S
-from c360.silver.sources import SourceModel
+from c360.silver.sources import SourceModel, col
 
 PARTY_TABLE = "silver.party_records"
 OWNERSHIPS_TABLE = "silver.ownerships"
@@ -49,10 +49,6 @@ def _ownership_dates(source: str) -> tuple[Column, Column]:
 _META = ["_change_ts", "_batch_id", "_source_file", "_row_number", "_run_id"]
 
 
-def _opt(df: DataFrame, name: str) -> Column:
-    return F.col(name) if name in df.columns else F.lit(None).cast("string")
-
-
 def to_party_records(df: DataFrame, model: SourceModel) -> DataFrame:
     """One common-shape row per source record (``schemas.silver.PARTY_RECORDS``)."""
     (key,) = model.key
@@ -60,8 +56,8 @@ def to_party_records(df: DataFrame, model: SourceModel) -> DataFrame:
         F.lit(model.source).alias("source"),
         F.col(key).alias("source_record_id"),
         *S.PARTY.names,
-        _opt(df, "vin").alias("vin"),
-        _opt(df, "dealer_code").alias("dealer_code"),
+        col(df, "vin").alias("vin"),
+        col(df, "dealer_code").alias("dealer_code"),
         _record_date(model.source).alias("record_date"),
         F.col("_is_deleted").alias("is_deleted"),
         *_META,
@@ -154,7 +150,7 @@ def vehicles_for(
     use_tel = tel_date.isNotNull() & (svc_date.isNull() | (tel_date > svc_date))
     return out.select(
         "vin",
-        F.coalesce(F.col("vin_valid"), F.lit(None)).alias("vin_valid"),
+        "vin_valid",
         "model",
         "model_year",
         "trim",

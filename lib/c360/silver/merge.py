@@ -42,10 +42,7 @@ def merge_latest(
     """MERGE one row per key; returns Delta's inserted/updated counts."""
     target = lake.delta(spark, table)
     cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
-    newer = (
-        f"struct(coalesce(s._change_ts, {_EPOCH}), s._batch_id, s._source_file, s._row_number) > "
-        f"struct(coalesce(t._change_ts, {_EPOCH}), t._batch_id, t._source_file, t._row_number)"
-    )
+    newer = version("s") > version("t")
     metrics = (
         target.alias("t")
         .merge(updates.alias("s"), cond)

@@ -40,6 +40,13 @@ class Typed:
 
 def select_typed(df: DataFrame, fields: dict[str, Column | Typed]) -> DataFrame:
     """Select typed columns plus lineage, and ``_unparsed`` for raw text that did not parse."""
+    fields = {
+        **fields,
+        # Sources without delete markers or change times: nothing is a tombstone, and
+        # landing order alone decides which version is newer.
+        "_is_deleted": fields.get("_is_deleted", F.lit(False)),
+        "_change_ts": fields.get("_change_ts", F.lit(None).cast("timestamp")),
+    }
     typed = {k: v if isinstance(v, Typed) else Typed(v) for k, v in fields.items()}
     raws = {k: t.raw for k, t in typed.items() if t.raw is not None}
     out = df.select(
@@ -230,13 +237,9 @@ def _int(df: DataFrame, name: str) -> Typed:
     return Typed(st.to_int(col(df, name)), col(df, name))
 
 
-def _vin(df: DataFrame, name: str = "vin") -> dict[str, Column]:
-    """Needs ``with_vin`` first: the check digit reads the cleaned VIN 17 times."""
+def _vin(df: DataFrame) -> dict[str, Column]:
+    """The VIN ``with_clean_strings`` cleaned into ``_vin``, and its check-digit flag."""
     return {"vin": F.col("_vin"), "vin_valid": st.vin_valid(F.col("_vin"))}
-
-
-def with_vin(df: DataFrame, name: str = "vin") -> DataFrame:
-    return df.withColumn("_vin", st.vin_clean(col(df, name)))
 
 
 def _lower(df: DataFrame, name: str) -> Column:
@@ -386,7 +389,6 @@ def type_finance(df: DataFrame) -> DataFrame:
         "contract_status": _lower(df, "status"),
         "payoff_date": _date(df, "payoff_date", *us),
         **party_fields(),
-        "_is_deleted": F.lit(False),
         "_change_ts": _ts(df, "updated", *ISO_TS),
     }
     return select_typed(df, fields)
@@ -410,8 +412,6 @@ def type_insurance(df: DataFrame) -> DataFrame:
         "premium": _money(df, "premium", decimal_comma=True),
         "policy_status": _lower(df, "status"),
         **party_fields(),
-        "_is_deleted": F.lit(False),
-        "_change_ts": F.lit(None).cast("timestamp"),
     }
     return select_typed(df, fields)
 
@@ -432,8 +432,6 @@ def type_subscriptions(df: DataFrame) -> DataFrame:
         "start_at": Typed(st.epoch_ms(col(df, "start_ms")), col(df, "start_ms")),
         "end_at": Typed(st.epoch_ms(col(df, "end_ms")), col(df, "end_ms")),
         **party_fields(),
-        "_is_deleted": F.lit(False),
-        "_change_ts": F.lit(None).cast("timestamp"),
     }
     return select_typed(df, fields)
 
@@ -470,8 +468,6 @@ def type_telematics(df: DataFrame) -> DataFrame:
         **_vin(df),
         "reading_ts": _ts(df, "reading_ts", *ISO_TS),
         "odometer_km": _int(df, "odometer_km"),
-        "_is_deleted": F.lit(False),
-        "_change_ts": F.lit(None).cast("timestamp"),
     }
     return select_typed(df, fields)
 
@@ -484,7 +480,7 @@ def type_surveys(df: DataFrame) -> DataFrame:
     fields: dict[str, Column | Typed] = {
         "response_id": _key(df, "response_id"),
         "survey_type": _lower(df, "survey_type"),
-        **_vin(df),
+        "vin": F.col("_vin"),
         "email": st.email_clean(col(df, "email")),
         "dealer_code": _key(df, "dealer_code"),
         "response_ts": _ts(df, "response_date", *ISO_TS),
@@ -495,10 +491,8 @@ def type_surveys(df: DataFrame) -> DataFrame:
         "sentiment_score": F.when(
             comment.isNotNull(), sentiment_from_tokens(F.col("_tokens"), lang)
         ),
-        "_is_deleted": F.lit(False),
-        "_change_ts": F.lit(None).cast("timestamp"),
     }
-    out = select_typed(df, fields).drop("vin_valid")
+    out = select_typed(df, fields)
     return out.withColumn("sentiment_label", sentiment_label(F.col("sentiment_score")))
 
 
@@ -515,8 +509,6 @@ def type_campaigns(df: DataFrame) -> DataFrame:
         "cost_per_contact": Typed(
             st.money(col(df, "cost_per_contact"), scale=4), col(df, "cost_per_contact")
         ),
-        "_is_deleted": F.lit(False),
-        "_change_ts": F.lit(None).cast("timestamp"),
     }
     return select_typed(df, fields)
 
@@ -538,8 +530,6 @@ def type_campaign_events(df: DataFrame) -> DataFrame:
         "channel": _lower(df, "channel"),
         "event": _lower(df, "event"),
         "event_ts": _ts(df, "event_ts", *ISO_TS),
-        "_is_deleted": F.lit(False),
-        "_change_ts": F.lit(None).cast("timestamp"),
     }
     return select_typed(df, fields)
 
@@ -554,8 +544,6 @@ def type_market_research(df: DataFrame) -> DataFrame:
             st.to_double(col(df, "affluence_index")), col(df, "affluence_index")
         ),
         "study_year": _int(df, "study_year"),
-        "_is_deleted": F.lit(False),
-        "_change_ts": F.lit(None).cast("timestamp"),
     }
     return select_typed(df, fields)
 
@@ -573,8 +561,7 @@ def type_dealers(df: DataFrame) -> DataFrame:
         "latitude": Typed(st.to_double(col(df, "latitude")), col(df, "latitude")),
         "longitude": Typed(st.to_double(col(df, "longitude")), col(df, "longitude")),
         "active": st.to_bool(col(df, "active")),
-        "_is_deleted": F.lit(False),  # an inactive dealer is still a known dealer
-        "_change_ts": F.lit(None).cast("timestamp"),
+        # not a tombstone when inactive: an inactive dealer is still a known dealer
     }
     return select_typed(df, fields)
 
@@ -597,8 +584,6 @@ def type_consents(df: DataFrame) -> DataFrame:
         "consent_source": _lower(df, "source"),
         "legal_basis": _lower(df, "legal_basis"),
         "consent_ts": _ts(df, "consent_ts", "dd/MM/yyyy HH:mm", "dd/MM/yyyy HH:mm:ss", *ISO_TS),
-        "_is_deleted": F.lit(False),
-        "_change_ts": F.lit(None).cast("timestamp"),
     }
     return select_typed(df, fields)
 

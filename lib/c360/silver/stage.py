@@ -162,12 +162,11 @@ def process_source(
     outcome.kept = kept
     outcome.quarantined = quarantine_rows(split.quarantined, bronze, model)
     outcome.merged = merge_latest(lake, spark, model.table, kept, model.key)
-    rows_in = sum(r.rows_checked for r in split.results[:1])
     log.info(
-        "step=silver.%s files=%d rows_in=%d inserted=%d updated=%d seconds=%.1f",
+        "step=silver.%s files=%d rows_checked=%d inserted=%d updated=%d seconds=%.1f",
         model.source,
         len(files),
-        rows_in,
+        split.results[0].rows_checked,  # latest version per key (key_present is first)
         outcome.merged["inserted"],
         outcome.merged["updated"],
         time.perf_counter() - t0,

@@ -82,9 +82,7 @@ def unicode_nfc(c: Column) -> Column:
     Decomposed text is rare (macOS exports, some web forms): only rows holding a
     combining mark are sent to the UDF; every other row passes through untouched.
     """
-    return F.when(c.rlike(COMBINING_MARK), _nfc_udf(F.when(c.rlike(COMBINING_MARK), c))).otherwise(
-        c
-    )
+    return F.coalesce(_nfc_udf(F.when(c.rlike(COMBINING_MARK), c)), c)
 
 
 def clean_text(c: Column) -> Column:

@@ -8,8 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 master=$1; job=$2; shift 2
 zip=$(bash scripts/package.sh "${C360_PYFILES:-dist/c360-lib.zip}")
-jars=$(ls .cache/ivy/jars/*.jar | paste -sd, -)
 py="$PWD/.venv/bin/python"
+# Delta from the cache, plus the JVM side of optional packages (Splink's similarity UDFs).
+extra=$("$py" -c 'from c360.session import optional_jars; print(",".join(optional_jars()))')
+jars=$(ls .cache/ivy/jars/*.jar | paste -sd, -)${extra:+,$extra}
 SPARK_HOME=$("$py" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')
 export SPARK_HOME
 # shellcheck disable=SC2086

@@ -100,10 +100,26 @@ def test_split_full_name(spark: SparkSession) -> None:
 def test_looks_like_company(spark: SparkSession) -> None:
     got = mapped(
         spark,
-        ["Transportes Gómez S.L.", "ACME SA", "Ana S. Lopez", "Talleres Ruiz, SLU", None],
+        [
+            "Transportes Gómez S.L.",
+            "ACME SA",
+            "Ana S. Lopez",
+            "Talleres Ruiz, SLU",
+            None,
+            # legal forms damaged by a typo
+            "Reparto Garcías.l.",
+            "Frutas Lozano S..l",
+            "Frutas Santana Sll.",
+            "Flota Molina Sa..",
+            "Construcciones Schmidt Sla.",
+            # persons that only look a little like it
+            "Ana Sal.",
+            "Luis Garcías",
+            "María L.",
+        ],
         looks_like_company,
     )
-    assert got == [True, True, False, True, False]
+    assert got == [True, True, False, True, False] + [True] * 5 + [False] * 3
 
 
 def test_email(spark: SparkSession) -> None:

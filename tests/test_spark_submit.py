@@ -96,6 +96,7 @@ def test_pipeline_runs_under_spark_submit(
     by_stage = {r.stage: r for r in runs}
     assert sorted((r.stage, r.status) for r in runs) == [
         ("bronze", "succeeded"),
+        ("identity", "succeeded"),
         ("silver", "succeeded"),
     ]
     assert {r.spark_master for r in runs} == {cluster["master"]}
@@ -110,7 +111,15 @@ def test_pipeline_runs_under_spark_submit(
     silver_log = lake.read(spark, "ops.silver_files")
     assert silver_log.count() == log.filter(F.col("rows_bronze") > 0).count()
     assert silver_log.filter(~F.col("reconciled")).count() == 0
-    assert lake.read(spark, "silver.party_records").count() > 0
+    party = lake.read(spark, "silver.party_records")
+    assert party.count() > 0
+    # identity ran with Splink's JVM similarity functions from --jars: every current party
+    # record has a customer id, and the model was trained (the sample has enough persons)
+    crosswalk = lake.read(spark, "silver.identity_crosswalk").filter(~F.col("is_deleted"))
+    assert crosswalk.count() == party.filter(~F.col("is_deleted")).count()
+    assert lake.read(spark, "ops.identity_models").count() == 1
+    links = lake.read(spark, "silver.identity_links")
+    assert links.filter(F.col("method") == "probabilistic").count() > 0
 
 
 def test_spark_submit_without_delta_jars_fails_in_one_line(

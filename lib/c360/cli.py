@@ -121,6 +121,48 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_resolve(args: argparse.Namespace) -> int:
+    import json
+
+    from c360.identity.standalone import load_mapping, read_input, resolve_table, summary
+    from c360.runner import parse_as_of
+    from c360.session import build_spark
+
+    conf = _load(args)
+    as_of = parse_as_of(args.as_of)
+    mapping = load_mapping(args.mapping)
+    spark = build_spark(conf)
+    spark.sparkContext.setCheckpointDir(f"{args.output}/_checkpoints")
+    df = read_input(spark, args.input, args.format, mapping)
+    res = resolve_table(
+        spark,
+        df,
+        mapping,
+        conf.identity,
+        args.output,
+        as_of=as_of,
+        truth=args.truth,
+        table=args.input,
+    )
+    counts = summary(res)
+    print(f"crosswalk: {args.output}/crosswalk   links: {args.output}/links")
+    for name, n in counts.items():
+        print(f"  {name:<18} {n:>10,}")
+    if res.accuracy is not None:
+        a = res.accuracy
+        print(f"against --truth {args.truth} ({a.records:,} labelled records):")
+        print(
+            f"  pairwise  precision {a.pairwise_precision:.4f}  recall {a.pairwise_recall:.4f}"
+            f"  F1 {a.pairwise_f1:.4f}"
+        )
+        print(f"  B-cubed   precision {a.bcubed_precision:.4f}  recall {a.bcubed_recall:.4f}")
+        print(f"  clusters {a.predicted_clusters:,} vs true entities {a.true_entities:,}")
+        if args.metrics_json:
+            with open(args.metrics_json, "w", encoding="utf-8") as f:
+                json.dump({**counts, **a.as_dict()}, f, indent=2)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="c360", description="Customer 360 lakehouse")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -140,6 +182,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fetch-jars", help="resolve the Delta jars once into the local cache")
     _common(p, as_of=False)
     p.set_defaults(func=cmd_fetch_jars)
+
+    p = sub.add_parser("resolve", help="identity resolution alone on a CSV/Parquet/Delta table")
+    _common(p, as_of=False)
+    p.add_argument("--input", required=True, help="the records: a file or folder")
+    p.add_argument("--format", default="csv", help="csv (default), parquet or delta")
+    p.add_argument("--mapping", required=True, help="YAML mapping from its columns to ours")
+    p.add_argument("--output", required=True, help="folder for the crosswalk and links (Delta)")
+    p.add_argument("--truth", default=None, help="column with true entity labels: score it")
+    p.add_argument("--metrics-json", default=None, help="also write the scores to this file")
+    p.add_argument("--as-of", default="1970-01-01", help="date stamped on the output rows")
+    p.set_defaults(func=cmd_resolve)
 
     p = sub.add_parser("summary", help="list the lake's tables with row counts")
     _common(p, as_of=False)

@@ -94,6 +94,31 @@ class SilverConfig:
 
 
 @dataclass(frozen=True)
+class IdentityConfig:
+    """Identity resolution (``c360.identity``); defaults are meant for unseen data."""
+
+    # Fellegi-Sunter: a scored pair links at or above this match probability.
+    threshold: float = 0.99
+    # Components above this size are re-clustered with strong edges only.
+    max_cluster_size: int = 30
+    # Match weight (bits) an edge needs to survive that split; rule links weigh 100.
+    min_split_weight: float = 20.0
+    # Household guard: given names less similar than this (1 - edit distance share) veto.
+    min_name_similarity: float = 0.5
+    # A person rule key shared by more records than this is a shared value, not a person.
+    max_group_size: int = 200
+    # Fewer person records than this: rules only (EM cannot train on tiny inputs).
+    min_training_records: int = 500
+    seed: int = 42
+    u_max_pairs: float = 2_000_000
+    # Retrain the model on every run instead of reusing the stored one.
+    retrain: bool = False
+    # Must-link / must-not-link pairs and survivorship rules (YAML, relative to conf/).
+    overrides: str = "identity/overrides.yaml"
+    survivorship: str = "identity/survivorship.yaml"
+
+
+@dataclass(frozen=True)
 class NoiseConfig:
     """Probabilities, per source record, of each kind of real-world noise."""
 
@@ -142,6 +167,7 @@ class Config:
     sources: dict[str, SourceSpec] = field(default_factory=dict)
     bronze: BronzeConfig = field(default_factory=BronzeConfig)
     silver: SilverConfig = field(default_factory=SilverConfig)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
     def with_overrides(self, overrides: list[str]) -> Config:
@@ -169,10 +195,19 @@ def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None
         _apply_override(data, item)
     conf = from_dict(Config, data)
     conf = _resolve_paths(conf)
-    rules = conf.silver.dq_rules
-    if not _has_scheme(rules) and not os.path.isabs(rules):
-        rules = str((Path(path).parent / rules).resolve())
-    return dataclasses.replace(conf, silver=dataclasses.replace(conf.silver, dq_rules=rules))
+    folder = Path(path).parent
+
+    def beside(p: str) -> str:
+        return p if _has_scheme(p) or os.path.isabs(p) else str((folder / p).resolve())
+
+    ident = conf.identity
+    return dataclasses.replace(
+        conf,
+        silver=dataclasses.replace(conf.silver, dq_rules=beside(conf.silver.dq_rules)),
+        identity=dataclasses.replace(
+            ident, overrides=beside(ident.overrides), survivorship=beside(ident.survivorship)
+        ),
+    )
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

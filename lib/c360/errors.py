@@ -85,3 +85,7 @@ class ReconciliationError(C360Error):
 
 class ConcurrentRunError(C360Error):
     """Another pipeline run holds the lake."""
+
+
+class IdentityError(C360Error):
+    """Identity resolution could not produce a consistent answer (names the table/columns)."""

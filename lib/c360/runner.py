@@ -30,6 +30,7 @@ JOB_RUNS_TABLE = "ops.job_runs"
 STAGES: dict[str, str] = {
     "bronze": "c360.bronze.ingest:run",
     "silver": "c360.silver.stage:run",
+    "identity": "c360.identity.stage:run",
 }
 
 

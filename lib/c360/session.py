@@ -68,6 +68,15 @@ def fetch_delta_jars(jars_cache: str) -> list[str]:
     return jars
 
 
+def optional_jars() -> list[str]:
+    """Jars of optional Python packages that bring JVM code: Splink's similarity UDFs."""
+    try:
+        from splink.backends.spark import similarity_jar_location
+    except ImportError:
+        return []
+    return [similarity_jar_location()]
+
+
 def running_under_spark_submit() -> bool:
     """spark-submit starts the JVM first and hands PySpark its gateway port."""
     return "PYSPARK_GATEWAY_PORT" in os.environ
@@ -91,7 +100,7 @@ def build_spark(conf: Config, *, extra_conf: dict[str, str] | None = None) -> Sp
             raise DeltaJarsMissingError(missing_jars_message(sconf.jars_cache))
         builder = (
             builder.master(sconf.master)
-            .config("spark.jars", ",".join(jars))
+            .config("spark.jars", ",".join([*jars, *optional_jars()]))
             .config("spark.driver.memory", sconf.driver_memory)
         )
         # Python workers (pandas UDFs) must see the driver's packages; PySpark reads the

@@ -101,3 +101,14 @@ SILVER_FILES = StructType(
         StructField("recorded_at", TimestampType(), False),
     ]
 )
+
+
+IDENTITY_MODELS = StructType(
+    [
+        StructField("party_type", StringType(), False),
+        StructField("trained_as_of", DateType(), False),
+        StructField("run_id", StringType(), False),
+        StructField("records", LongType(), False),
+        StructField("model_json", StringType(), False),
+    ]
+)

@@ -34,6 +34,7 @@ _SIMPLE: dict[str, DataType] = {
     "boolean": BooleanType(),
     "array<string>": ArrayType(StringType()),
     "map<string,string>": MapType(StringType(), StringType()),
+    "map<string,double>": MapType(StringType(), DoubleType()),
 }
 
 
@@ -428,4 +429,115 @@ QUARANTINE = struct(
     _run_id string!
     _as_of date!
     """
+)
+
+
+# ------------------------------------------------------------------- identity resolution
+
+IDENTITY_LINKS = struct(
+    """
+    record_key_l string!
+    record_key_r string!
+    party_type string!
+    method string!
+    rules array<string>
+    match_probability double
+    match_weight double
+    weights map<string,double>
+    status string!
+    veto_reasons array<string>
+    as_of date!
+    run_id string!
+    """
+)
+
+IDENTITY_CROSSWALK = struct(
+    """
+    record_key string!
+    source string!
+    source_record_id string!
+    party_type string!
+    customer_id string!
+    match_hash string!
+    record_version string
+    is_deleted boolean!
+    flagged boolean!
+    first_seen date!
+    last_seen date!
+    run_id string!
+    """
+)
+
+IDENTITY_CHANGELOG = struct(
+    """
+    event_id string!
+    as_of date!
+    run_id string!
+    event string!
+    customer_id string!
+    other_id string
+    records long!
+    evidence string
+    """
+)
+
+IDENTITY_OVERRIDES = struct(
+    """
+    record_key_a string!
+    record_key_b string!
+    kind string!
+    reason string
+    """
+)
+
+PROVENANCE = MapType(
+    StringType(),
+    struct(
+        """
+        source string
+        source_record_id string
+        rule string
+        """
+    ),
+)
+
+CUSTOMER_ATTRIBUTES = struct(
+    """
+    salutation string
+    gender string
+    given_name string
+    family_name string
+    full_name string
+    company_name string
+    tax_id string
+    birth_date date
+    email string
+    phone string
+    street string
+    postal_code string
+    city string
+    """
+)
+
+CUSTOMERS = concat(
+    struct(
+        """
+        customer_id string!
+        party_type string!
+        """
+    ),
+    CUSTOMER_ATTRIBUTES,
+    struct(
+        """
+        records long!
+        sources array<string>
+        """
+    ),
+    StructType([StructField("provenance", PROVENANCE, True)]),
+    struct(
+        """
+        as_of date!
+        run_id string!
+        """
+    ),
 )

@@ -108,7 +108,20 @@ def split_full_name(t: Column) -> Column:
 
 @st.bound
 def looks_like_company(name: Column) -> Column:
-    return F.coalesce(st.blank_to_null(name).rlike(LEGAL_FORM_PATTERN), F.lit(False))
+    """A legal form at the end, intact ('S.L.') or damaged by a typo ('S..l', 'Sll.', 's.l.'
+    glued to the name). A damaged form with one dot only counts when the first word is not
+    a known given name, so a person written 'Ana Sal.' stays a person."""
+    t = st.blank_to_null(name)
+    tail = F.regexp_extract(t, r"([SsLlAaUu.\s]{3,8})$", 1)
+    letters = F.length(F.regexp_replace(tail, r"[^A-Za-z]", ""))
+    dots = F.length(F.regexp_replace(tail, r"[^.]", ""))
+    first = F.split(F.trim(t), r"\s+").getItem(0)
+    damaged = (
+        (letters >= 2)
+        & (letters <= 4)
+        & ((dots >= 2) | ((dots >= 1) & ~st.is_known_given_name(first)))
+    )
+    return F.coalesce(t.rlike(LEGAL_FORM_PATTERN) | damaged, F.lit(False))
 
 
 @st.bound

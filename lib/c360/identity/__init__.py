@@ -1,0 +1,1 @@
+"""Identity resolution: party records -> persistent customer_id (work in progress)."""

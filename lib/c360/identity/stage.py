@@ -1,0 +1,471 @@
+"""The ``identity`` stage: silver.party_records -> persistent customer ids and golden records.
+
+Incremental: only records that are new or whose matching fields changed (``match_hash``
+differs from the crosswalk's) are scored, against everything and among themselves; links
+of untouched records are kept from earlier runs. Clustering and id assignment then run
+over all stored links, which is cheap next to scoring. The Fellegi-Sunter model is
+trained once and stored in ``ops.identity_models``; term frequencies are recomputed from
+all current records on every scoring run.
+
+Writes are ordered so that a run killed at any point is completed by the next one:
+links (overwrite), changelog (insert-if-absent by event id), customers (MERGE), then the
+crosswalk last: until it lands, the next run sees the same changes and recomputes the same
+answer. Nothing is written when nothing changed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from c360.errors import ConfigError
+from c360.identity.golden import Survivorship, golden_records
+from c360.identity.ids import assign_ids
+from c360.identity.resolve import MATCH_COLUMNS, cluster, find_links, match_hash
+from c360.lake import Lake
+from c360.logs import step
+from c360.runner import StageContext, StageResult
+from c360.schemas import ops as ops_schemas
+from c360.schemas import silver as schemas
+from c360.schemas.validate import validate_schema
+
+log = logging.getLogger(__name__)
+
+PARTY_RECORDS = "silver.party_records"
+LINKS = "silver.identity_links"
+CROSSWALK = "silver.identity_crosswalk"
+CHANGELOG = "silver.identity_changelog"
+CUSTOMERS = "silver.customers"
+OVERRIDES = "silver.identity_overrides"
+MODELS = "ops.identity_models"
+GOLDEN_ONLY = ("salutation", "gender", "full_name")
+
+
+# ------------------------------------------------------------------------------ inputs
+
+
+def record_key(source: Column, record_id: Column) -> Column:
+    return F.concat_ws(":", source, record_id)
+
+
+def party_input(party_records: DataFrame) -> DataFrame:
+    """One row per source record: ``uid``, matching fields, golden-only fields, version."""
+    df = party_records.withColumn(
+        "party_type", F.coalesce(F.col("party_type"), F.lit("person"))
+    ).withColumn("uid", record_key(F.col("source"), F.col("source_record_id")))
+    return df.select(
+        "uid",
+        "source",
+        "source_record_id",
+        *MATCH_COLUMNS,
+        *GOLDEN_ONLY,
+        "record_date",
+        "_change_ts",
+        F.col("_batch_id").alias("record_version"),
+        "is_deleted",
+    ).withColumn("match_hash", match_hash(df))
+
+
+def load_survivorship(path: str) -> list[Survivorship]:
+    data = _yaml(path)
+    attrs = data.get("attributes")
+    if not isinstance(attrs, dict) or not attrs:
+        raise ConfigError(f"{path}: 'attributes' must map attribute names to rules")
+    known = set(schemas.CUSTOMER_ATTRIBUTES.fieldNames())
+    unknown = sorted(set(attrs) - known)
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown attribute(s) {', '.join(unknown)} (silver.customers has "
+            f"{', '.join(sorted(known))})"
+        )
+    return [
+        Survivorship(
+            attribute=name,
+            rule=spec.get("rule", "most_recent"),
+            sources=list(spec.get("sources", [])),
+            group=list(spec.get("group", [])),
+        )
+        for name, spec in attrs.items()
+    ]
+
+
+def _yaml(path: str) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"identity config file not found: {path}")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def load_overrides(spark: SparkSession, lake: Lake, path: str) -> DataFrame:
+    """Steward pairs from YAML and ``silver.identity_overrides``: (uid_a, uid_b, kind)."""
+    data = _yaml(path)
+    rows = []
+    for kind in ("must_link", "must_not_link"):
+        for i, item in enumerate(data.get(kind) or []):
+            if not isinstance(item, dict) or not item.get("a") or not item.get("b"):
+                raise ConfigError(f"{path}: {kind}[{i}] needs 'a' and 'b' record keys")
+            rows.append((str(item["a"]), str(item["b"]), kind))
+    df = spark.createDataFrame(rows, "uid_a string, uid_b string, kind string")
+    if lake.exists(spark, OVERRIDES):
+        table = lake.read(spark, OVERRIDES).select(
+            F.col("record_key_a").alias("uid_a"), F.col("record_key_b").alias("uid_b"), "kind"
+        )
+        bad = table.filter(~F.col("kind").isin("must_link", "must_not_link")).count()
+        if bad:
+            raise ConfigError(
+                f"table {OVERRIDES}: {bad} row(s) with a kind other than must_link/must_not_link "
+                "(column kind)"
+            )
+        df = df.unionByName(table)
+    return df.distinct()
+
+
+def load_model(spark: SparkSession, lake: Lake) -> dict[str, Any] | None:
+    if not lake.exists(spark, MODELS):
+        return None
+    row = (
+        lake.read(spark, MODELS)
+        .filter(F.col("party_type") == "person")
+        .orderBy(F.desc("trained_as_of"), F.desc("run_id"))
+        .select("model_json")
+        .first()
+    )
+    return json.loads(row.model_json) if row else None
+
+
+def save_model(ctx: StageContext, model: dict[str, Any], records: int) -> None:
+    row = [("person", ctx.as_of, ctx.run_id, records, json.dumps(model, sort_keys=True))]
+    df = ctx.spark.createDataFrame(row, ops_schemas.IDENTITY_MODELS)
+    ctx.lake.ensure_table(ctx.spark, MODELS, ops_schemas.IDENTITY_MODELS)
+    df.write.format("delta").mode("append").save(ctx.lake.path(MODELS))
+
+
+# ---------------------------------------------------------------------------- outputs
+
+
+def _with_run(df: DataFrame, ctx: StageContext) -> DataFrame:
+    return df.withColumn("as_of", F.lit(ctx.as_of)).withColumn("run_id", F.lit(ctx.run_id))
+
+
+def _evidence(links: DataFrame) -> Column:
+    """The three strongest links as JSON: what a steward reads to see why."""
+    item = F.struct(
+        F.coalesce(F.col("match_weight"), F.lit(100.0)).alias("weight"),
+        F.col("record_key_l"),
+        F.col("record_key_r"),
+        F.col("method"),
+        F.col("rules"),
+        F.col("status"),
+        F.col("veto_reasons"),
+    )
+    top = F.slice(F.reverse(F.array_sort(F.collect_list(item))), 1, 3)
+    return F.to_json(F.struct(top.alias("links")))
+
+
+def changelog_events(
+    events: DataFrame, links: DataFrame, old: DataFrame, new: DataFrame, ctx: StageContext
+) -> DataFrame:
+    """``events`` from ids.assign_ids plus evidence: the links that joined or were cut."""
+    o = old.select("record_key", F.col("customer_id").alias("_old"))
+    n = new.select("record_key", F.col("customer_id").alias("_new"))
+    lk = (
+        links.join(o.toDF("record_key_l", "old_l"), "record_key_l", "left")
+        .join(o.toDF("record_key_r", "old_r"), "record_key_r", "left")
+        .join(n.toDF("record_key_l", "new_l"), "record_key_l")
+        .join(n.toDF("record_key_r", "new_r"), "record_key_r")
+    )
+    # a merge: accepted links inside the surviving id that cross old ids or bring new records
+    merged = (
+        lk.filter((F.col("status") == "accepted") & (F.col("new_l") == F.col("new_r")))
+        .filter(~F.col("old_l").eqNullSafe(F.col("old_r")) | F.col("old_l").isNull())
+        .groupBy(F.col("new_l").alias("customer_id"))
+        .agg(_evidence(lk).alias("evidence"))
+    )
+    split = (
+        lk.filter((F.col("old_l") == F.col("old_r")) & (F.col("new_l") != F.col("new_r")))
+        .groupBy(F.least("new_l", "new_r").alias("_a"), F.greatest("new_l", "new_r").alias("_b"))
+        .agg(_evidence(lk).alias("evidence"))
+    )
+    pair = [
+        F.least("customer_id", "other_id") == F.col("_a"),
+        F.greatest("customer_id", "other_id") == F.col("_b"),
+    ]
+    m = events.filter(F.col("event") == "merge").join(merged, "customer_id", "left")
+    s = events.filter(F.col("event") == "split").join(split, pair, "left")
+    rest = events.filter(~F.col("event").isin("merge", "split")).withColumn(
+        "evidence", F.lit(None).cast("string")
+    )
+    out = m.unionByName(s.drop("_a", "_b")).unionByName(rest)
+    out = out.withColumn(
+        "evidence",
+        F.coalesce(
+            "evidence",
+            F.when(F.col("event") == "split", F.lit('{"reason":"records changed or removed"}')),
+            F.when(F.col("event") == "retire", F.lit('{"reason":"all records deleted"}')),
+        ),
+    )
+    event_id = F.sha2(
+        F.concat_ws("|", F.lit(ctx.as_of.isoformat()), "event", "customer_id", "other_id"), 256
+    )
+    return _with_run(out, ctx).withColumn("event_id", event_id)
+
+
+def _merge_changed(
+    ctx: StageContext, name: str, df: DataFrame, key: str, compare: list[str], *, delete: bool
+) -> int:
+    """MERGE the rows whose ``compare`` columns differ (and, with ``delete``, remove rows
+    absent from ``df``); no commit at all when nothing differs, so reruns change nothing."""
+    schema = getattr(schemas, name.split(".")[1].upper())
+    df = validate_schema(df, schema, name).select(*schema.fieldNames())
+    table = ctx.lake.ensure_table(ctx.spark, name, schema)
+    current = ctx.lake.read(ctx.spark, name)
+
+    def sig(d: DataFrame) -> Column:
+        return F.sha2(F.to_json(F.struct(*[d[c] for c in compare])), 256)
+
+    old = current.select(F.col(key).alias("_k"), sig(current).alias("_old"))
+    changed = (
+        df.withColumn("_sig", sig(df))
+        .join(old, (F.col(key) == F.col("_k")) & (F.col("_sig") == F.col("_old")), "left_anti")
+        .drop("_sig")
+        .withColumn("_delete", F.lit(False))
+    )
+    if delete:
+        gone = current.join(df.select(key), key, "left_anti").withColumn("_delete", F.lit(True))
+        changed = changed.unionByName(gone)
+    changed = changed.localCheckpoint()
+    n = changed.count()
+    if n == 0:
+        return 0
+    cols = {c: f"s.`{c}`" for c in schema.fieldNames()}
+    (
+        table.alias("t")
+        .merge(changed.alias("s"), f"t.`{key}` = s.`{key}`")
+        .whenMatchedDelete(condition="s._delete")
+        .whenMatchedUpdate(set=cols)
+        .whenNotMatchedInsert(condition="NOT s._delete", values=cols)
+        .execute()
+    )
+    return n
+
+
+# -------------------------------------------------------------------------------- run
+
+
+def run(ctx: StageContext) -> StageResult:
+    spark, lake, conf = ctx.spark, ctx.lake, ctx.conf.identity
+    # Spark 4.2 fails on unions of the link frames in UnionBase.rewriteConstraints
+    # ("key not found"); constraint propagation only prunes filters, so it can go.
+    spark.conf.set("spark.sql.constraintPropagation.enabled", "false")
+    survivorship = load_survivorship(conf.survivorship)
+    overrides = load_overrides(spark, lake, conf.overrides)
+    with step(log, "identity.input") as p:
+        records = party_input(lake.read(spark, PARTY_RECORDS)).localCheckpoint()
+        current = records.filter(~F.col("is_deleted"))
+        p.rows_in = records.count()
+    prev_all = (
+        lake.read(spark, CROSSWALK).localCheckpoint() if lake.exists(spark, CROSSWALK) else None
+    )
+    prev = None if prev_all is None else prev_all.filter(~F.col("is_deleted"))
+
+    with step(log, "identity.changes") as p:
+        if prev is None:
+            new, touched = None, None
+            p.rows_out = current.count()
+        else:
+            new = current.join(
+                prev.select(F.col("record_key").alias("uid"), "match_hash"),
+                ["uid", "match_hash"],
+                "left_anti",
+            ).select("uid")
+            gone = prev.select(F.col("record_key").alias("uid")).join(
+                current.select("uid"), "uid", "left_anti"
+            )
+            touched = new.unionByName(gone).distinct().localCheckpoint()
+            new = new.localCheckpoint()
+            p.rows_out = touched.count()
+    n_touched = p.rows_out
+
+    links_table = lake.read(spark, LINKS) if lake.exists(spark, LINKS) else None
+    if n_touched or links_table is None:
+        with step(log, "identity.links") as p:
+            model = None if conf.retrain else load_model(spark, lake)
+            trained = model is None
+            matched = find_links(spark, current.drop("is_deleted"), conf, model=model, new=new)
+            if trained and matched.model is not None:
+                save_model(ctx, matched.model, current.count())
+            fresh = _with_run(matched.links, ctx)
+            if links_table is not None and touched is not None:
+                t = touched.select(F.col("uid").alias("_t"))
+                kept = links_table.join(t, F.col("record_key_l") == F.col("_t"), "left_anti").join(
+                    t, F.col("record_key_r") == F.col("_t"), "left_anti"
+                )
+                fresh = kept.unionByName(fresh)
+            fresh = validate_schema(fresh, schemas.IDENTITY_LINKS, LINKS).localCheckpoint()
+            lake.ensure_table(spark, LINKS, schemas.IDENTITY_LINKS)
+            fresh.write.format("delta").mode("overwrite").save(lake.path(LINKS))
+            p.rows_out = fresh.count()
+    links = lake.read(spark, LINKS)
+
+    with step(log, "identity.cluster") as p:
+        pair = ["uid_a", "uid_b"]
+        comps = cluster(
+            current.select("uid", "birth_date"),
+            links,
+            conf,
+            overrides.filter(F.col("kind") == "must_link").select(*pair),
+            overrides.filter(F.col("kind") == "must_not_link").select(*pair),
+        ).localCheckpoint()
+        p.rows_in, p.rows_out = current.count(), comps.select("component").distinct().count()
+
+    with step(log, "identity.ids") as p:
+        used = None
+        if prev_all is not None:
+            used = prev_all.select("customer_id")
+            if lake.exists(spark, CHANGELOG):
+                log_ids = lake.read(spark, CHANGELOG)
+                used = used.unionByName(log_ids.select("customer_id")).unionByName(
+                    log_ids.select(F.col("other_id").alias("customer_id")).dropna()
+                )
+            used = used.distinct()
+        old = None if prev is None else prev.select("record_key", "customer_id")
+        ids = assign_ids(comps.select(F.col("uid").alias("record_key"), "component"), old, used)
+        crosswalk_ids = ids.crosswalk.localCheckpoint()
+        events = ids.events
+        if old is not None:
+            survivors = crosswalk_ids.select("customer_id").distinct()
+            retired = (
+                old.select("customer_id")
+                .distinct()
+                .join(survivors, "customer_id", "left_anti")
+                .join(
+                    events.select(F.col("other_id").alias("customer_id")),
+                    "customer_id",
+                    "left_anti",
+                )
+                .select(
+                    F.lit("retire").alias("event"),
+                    "customer_id",
+                    F.lit(None).cast("string").alias("other_id"),
+                    F.lit(0).cast("long").alias("records"),
+                )
+            )
+            events = events.unionByName(retired)
+        events = events.localCheckpoint()
+        p.rows_out = events.count()
+
+    with step(log, "identity.changelog") as p:
+        base = (
+            old
+            if old is not None
+            else spark.createDataFrame([], "record_key string, customer_id string")
+        )
+        log_rows = changelog_events(events, links, base, crosswalk_ids, ctx)
+        log_rows = validate_schema(log_rows, schemas.IDENTITY_CHANGELOG, CHANGELOG)
+        table = lake.ensure_table(spark, CHANGELOG, schemas.IDENTITY_CHANGELOG)
+        p.rows_in = events.count()
+        if p.rows_in:
+            (
+                table.alias("t")
+                .merge(log_rows.alias("s"), "t.event_id = s.event_id")
+                .whenNotMatchedInsertAll()
+                .execute()
+            )
+        p.rows_out = p.rows_in
+
+    with step(log, "identity.customers") as p:
+        members = current.join(crosswalk_ids.withColumnRenamed("record_key", "uid"), "uid")
+        golden = golden_records(members, survivorship)
+        extra = members.groupBy("customer_id").agg(
+            F.first("party_type").alias("party_type"),
+            F.array_sort(F.collect_set("source")).cast("array<string>").alias("sources"),
+        )
+        customers = _with_run(
+            golden.join(extra, "customer_id")
+            .withColumn("provenance", F.col("provenance").cast(schemas.PROVENANCE))
+            .withColumn("records", F.col("records").cast("long")),
+            ctx,
+        )
+        for a in schemas.CUSTOMER_ATTRIBUTES.fieldNames():
+            if a not in customers.columns:
+                customers = customers.withColumn(a, F.lit(None).cast(schemas.CUSTOMERS[a].dataType))
+        compare = [c for c in schemas.CUSTOMERS.fieldNames() if c not in ("as_of", "run_id")]
+        p.rows_out = _merge_changed(ctx, CUSTOMERS, customers, "customer_id", compare, delete=True)
+
+    with step(log, "identity.crosswalk") as p:
+        flagged = comps.select(F.col("uid").alias("record_key"), "flagged")
+        now = (
+            records.filter(~F.col("is_deleted"))
+            .select(
+                F.col("uid").alias("record_key"),
+                "source",
+                "source_record_id",
+                "party_type",
+                "match_hash",
+                "record_version",
+                F.lit(False).alias("is_deleted"),
+            )
+            .join(crosswalk_ids, "record_key")
+            .join(flagged, "record_key")
+        )
+        if prev_all is not None:
+            # a record deleted at source keeps its last id, marked deleted
+            deleted = (
+                prev_all.join(now.select("record_key"), "record_key", "left_anti")
+                .drop("first_seen", "last_seen", "run_id")
+                .withColumn("is_deleted", F.lit(True))
+                .withColumn("flagged", F.lit(False))
+            )
+            now = now.unionByName(deleted)
+            firsts = prev_all.select(
+                "record_key",
+                "first_seen",
+                F.col("last_seen").alias("_ls"),
+                F.col("record_version").alias("_rv"),
+            )
+            now = now.join(firsts, "record_key", "left")
+        else:
+            now = (
+                now.withColumn("first_seen", F.lit(None).cast("date"))
+                .withColumn("_ls", F.lit(None).cast("date"))
+                .withColumn("_rv", F.lit(None).cast("string"))
+            )
+        now = (
+            now.withColumn("first_seen", F.coalesce("first_seen", F.lit(ctx.as_of)))
+            .withColumn(
+                "last_seen",
+                F.when(
+                    F.col("_ls").isNotNull() & F.col("record_version").eqNullSafe(F.col("_rv")),
+                    F.col("_ls"),
+                ).otherwise(F.lit(ctx.as_of)),
+            )
+            .drop("_ls", "_rv")
+            .withColumn("run_id", F.lit(ctx.run_id))
+        )
+        compare = [
+            "customer_id",
+            "match_hash",
+            "record_version",
+            "is_deleted",
+            "flagged",
+            "party_type",
+        ]
+        p.rows_in = records.count()
+        p.rows_out = _merge_changed(ctx, CROSSWALK, now, "record_key", compare, delete=False)
+
+    return StageResult(
+        rows_read={PARTY_RECORDS: p.rows_in},
+        rows_written={CROSSWALK: p.rows_out},
+    )

@@ -1,0 +1,228 @@
+"""Benchmark: identity resolution, ours (Spark) beside Splink on DuckDB, same records.
+
+    .venv/bin/python scripts/bench/identity.py --persons 9000          # ~100k records
+    .venv/bin/python scripts/bench/identity.py --lake demo/lake --truth demo/truth
+
+Generates the synthetic world (or reuses a lake with its truth), runs bronze and silver
+to get ``silver.party_records``, then on exactly those records times (1) our ``identity``
+stage, full load, on a fresh lake, and (2) Splink 5 with DuckDB set up the way its
+documentation does it (name, date of birth, e-mail, phone, postcode and street
+comparisons with term frequencies; EM training; clusters at match probability 0.95).
+Both are scored against the generator's truth: pairwise precision, recall, F1 and
+B-cubed. Splink gets the person records (its model is a person model); ours is scored on
+persons and on everything. Results: ``bench/results/identity_<records>.{json,md}``.
+Not run in CI; no test asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pipeline import PeakMemory  # noqa: E402
+
+AS_OF = dt.date(2026, 11, 3)
+
+
+def splink_duckdb(records_parquet: str, threshold: float = 0.95) -> tuple[object, float]:
+    """Splink on DuckDB, as documented; returns (pandas clusters, seconds)."""
+    import duckdb
+    import splink.comparison_library as cl
+    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+    t0 = time.perf_counter()
+    con = duckdb.connect()
+    df = con.sql(
+        f"SELECT uid, lower(given_name) AS given_name, lower(family_name) AS family_name, "
+        f"birth_date, email, phone, postal_code, lower(street) AS street "
+        f"FROM read_parquet('{records_parquet}') WHERE party_type = 'person'"
+    ).df()
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="uid",
+        comparisons=[
+            cl.NameComparison("given_name").configure(term_frequency_adjustments=True),
+            cl.NameComparison("family_name").configure(term_frequency_adjustments=True),
+            cl.DateOfBirthComparison("birth_date", input_is_string=False),
+            cl.EmailComparison("email"),
+            cl.ExactMatch("phone").configure(term_frequency_adjustments=True),
+            cl.ExactMatch("postal_code").configure(term_frequency_adjustments=True),
+            cl.LevenshteinAtThresholds("street", [2, 5]),
+        ],
+        blocking_rules_to_generate_predictions=[
+            block_on("email"),
+            block_on("phone"),
+            block_on("family_name", "birth_date"),
+            block_on("postal_code", "family_name"),
+            block_on("given_name", "family_name"),
+        ],
+    )
+    linker = Linker(df, settings, db_api=DuckDBAPI(connection=con))
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("email"), block_on("phone")], recall=0.7
+    )
+    linker.training.estimate_u_using_random_sampling(max_pairs=5e6, seed=42)
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("email"))
+    linker.training.estimate_parameters_using_expectation_maximisation(
+        block_on("postal_code", "family_name")
+    )
+    pairs = linker.inference.predict(threshold_match_probability=0.5)
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(pairs, threshold)
+    out = clusters.as_pandas_dataframe()[["uid", "cluster_id"]]
+    return out, time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--persons", type=int, default=9000)
+    parser.add_argument("--lake", default=None, help="reuse this lake (silver.party_records)")
+    parser.add_argument("--truth", default=None, help="its ground truth folder")
+    parser.add_argument("--conf", default=str(REPO / "conf" / "local.yaml"))
+    parser.add_argument("--out", default=str(REPO / "bench" / "results"))
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+
+    from pyspark.sql import functions as F
+
+    from c360.config import load_config
+    from c360.identity.evaluate import evaluate
+    from c360.logs import configure_logging
+    from c360.runner import run_stages
+    from c360.session import build_spark
+
+    work = Path(tempfile.mkdtemp(prefix="c360-bench-identity-"))
+    configure_logging("WARNING")
+    if args.lake:
+        src_lake, truth_root = Path(args.lake).resolve(), Path(args.truth).resolve()
+        conf = load_config(args.conf, [f"lake.root={work / 'lake'}"])
+        spark = build_spark(conf)
+    else:
+        from c360.generate.export import generate
+
+        src_lake, truth_root = work / "source-lake", work / "truth"
+        conf = load_config(
+            args.conf,
+            [
+                f"generator.persons={args.persons}",
+                f"generator.companies={max(10, args.persons // 25)}",
+                f"landing.root={work / 'landing'}",
+                f"generator.truth_root={truth_root}",
+                f"lake.root={src_lake}",
+            ],
+        )
+        spark = build_spark(conf)
+        generate(spark, conf)
+        run_stages(spark, conf, AS_OF, ["bronze", "silver"])
+        conf = conf.with_overrides([f"lake.root={work / 'lake'}"])
+    # the same records for both: current party records, with their truth
+    (work / "lake" / "silver").mkdir(parents=True, exist_ok=True)
+    shutil.copytree(src_lake / "silver/party_records", work / "lake/silver/party_records")
+    truth = spark.read.parquet(str(truth_root / "party_records")).select(
+        F.concat_ws(":", "source", "record_id").alias("uid"),
+        F.col("entity_id").cast("string").alias("truth"),
+    )
+    pr = spark.read.format("delta").load(str(work / "lake/silver/party_records"))
+    records = pr.filter(~F.col("is_deleted")).withColumn(
+        "uid", F.concat_ws(":", "source", "source_record_id")
+    )
+    parquet = str(work / "records.parquet")
+    records.select(
+        "uid",
+        "party_type",
+        "given_name",
+        "family_name",
+        "birth_date",
+        "email",
+        "phone",
+        "postal_code",
+        "street",
+    ).write.parquet(parquet)
+    n_records = records.count()
+    n_persons = records.filter(F.col("party_type") == "person").count()
+
+    result: dict[str, object] = {
+        "benchmark": "identity: c360 (Spark) vs Splink (DuckDB)",
+        "date": dt.date.today().isoformat(),
+        "records": n_records,
+        "person_records": n_persons,
+        "machine": {
+            "cores": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "loadavg_start": os.getloadavg(),
+    }
+    import splink
+
+    result["versions"] = {"spark": spark.version, "splink": splink.__version__}
+
+    with PeakMemory() as mem:
+        t0 = time.perf_counter()
+        run_stages(spark, conf, AS_OF, ["identity"])
+        ours_s = time.perf_counter() - t0
+    cw = spark.read.format("delta").load(str(work / "lake/silver/identity_crosswalk"))
+    cw = cw.filter(~F.col("is_deleted")).withColumnRenamed("record_key", "uid")
+    ours_all = evaluate(cw.join(truth, "uid"))
+    ours_persons = evaluate(cw.filter(F.col("party_type") == "person").join(truth, "uid"))
+    t1 = time.perf_counter()
+    rerun = run_stages(spark, conf, AS_OF, ["identity"])  # noqa: F841 - the no-op rerun
+    rerun_s = time.perf_counter() - t1
+
+    clusters, splink_s = splink_duckdb(parquet)
+    sp = spark.createDataFrame(clusters.astype(str)).withColumnRenamed("cluster_id", "customer_id")
+    splink_persons = evaluate(sp.join(truth, "uid"))
+
+    def row(name: str, secs: float, acc: object) -> dict[str, object]:
+        return {"system": name, "seconds": round(secs, 1), **acc.as_dict()}
+
+    result.update(
+        results=[
+            row("c360 identity (Spark), persons", ours_s, ours_persons),
+            row("c360 identity (Spark), all party records", ours_s, ours_all),
+            row("Splink 5 + DuckDB, persons", splink_s, splink_persons),
+        ],
+        c360_rerun_no_new_input_seconds=round(rerun_s, 1),
+        c360_peak_jvm_rss_gb=round(mem.peak / 1e9, 2),
+        loadavg_end=os.getloadavg(),
+    )
+    spark.stop()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"identity_{n_records}"
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = [
+        f"{n_records:,} party records ({n_persons:,} persons); 2 cores; "
+        f"load average {result['loadavg_start'][0]:.1f} at start",
+        "",
+        "| system | seconds | pairwise P | pairwise R | F1 | B-cubed P | B-cubed R |",
+        "|---|---|---|---|---|---|---|",
+        *[
+            f"| {r['system']} | {r['seconds']:.0f} | {r['pairwise_precision']:.4f} | "
+            f"{r['pairwise_recall']:.4f} | {r['pairwise_f1']:.4f} | "
+            f"{r['bcubed_precision']:.4f} | {r['bcubed_recall']:.4f} |"
+            for r in result["results"]
+        ],
+        "",
+        f"c360 rerun with no new input: {rerun_s:.0f} s; peak JVM RSS {mem.peak / 1e9:.2f} GB.",
+    ]
+    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

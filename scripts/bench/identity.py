@@ -68,7 +68,7 @@ def splink_duckdb(records_parquet: str, threshold: float = 0.95) -> tuple[object
             block_on("given_name", "family_name"),
         ],
     )
-    linker = Linker(df, settings, db_api=DuckDBAPI(connection=con))
+    linker = Linker(DuckDBAPI(connection=con).register(df), settings)
     linker.training.estimate_probability_two_random_records_match(
         [block_on("email"), block_on("phone")], recall=0.7
     )

@@ -96,6 +96,7 @@ def test_pipeline_runs_under_spark_submit(
     by_stage = {r.stage: r for r in runs}
     assert sorted((r.stage, r.status) for r in runs) == [
         ("bronze", "succeeded"),
+        ("gold", "succeeded"),
         ("identity", "succeeded"),
         ("silver", "succeeded"),
     ]
@@ -120,6 +121,18 @@ def test_pipeline_runs_under_spark_submit(
     assert lake.read(spark, "ops.identity_models").count() == 1
     links = lake.read(spark, "silver.identity_links")
     assert links.filter(F.col("method") == "probabilistic").count() > 0
+    # gold: one profile per customer id, and every current vehicle row has a stage
+    c360 = lake.read(spark, "gold.customer_360")
+    assert c360.count() == crosswalk.select("customer_id").distinct().count()
+    assert c360.select("customer_id").distinct().count() == c360.count()
+    segments = lake.read(spark, "gold.lifecycle_segments")
+    assert segments.count() > 0
+    assert lake.read(spark, "gold.lifecycle_history").filter("is_current").count() == (
+        segments.count()
+    )
+    assert lake.read(spark, "gold.dealer_radiography").count() > 0
+    kpi = lake.read(spark, "gold.kpi_counts").agg(F.sum("customers")).first()[0]
+    assert kpi == c360.count()
 
 
 def test_spark_submit_without_delta_jars_fails_in_one_line(

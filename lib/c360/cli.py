@@ -107,6 +107,20 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from c360.lake import Lake
+    from c360.report import write_report
+    from c360.runner import parse_as_of
+    from c360.session import build_spark
+
+    conf = _load(args)
+    as_of = parse_as_of(args.as_of) if args.as_of else None
+    out = args.out or os.path.join(conf.lake.root, "report.html")
+    path = write_report(build_spark(conf), Lake.from_config(conf), out, as_of)
+    print(f"report: {path}")
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from c360.generate.export import generate
     from c360.session import build_spark
@@ -193,6 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-json", default=None, help="also write the scores to this file")
     p.add_argument("--as-of", default="1970-01-01", help="date stamped on the output rows")
     p.set_defaults(func=cmd_resolve)
+
+    p = sub.add_parser("report", help="write a self-contained HTML report of the lake")
+    _common(p, as_of=False)
+    p.add_argument("--as-of", default=None, help="date shown in the title (optional)")
+    p.add_argument("--out", default=None, help="HTML file (default <lake root>/report.html)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("summary", help="list the lake's tables with row counts")
     _common(p, as_of=False)

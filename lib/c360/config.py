@@ -119,6 +119,62 @@ class IdentityConfig:
 
 
 @dataclass(frozen=True)
+class LifecycleConfig:
+    """Stage rules for a (customer, vehicle): the first rule that holds, in this order:
+    beyond_lifecycle (older than max_vehicle_age_years), first_year, renewal,
+    brand_commitment, after_sales_in_warranty; else after_sales_out_of_warranty."""
+
+    # An open web lead or quote younger than this, with no purchase since: lead management.
+    lead_max_age_days: int = 120
+    # Months of ownership that count as the first year, then as brand commitment.
+    first_year_months: int = 12
+    brand_commitment_months: int = 24
+    # Renewal: an active finance or lease contract maturing within this many months,
+    # or a vehicle at least this old or with at least this many km.
+    renewal_window_months: int = 6
+    renewal_age_years: int = 7
+    renewal_km: int = 150_000
+    max_vehicle_age_years: int = 15
+    # A customer's headline stage: the first of these among its segment rows.
+    stage_priority: list[str] = field(
+        default_factory=lambda: [
+            "order",
+            "first_year",
+            "renewal",
+            "lead_management",
+            "brand_commitment",
+            "after_sales_in_warranty",
+            "after_sales_out_of_warranty",
+            "beyond_lifecycle",
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class GoldConfig:
+    """Gold tables (``c360.gold``): profile, lifecycle, dealer radiography, KPI counts."""
+
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
+    # A company with at least this many vehicles now is a fleet account.
+    fleet_min_vehicles: int = 2
+    # A person's older vehicle counts as replaced when a newer one was bought and the
+    # older one shows no activity (service, telematics, contract) after that purchase.
+    detect_replaced_vehicles: bool = True
+    # Preferred dealer: most service visits in this many months, else latest sale dealer,
+    # else the nearest dealer by postal code.
+    preferred_dealer_months: int = 36
+    # Dealer service retention: a visit counts as a return when the same customer had a
+    # visit at the same dealer within this many months before.
+    retention_months: int = 24
+    # Postal mail is legitimate interest in the sample's market: allowed unless opted out.
+    # Set true to require an explicit opt-in, as for email, SMS and telemarketing.
+    mail_requires_opt_in: bool = False
+    # NPS: promoters score at least this, detractors at most that.
+    nps_promoter_min: int = 9
+    nps_detractor_max: int = 6
+
+
+@dataclass(frozen=True)
 class NoiseConfig:
     """Probabilities, per source record, of each kind of real-world noise."""
 
@@ -168,6 +224,7 @@ class Config:
     bronze: BronzeConfig = field(default_factory=BronzeConfig)
     silver: SilverConfig = field(default_factory=SilverConfig)
     identity: IdentityConfig = field(default_factory=IdentityConfig)
+    gold: GoldConfig = field(default_factory=GoldConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
     def with_overrides(self, overrides: list[str]) -> Config:

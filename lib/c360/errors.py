@@ -89,3 +89,13 @@ class ConcurrentRunError(C360Error):
 
 class IdentityError(C360Error):
     """Identity resolution could not produce a consistent answer (names the table/columns)."""
+
+
+class HistoryOrderError(C360Error):
+    """A run would rewrite history: its as_of is before the last recorded change."""
+
+    def __init__(self, table: str, as_of: str, latest: str) -> None:
+        super().__init__(
+            f"{table}: as_of {as_of} is before its latest change ({latest}); history only "
+            "moves forward (rerun that date or a later one)"
+        )

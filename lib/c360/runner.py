@@ -31,6 +31,7 @@ STAGES: dict[str, str] = {
     "bronze": "c360.bronze.ingest:run",
     "silver": "c360.silver.stage:run",
     "identity": "c360.identity.stage:run",
+    "gold": "c360.gold.stage:run",
 }
 
 

@@ -34,6 +34,7 @@ from c360.runner import StageContext, StageResult
 from c360.schemas import ops as ops_schemas
 from c360.schemas import silver as schemas
 from c360.schemas.validate import validate_schema
+from c360.tables import merge_changed
 
 log = logging.getLogger(__name__)
 
@@ -222,43 +223,11 @@ def changelog_events(
     return _with_run(out, ctx).withColumn("event_id", event_id)
 
 
-def _merge_changed(
+def _write(
     ctx: StageContext, name: str, df: DataFrame, key: str, compare: list[str], *, delete: bool
 ) -> int:
-    """MERGE the rows whose ``compare`` columns differ (and, with ``delete``, remove rows
-    absent from ``df``); no commit at all when nothing differs, so reruns change nothing."""
     schema = getattr(schemas, name.split(".")[1].upper())
-    df = validate_schema(df, schema, name).select(*schema.fieldNames())
-    table = ctx.lake.ensure_table(ctx.spark, name, schema)
-    current = ctx.lake.read(ctx.spark, name)
-
-    def sig(d: DataFrame) -> Column:
-        return F.sha2(F.to_json(F.struct(*[d[c] for c in compare])), 256)
-
-    old = current.select(F.col(key).alias("_k"), sig(current).alias("_old"))
-    changed = (
-        df.withColumn("_sig", sig(df))
-        .join(old, (F.col(key) == F.col("_k")) & (F.col("_sig") == F.col("_old")), "left_anti")
-        .drop("_sig")
-        .withColumn("_delete", F.lit(False))
-    )
-    if delete:
-        gone = current.join(df.select(key), key, "left_anti").withColumn("_delete", F.lit(True))
-        changed = changed.unionByName(gone)
-    changed = changed.localCheckpoint()
-    n = changed.count()
-    if n == 0:
-        return 0
-    cols = {c: f"s.`{c}`" for c in schema.fieldNames()}
-    (
-        table.alias("t")
-        .merge(changed.alias("s"), f"t.`{key}` = s.`{key}`")
-        .whenMatchedDelete(condition="s._delete")
-        .whenMatchedUpdate(set=cols)
-        .whenNotMatchedInsert(condition="NOT s._delete", values=cols)
-        .execute()
-    )
-    return n
+    return merge_changed(ctx.spark, ctx.lake, name, df, schema, [key], compare, delete=delete)
 
 
 # -------------------------------------------------------------------------------- run
@@ -402,7 +371,7 @@ def run(ctx: StageContext) -> StageResult:
             if a not in customers.columns:
                 customers = customers.withColumn(a, F.lit(None).cast(schemas.CUSTOMERS[a].dataType))
         compare = [c for c in schemas.CUSTOMERS.fieldNames() if c not in ("as_of", "run_id")]
-        p.rows_out = _merge_changed(ctx, CUSTOMERS, customers, "customer_id", compare, delete=True)
+        p.rows_out = _write(ctx, CUSTOMERS, customers, "customer_id", compare, delete=True)
 
     with step(log, "identity.crosswalk") as p:
         flagged = comps.select(F.col("uid").alias("record_key"), "flagged")
@@ -463,7 +432,7 @@ def run(ctx: StageContext) -> StageResult:
             "party_type",
         ]
         p.rows_in = records.count()
-        p.rows_out = _merge_changed(ctx, CROSSWALK, now, "record_key", compare, delete=False)
+        p.rows_out = _write(ctx, CROSSWALK, now, "record_key", compare, delete=False)
 
     return StageResult(
         rows_read={PARTY_RECORDS: p.rows_in},

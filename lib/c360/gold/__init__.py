@@ -1,0 +1,1 @@
+"""Gold layer: customer 360, lifecycle segments and history, dealer radiography, KPIs."""

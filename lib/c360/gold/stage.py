@@ -1,0 +1,448 @@
+"""Gold stage: ``gold.customer_360``, ``gold.lifecycle_segments`` (+ SCD2 history),
+``gold.dealer_radiography`` and ``gold.kpi_counts``, all as of the run date.
+
+Every table is written with change detection (c360.tables.merge_changed), so a rerun on
+the same input commits nothing; the history is one MERGE, written after the segments,
+and a run killed between the two is completed by the next."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from c360.config import GoldConfig
+from c360.gold import dealers as dash
+from c360.gold import facts, lifecycle, profile
+from c360.lake import Lake
+from c360.logs import step
+from c360.runner import StageContext, StageResult
+from c360.schemas import gold as G
+from c360.schemas import silver as S
+from c360.silver.sources import MODELS
+from c360.tables import merge_changed
+
+log = logging.getLogger(__name__)
+
+CUSTOMER_360 = "gold.customer_360"
+SEGMENTS = "gold.lifecycle_segments"
+HISTORY = "gold.lifecycle_history"
+RADIOGRAPHY = "gold.dealer_radiography"
+KPI = "gold.kpi_counts"
+
+_SILVER: dict[str, object] = {m.table: m.schema for m in MODELS} | {
+    "silver.party_records": S.PARTY_RECORDS,
+    "silver.ownerships": S.OWNERSHIPS,
+    "silver.vehicles": S.VEHICLES,
+    "silver.identity_crosswalk": S.IDENTITY_CROSSWALK,
+    "silver.customers": S.CUSTOMERS,
+}
+
+
+def read_silver(spark: SparkSession, lake: Lake, name: str) -> DataFrame:
+    """A silver table, or an empty frame of its schema when that source never landed."""
+    if lake.exists(spark, name):
+        return lake.read(spark, name)
+    log.info("table=%s absent; read as empty", name)
+    return spark.createDataFrame([], _SILVER[name])
+
+
+class Inputs:
+    """The silver tables gold reads, each customer-linked where it carries a party."""
+
+    def __init__(self, spark: SparkSession, lake: Lake, as_of: dt.date) -> None:
+        def r(name: str) -> DataFrame:
+            return read_silver(spark, lake, f"silver.{name}")
+
+        self.records = facts.filter_current_records(r("identity_crosswalk")).localCheckpoint()
+        self.customers = r("customers")
+        self.party = r("party_records")
+        self.dealers = r("dealers")
+        self.vehicles = r("vehicles")
+        self.market = r("market_research").filter(~F.col("_is_deleted"))
+        raw_service = r("service_visits").filter(~F.col("_is_deleted"))
+        self.service = facts.with_customer(raw_service, self.records, "service", "ro_number")
+        self.sales = facts.with_customer(
+            r("sales").filter(~F.col("_is_deleted")), self.records, "sales", "sale_id"
+        )
+        self.leads = facts.with_customer(r("leads"), self.records, "ecommerce", "lead_id")
+        self.loyalty = facts.with_customer(
+            r("loyalty_members").filter(~F.col("_is_deleted")),
+            self.records,
+            "loyalty",
+            "member_id",
+        )
+        self.finance = facts.finance_as_of(r("finance_contracts"), as_of)
+        self.insurance = facts.insurance_as_of(r("insurance_policies"), as_of)
+        self.connected = facts.connected_as_of(r("subscriptions"), as_of)
+        self.km = facts.latest_km(raw_service, r("telematics"), as_of)
+        self.links = facts.vehicle_links(r("ownerships"), raw_service, self.records, as_of)
+        self.points = facts.contact_points(self.party, self.records).localCheckpoint()
+        self.unique_points = facts.unique_contact_points(self.points)
+        self.consents = facts.consents_as_of(r("consent_events"), as_of)
+        self.surveys = r("surveys").filter(~F.col("_is_deleted"))
+        self.events = r("campaign_events").filter(~F.col("_is_deleted"))
+
+
+def owned_vehicles(
+    inp: Inputs, conf: GoldConfig, warranty: tuple[int, int], as_of: dt.date
+) -> DataFrame:
+    """Every (customer, VIN) with its facts, ownership and, when current, its stage."""
+    years, km_limit = warranty
+    party = inp.customers.select("customer_id", "party_type")
+    v = inp.vehicles.select(
+        "vin", "model", "model_year", "first_sale_date", F.col("warranty_end").alias("_w")
+    )
+    df = (
+        facts.with_ownership(inp.links, inp.km, party, conf.detect_replaced_vehicles)
+        .join(v, "vin", "left")
+        .join(inp.finance, "vin", "left")
+        .join(inp.insurance, "vin", "left")
+        .join(inp.connected, "vin", "left")
+    )
+    first_reg = F.coalesce(
+        "first_sale_date", F.make_date("model_year", F.lit(1), F.lit(1)), "acquired_date"
+    )
+    df = df.withColumn("first_registration", first_reg).withColumn(
+        "warranty_end", F.coalesce("_w", F.add_months("first_registration", 12 * years))
+    )
+    staged = lifecycle.with_vehicle_stage(df, conf.lifecycle, as_of, km_limit)
+    current = F.col("ownership") == "current"
+    return staged.withColumn("stage", F.when(current, F.col("stage"))).withColumn(
+        "stage_reason", F.when(current, F.col("stage_reason"))
+    )
+
+
+def _contact(inp: Inputs, conf: GoldConfig) -> DataFrame:
+    """Golden contact points with validity, consent per channel and contactable channels."""
+    c = inp.customers.select(
+        "customer_id",
+        "email",
+        "phone",
+        facts.address_point(F.col("street"), F.col("postal_code")).alias("_addr"),
+    )
+    pts = inp.points
+
+    def validity(kind: str, col: str, *extra: str) -> DataFrame:
+        return pts.filter(F.col("contact_type") == kind).select(
+            "customer_id", F.col("contact_point").alias(col), *extra
+        )
+
+    c = (
+        c.join(
+            validity("email", "email", F.col("valid").alias("email_valid")),
+            ["customer_id", "email"],
+            "left",
+        )
+        .join(
+            validity(
+                "phone",
+                "phone",
+                F.col("valid").alias("phone_valid"),
+                F.col("mobile").alias("phone_mobile"),
+            ),
+            ["customer_id", "phone"],
+            "left",
+        )
+        .join(
+            validity("address", "_addr", F.col("valid").alias("address_valid")),
+            ["customer_id", "_addr"],
+            "left",
+        )
+    )
+    for channel, col in (
+        ("email", "email"),
+        ("sms", "phone"),
+        ("telemarketing", "phone"),
+        ("mail", "_addr"),
+    ):
+        cons = inp.consents.filter(F.col("channel") == channel).select(
+            F.col("contact_point").alias(col), F.col("status").alias(f"{channel}_consent")
+        )
+        c = c.join(cons, col, "left")
+    opt_in = {ch: F.col(f"{ch}_consent") == "opt_in" for ch in facts.CHANNELS}
+    mail_ok = (
+        opt_in["mail"]
+        if conf.mail_requires_opt_in
+        else F.coalesce(F.col("mail_consent"), F.lit("none")) != "opt_out"
+    )
+    ok = {
+        "email": F.col("email_valid") & opt_in["email"],
+        "sms": F.col("phone_valid") & F.col("phone_mobile") & opt_in["sms"],
+        "telemarketing": F.col("phone_valid") & opt_in["telemarketing"],
+        "mail": F.col("address_valid") & mail_ok,
+    }
+    channels = F.filter(
+        F.array(*[F.when(F.coalesce(ok[ch], F.lit(False)), F.lit(ch)) for ch in facts.CHANNELS]),
+        lambda x: x.isNotNull(),
+    )
+    return c.withColumn("contactable_channels", channels).drop("_addr")
+
+
+def _attributed(inp: Inputs, df: DataFrame, keys: list[tuple[str, str]]) -> DataFrame:
+    """customer_id for rows that name a contact point of exactly one customer."""
+    out = None
+    for kind, col in keys:
+        pts = inp.unique_points.filter(F.col("contact_type") == kind).select(
+            F.col("contact_point").alias(col), F.col("customer_id").alias(f"_c_{kind}")
+        )
+        df = df.join(pts, col, "left")
+        out = F.col(f"_c_{kind}") if out is None else F.coalesce(out, F.col(f"_c_{kind}"))
+    return df.withColumn("customer_id", out).drop(*[f"_c_{k}" for k, _ in keys])
+
+
+def surveys_with_customer(inp: Inputs, vehicles: DataFrame) -> DataFrame:
+    """By the respondent's email, else by the current owner of the surveyed VIN."""
+    owner = vehicles.filter(F.col("ownership") == "current").select(
+        "vin", F.col("customer_id").alias("_owner")
+    )
+    s = _attributed(inp, inp.surveys, [("email", "email")]).join(owner, "vin", "left")
+    return s.withColumn("customer_id", F.coalesce("customer_id", "_owner")).filter(
+        F.col("customer_id").isNotNull()
+    )
+
+
+def events_with_customer(inp: Inputs) -> DataFrame:
+    e = inp.events.withColumnRenamed("recipient_address", "_addr")
+    keys = [("email", "recipient_email"), ("phone", "recipient_phone"), ("address", "_addr")]
+    return _attributed(inp, e, keys).filter(F.col("customer_id").isNotNull())
+
+
+def _vehicle_struct() -> F.Column:
+    return F.struct(
+        *[
+            (
+                F.round(F.col("vehicle_age_months") / 12.0, 1)
+                if f.name == "age_years"
+                else F.col("stage" if f.name == "lifecycle_stage" else f.name)
+            )
+            .cast(f.dataType)
+            .alias(f.name)
+            for f in G.VEHICLE.fields
+        ]
+    )
+
+
+def customer_360(
+    inp: Inputs,
+    vehicles: DataFrame,
+    segments: DataFrame,
+    conf: GoldConfig,
+    as_of: dt.date,
+    run_id: str,
+) -> DataFrame:
+    cust = inp.customers
+    owned = (
+        vehicles.groupBy("customer_id")
+        .agg(
+            F.sort_array(
+                F.collect_list(
+                    F.struct(
+                        (F.col("ownership") == "current").alias("_cur"),
+                        F.col("acquired_date").alias("_d"),
+                        F.col("vin").alias("_v"),
+                        _vehicle_struct().alias("v"),
+                    )
+                ),
+                asc=False,
+            ).alias("_vs"),
+            F.count(F.when(F.col("ownership") == "current", 1))
+            .cast("int")
+            .alias("vehicles_current"),
+            F.count(F.when(F.col("ownership") == "previous", 1))
+            .cast("int")
+            .alias("vehicles_previous"),
+        )
+        .select(
+            "customer_id", F.col("_vs.v").alias("vehicles"), "vehicles_current", "vehicles_previous"
+        )
+    )
+    area = profile.area_dealers(cust, inp.dealers)
+    pref = profile.preferred_dealers(inp.service, inp.sales, area, conf, as_of)
+    d = inp.dealers.filter(~F.col("_is_deleted"))
+    dealer_names = d.select(
+        F.col("dealer_code").alias("preferred_dealer_code"),
+        F.col("dealer_name").alias("preferred_dealer_name"),
+    )
+    regions = (
+        d.filter(F.col("region").isNotNull())
+        .groupBy(profile.province(F.col("postal_code")).alias("_prov"))
+        .agg(F.mode("region", deterministic=True).alias("_prov_region"))
+    )
+    market = inp.market.select(
+        "postal_code",
+        F.col("segment").alias("market_segment"),
+        "affluence_index",
+    )
+    firsts = (
+        inp.party.filter(~F.col("is_deleted"))
+        .join(inp.records, ["source", "source_record_id"])
+        .groupBy("customer_id")
+        .agg(F.min("record_date").alias("first_seen"))
+    )
+    pri = conf.lifecycle.stage_priority
+    headline = segments.groupBy("customer_id").agg(
+        F.min_by("stage", lifecycle.headline_stage(F.col("stage"), pri)).alias("lifecycle_stage")
+    )
+    surveys = surveys_with_customer(inp, vehicles)
+    events = events_with_customer(inp)
+    df = (
+        cust.select(
+            "customer_id",
+            "party_type",
+            "salutation",
+            "gender",
+            "given_name",
+            "family_name",
+            "full_name",
+            "company_name",
+            "birth_date",
+            "street",
+            "postal_code",
+            "city",
+            "records",
+            "sources",
+        )
+        .withColumn("_prov", profile.province(F.col("postal_code")))
+        .join(F.broadcast(regions), "_prov", "left")
+        .join(market, "postal_code", "left")
+        .join(_contact(inp, conf), "customer_id", "left")
+        .join(owned, "customer_id", "left")
+        .join(pref, "customer_id", "left")
+        .join(F.broadcast(dealer_names), "preferred_dealer_code", "left")
+        .join(profile.service_summary(inp.service, as_of), "customer_id", "left")
+        .join(profile.loyalty_summary(inp.loyalty, as_of), "customer_id", "left")
+        .join(profile.survey_summary(surveys, as_of), "customer_id", "left")
+        .join(profile.engagement_summary(events, as_of), "customer_id", "left")
+        .join(headline, "customer_id", "left")
+        .join(firsts, "customer_id", "left")
+    )
+    dealer_region = d.select(
+        F.col("dealer_code").alias("preferred_dealer_code"), F.col("region").alias("_dealer_region")
+    )
+    df = df.join(F.broadcast(dealer_region), "preferred_dealer_code", "left")
+    vehicle_type = G.CUSTOMER_360["vehicles"].dataType
+    fleet = (F.col("party_type") == "company") & (
+        F.coalesce("vehicles_current", F.lit(0)) >= conf.fleet_min_vehicles
+    )
+    df = (
+        df.withColumn("region", F.coalesce("_prov_region", "_dealer_region"))
+        .withColumn(
+            "account_type",
+            F.when(fleet, "fleet")
+            .when(F.col("party_type") == "company", "corporate")
+            .otherwise("individual"),
+        )
+        .withColumn(
+            "household_id",
+            profile.household_id(F.col("party_type"), F.col("street"), F.col("postal_code")),
+        )
+        .withColumn("vehicles", F.coalesce("vehicles", F.array().cast(vehicle_type)))
+        .withColumn(
+            "contactable_channels",
+            F.coalesce("contactable_channels", F.array().cast("array<string>")),
+        )
+        .withColumn("as_of", F.lit(as_of))
+        .withColumn("run_id", F.lit(run_id))
+    )
+    zeros = {
+        c: 0
+        for c in (
+            "vehicles_current",
+            "vehicles_previous",
+            "service_visits_12m",
+            "service_visits_36m",
+            "warranty_visits_36m",
+            "paid_visits_36m",
+            "campaign_contacts",
+            "campaign_opens",
+            "campaign_clicks",
+        )
+    }
+    df = df.fillna(zeros)
+    for c in ("service_spend_12m", "service_spend_36m"):
+        df = df.withColumn(c, F.coalesce(c, F.lit(0).cast(G.MONEY)))
+    return df.select(*[F.col(f.name).cast(f.dataType) for f in G.CUSTOMER_360.fields])
+
+
+def lifecycle_segments(
+    inp: Inputs, vehicles: DataFrame, conf: GoldConfig, as_of: dt.date, run_id: str
+) -> DataFrame:
+    """Current vehicles with their stage, plus one customer-level row for an order or lead."""
+    acquisitions = inp.links.select("customer_id", "acquired_date")
+    cust_rows = lifecycle.customer_stage_rows(inp.leads, acquisitions, conf.lifecycle, as_of)
+    veh_rows = vehicles.filter(F.col("ownership") == "current")
+    cols = [f.name for f in G.LIFECYCLE_SEGMENTS.fields]
+    types = inp.customers.select("customer_id", "party_type")
+    current = veh_rows.groupBy("customer_id").agg(F.count("*").alias("_n"))
+    rows = veh_rows.unionByName(cust_rows, allowMissingColumns=True)
+    fleet = (F.col("party_type") == "company") & (
+        F.coalesce("_n", F.lit(0)) >= conf.fleet_min_vehicles
+    )
+    rows = (
+        rows.drop("party_type")
+        .join(types, "customer_id")
+        .join(current, "customer_id", "left")
+        .withColumn(
+            "account_type",
+            F.when(fleet, "fleet")
+            .when(F.col("party_type") == "company", "corporate")
+            .otherwise("individual"),
+        )
+        .withColumn("as_of", F.lit(as_of))
+        .withColumn("run_id", F.lit(run_id))
+    )
+    return rows.select(*[F.col(c).cast(G.LIFECYCLE_SEGMENTS[c].dataType) for c in cols])
+
+
+def _write(ctx: StageContext, name: str, df: DataFrame, keys: list[str]) -> int:
+    schema = getattr(G, name.split(".")[1].upper())
+    compare = [c for c in schema.fieldNames() if c != "run_id"]
+    return merge_changed(ctx.spark, ctx.lake, name, df, schema, keys, compare, delete=True)
+
+
+def run(ctx: StageContext) -> StageResult:
+    spark, lake, conf, as_of = ctx.spark, ctx.lake, ctx.conf.gold, ctx.as_of
+    result = StageResult()
+    warranty = (ctx.conf.silver.warranty_years, ctx.conf.silver.warranty_km)
+    with step(log, "gold.inputs") as p:
+        inp = Inputs(spark, lake, as_of)
+        p.rows_in = inp.records.count()
+    result.rows_read["silver.identity_crosswalk"] = p.rows_in
+    with step(log, "gold.vehicles") as p:
+        vehicles = owned_vehicles(inp, conf, warranty, as_of).localCheckpoint()
+        p.rows_out = vehicles.count()
+    with step(log, "gold.lifecycle_segments") as p:
+        segments = lifecycle_segments(inp, vehicles, conf, as_of, ctx.run_id).localCheckpoint()
+        p.rows_out = segments.count()
+        result.rows_written[SEGMENTS] = _write(ctx, SEGMENTS, segments, ["customer_id", "vin"])
+    with step(log, "gold.lifecycle_history") as p:
+        p.rows_out = lifecycle.update_history(spark, lake, HISTORY, segments, as_of, ctx.run_id)
+        result.rows_written[HISTORY] = p.rows_out
+    with step(log, "gold.customer_360") as p:
+        c360 = customer_360(inp, vehicles, segments, conf, as_of, ctx.run_id).localCheckpoint()
+        p.rows_out = c360.count()
+        result.rows_written[CUSTOMER_360] = _write(ctx, CUSTOMER_360, c360, ["customer_id"])
+    with step(log, "gold.dealer_radiography") as p:
+        radio = dash.radiography(
+            inp.dealers,
+            c360,
+            inp.sales,
+            inp.service,
+            inp.surveys,
+            events_with_customer(inp),
+            conf,
+            as_of,
+        )
+        radio = radio.withColumn("as_of", F.lit(as_of)).withColumn("run_id", F.lit(ctx.run_id))
+        p.rows_out = _write(ctx, RADIOGRAPHY, radio, ["dealer_code", "month"])
+        result.rows_written[RADIOGRAPHY] = p.rows_out
+    with step(log, "gold.kpi_counts") as p:
+        kpi = dash.kpi_counts(c360)
+        kpi = kpi.withColumn("as_of", F.lit(as_of)).withColumn("run_id", F.lit(ctx.run_id))
+        keys = ["party_type", "region", "lifecycle_stage", "contactability"]
+        p.rows_out = _write(ctx, KPI, kpi, keys)
+        result.rows_written[KPI] = p.rows_out
+    return result

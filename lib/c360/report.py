@@ -1,0 +1,350 @@
+"""``c360 report``: one self-contained HTML file of charts over the gold and ops tables.
+
+Only aggregates leave Spark (counts per stage, dealer, rule, day); no row of personal
+data is read into the report. Charts are Plotly, with plotly.js inlined once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import logging
+from dataclasses import dataclass, field
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from c360.lake import Lake
+
+log = logging.getLogger(__name__)
+
+# (anchor, title) in the order the report shows them.
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("counts", "Individuals and companies"),
+    ("lifecycle", "Lifecycle stages and transitions"),
+    ("dealers", "Dealer radiography"),
+    ("campaigns", "Campaign results"),
+    ("data-quality", "Data quality over time"),
+    ("identity", "Identity resolution health"),
+)
+
+
+@dataclass
+class Section:
+    anchor: str
+    title: str
+    parts: list[str] = field(default_factory=list)
+
+    def note(self, text: str) -> None:
+        self.parts.append(f"<p>{html.escape(text)}</p>")
+
+
+class _Charts:
+    """Turns figures into HTML; the first one carries plotly.js, the rest reuse it."""
+
+    def __init__(self) -> None:
+        self.first = True
+
+    def __call__(self, fig: go.Figure) -> str:
+        fig.update_layout(margin={"l": 40, "r": 20, "t": 50, "b": 40}, height=420)
+        out = fig.to_html(full_html=False, include_plotlyjs=self.first)
+        self.first = False
+        return out
+
+
+def _pdf(df: DataFrame) -> pd.DataFrame:
+    return df.toPandas()
+
+
+def _table(lake: Lake, spark: SparkSession, name: str) -> DataFrame | None:
+    return lake.read(spark, name) if lake.exists(spark, name) else None
+
+
+def build_report(spark: SparkSession, lake: Lake, as_of: dt.date | None = None) -> str:
+    chart = _Charts()
+    sections = {a: Section(a, t) for a, t in SECTIONS}
+
+    kpi = _table(lake, spark, "gold.kpi_counts")
+    s = sections["counts"]
+    if kpi is None:
+        s.note("gold.kpi_counts does not exist yet: run the gold stage.")
+    else:
+        by_region = _pdf(kpi.groupBy("party_type", "region").agg(F.sum("customers").alias("n")))
+        s.parts.append(
+            chart(
+                px.bar(
+                    by_region.sort_values("region"),
+                    x="region",
+                    y="n",
+                    color="party_type",
+                    title="Customers by region: individuals (person) and companies",
+                )
+            )
+        )
+        contact = _pdf(
+            kpi.groupBy("party_type").agg(
+                *[
+                    F.sum(f"{c}_contactable").alias(c)
+                    for c in ("email", "sms", "mail", "telemarketing")
+                ]
+            )
+        ).melt(id_vars="party_type", var_name="channel", value_name="n")
+        s.parts.append(
+            chart(
+                px.bar(
+                    contact,
+                    x="channel",
+                    y="n",
+                    color="party_type",
+                    barmode="group",
+                    title="Contactable customers per channel (valid contact point and consent)",
+                )
+            )
+        )
+
+    s = sections["lifecycle"]
+    seg = _table(lake, spark, "gold.lifecycle_segments")
+    hist = _table(lake, spark, "gold.lifecycle_history")
+    if seg is None or hist is None:
+        s.note("gold.lifecycle_segments does not exist yet: run the gold stage.")
+    else:
+        stages = _pdf(seg.groupBy("stage", "account_type").count())
+        s.parts.append(
+            chart(
+                px.bar(
+                    stages,
+                    x="stage",
+                    y="count",
+                    color="account_type",
+                    title="Customer-vehicle segments by lifecycle stage",
+                )
+            )
+        )
+        moves = _pdf(
+            hist.filter(F.col("previous_stage").isNotNull())
+            .groupBy("valid_from", "previous_stage", "stage")
+            .count()
+        )
+        if moves.empty:
+            s.note("No stage transitions yet: the history has one run date.")
+        else:
+            moves["transition"] = moves["previous_stage"] + " → " + moves["stage"]
+            moves["valid_from"] = moves["valid_from"].astype(str)
+            s.parts.append(
+                chart(
+                    px.bar(
+                        moves,
+                        x="transition",
+                        y="count",
+                        color="valid_from",
+                        title="Stage transitions per run date (from gold.lifecycle_history)",
+                    )
+                )
+            )
+
+    s = sections["dealers"]
+    radio = _table(lake, spark, "gold.dealer_radiography")
+    if radio is None:
+        s.note("gold.dealer_radiography does not exist yet: run the gold stage.")
+    else:
+        last = radio.agg(F.max("month")).first()[0]
+        since = (pd.Timestamp(last) - pd.DateOffset(months=11)).date()
+        year = _pdf(
+            radio.filter(F.col("month") >= F.lit(since))
+            .groupBy("dealer_code", "dealer_name")
+            .agg(
+                F.sum("sales").alias("sales"),
+                F.sum("service_visits").alias("service_visits"),
+                (F.sum("returning_customers") / F.sum("service_customers")).alias(
+                    "service_retention"
+                ),
+                F.max_by("customers_in_area", "month").alias("customers_in_area"),
+            )
+        ).sort_values("dealer_code")
+        s.parts.append(
+            chart(
+                px.bar(
+                    year.melt(
+                        id_vars=["dealer_code", "dealer_name"],
+                        value_vars=["sales", "service_visits"],
+                    ),
+                    x="dealer_code",
+                    y="value",
+                    color="variable",
+                    barmode="group",
+                    title=f"Sales and service visits per dealer, 12 months to {last:%Y-%m}",
+                )
+            )
+        )
+        s.parts.append(
+            chart(
+                px.scatter(
+                    year,
+                    x="customers_in_area",
+                    y="service_retention",
+                    text="dealer_code",
+                    title="Customers in the area vs service retention (12 months)",
+                )
+            )
+        )
+
+    s = sections["campaigns"]
+    results = _table(lake, spark, "gold.campaign_results")
+    if results is None:
+        s.note(
+            "gold.campaign_results does not exist yet (it is written by the activation stage); campaign engagement per dealer is below."
+        )
+        if radio is not None:
+            eng = _pdf(
+                radio.groupBy("month")
+                .agg(
+                    F.sum("campaign_contacts").alias("contacts"),
+                    F.sum("campaign_responses").alias("responses"),
+                )
+                .filter("contacts > 0")
+            )
+            if not eng.empty:
+                s.parts.append(
+                    chart(
+                        px.line(
+                            eng.sort_values("month").melt(id_vars="month"),
+                            x="month",
+                            y="value",
+                            color="variable",
+                            title="Campaign contacts and responses per month",
+                        )
+                    )
+                )
+    else:
+        res = _pdf(
+            results.groupBy("campaign_id").agg(
+                *[F.sum(c).alias(c) for c in ("targeted", "sent", "conversions")]
+            )
+        )
+        s.parts.append(
+            chart(
+                px.bar(
+                    res.melt(id_vars="campaign_id"),
+                    x="campaign_id",
+                    y="value",
+                    color="variable",
+                    barmode="group",
+                    title="Campaign results",
+                )
+            )
+        )
+
+    s = sections["data-quality"]
+    dq = _table(lake, spark, "ops.dq_results")
+    if dq is None:
+        s.note("ops.dq_results does not exist yet: run the silver stage.")
+    else:
+        daily = _pdf(
+            dq.groupBy("as_of", "severity").agg(
+                F.sum("rows_failed").alias("rows_failed"),
+                F.sum("rows_checked").alias("rows_checked"),
+            )
+        )
+        daily["as_of"] = daily["as_of"].astype(str)
+        s.parts.append(
+            chart(
+                px.bar(
+                    daily,
+                    x="as_of",
+                    y="rows_failed",
+                    color="severity",
+                    title="Rows failing data-quality rules per run date",
+                )
+            )
+        )
+        rules = _pdf(
+            dq.groupBy("table_name", "rule")
+            .agg(F.sum("rows_failed").alias("rows_failed"))
+            .filter("rows_failed > 0")
+        )
+        if not rules.empty:
+            rules["rule"] = rules["table_name"] + ": " + rules["rule"]
+            s.parts.append(
+                chart(
+                    px.bar(
+                        rules.sort_values("rows_failed"),
+                        x="rows_failed",
+                        y="rule",
+                        orientation="h",
+                        title="Failing rows per rule (all runs)",
+                    )
+                )
+            )
+
+    s = sections["identity"]
+    xwalk = _table(lake, spark, "silver.identity_crosswalk")
+    log_t = _table(lake, spark, "silver.identity_changelog")
+    if xwalk is None:
+        s.note("silver.identity_crosswalk does not exist yet: run the identity stage.")
+    else:
+        sizes = _pdf(
+            xwalk.filter(~F.col("is_deleted"))
+            .groupBy("customer_id", "party_type")
+            .agg(F.count("*").alias("records"))
+            .groupBy("party_type", "records")
+            .agg(F.count("*").alias("customers"))
+        )
+        s.parts.append(
+            chart(
+                px.bar(
+                    sizes,
+                    x="records",
+                    y="customers",
+                    color="party_type",
+                    log_y=True,
+                    title="Cluster sizes: source records per customer_id",
+                )
+            )
+        )
+        flagged = (
+            xwalk.filter(F.col("flagged") & ~F.col("is_deleted"))
+            .select("customer_id")
+            .distinct()
+            .count()
+        )
+        s.note(f"Customers flagged for review (oversized or conflicting clusters): {flagged:,}.")
+    if log_t is not None:
+        events = _pdf(log_t.groupBy("as_of", "event").count())
+        events["as_of"] = events["as_of"].astype(str)
+        s.parts.append(
+            chart(
+                px.bar(
+                    events,
+                    x="as_of",
+                    y="count",
+                    color="event",
+                    barmode="group",
+                    title="Identity changelog: new ids, merges, splits and retirements per run",
+                )
+            )
+        )
+
+    stamp = f" as of {as_of.isoformat()}" if as_of else ""
+    toc = "".join(f'<li><a href="#{a}">{html.escape(t)}</a></li>' for a, t in SECTIONS)
+    body = "".join(
+        f'<section id="{sec.anchor}"><h2>{html.escape(sec.title)}</h2>{"".join(sec.parts)}</section>'
+        for sec in sections.values()
+    )
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>C360 lakehouse report{stamp}</title>"
+        "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:auto;padding:1em}"
+        "section{margin-bottom:2em}h2{border-bottom:1px solid #ccc}</style></head><body>"
+        f"<h1>C360 lakehouse report{stamp}</h1><p>Lake: {html.escape(lake.root)}</p>"
+        f"<ul>{toc}</ul>{body}</body></html>"
+    )
+
+
+def write_report(spark: SparkSession, lake: Lake, path: str, as_of: dt.date | None = None) -> str:
+    text = build_report(spark, lake, as_of)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    log.info("report written: %s (%d bytes)", path, len(text))
+    return path

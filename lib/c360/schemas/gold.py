@@ -1,0 +1,190 @@
+"""Schemas of the ``gold`` layer: what analysts, dashboards and the campaign platform read.
+
+Consent columns hold the latest status as of the run date: ``opt_in``, ``opt_out``, or
+NULL when the contact point has no consent event at all.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql.types import (
+    ArrayType,
+    BooleanType,
+    DataType,
+    DateType,
+    DecimalType,
+    DoubleType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+)
+
+MONEY = DecimalType(14, 2)
+
+
+def _f(name: str, dtype: DataType, nullable: bool = True) -> StructField:
+    return StructField(name, dtype, nullable)
+
+
+RUN = [_f("as_of", DateType(), False), _f("run_id", StringType(), False)]
+
+VEHICLE = StructType(
+    [
+        _f("vin", StringType()),
+        _f("model", StringType()),
+        _f("model_year", IntegerType()),
+        _f("ownership", StringType()),
+        _f("acquired_date", DateType()),
+        _f("acquired_basis", StringType()),
+        _f("age_years", DoubleType()),
+        _f("latest_km", IntegerType()),
+        _f("latest_km_date", DateType()),
+        _f("warranty_end", DateType()),
+        _f("in_warranty", BooleanType()),
+        _f("finance_type", StringType()),
+        _f("finance_active", BooleanType()),
+        _f("maturity_date", DateType()),
+        _f("insurance_status", StringType()),
+        _f("connected_services", ArrayType(StringType())),
+        _f("lifecycle_stage", StringType()),
+    ]
+)
+
+CUSTOMER_360 = StructType(
+    [
+        _f("customer_id", StringType(), False),
+        _f("party_type", StringType(), False),
+        _f("account_type", StringType(), False),
+        _f("salutation", StringType()),
+        _f("gender", StringType()),
+        _f("given_name", StringType()),
+        _f("family_name", StringType()),
+        _f("full_name", StringType()),
+        _f("company_name", StringType()),
+        _f("birth_date", DateType()),
+        _f("street", StringType()),
+        _f("postal_code", StringType()),
+        _f("city", StringType()),
+        _f("region", StringType()),
+        _f("household_id", StringType()),
+        _f("market_segment", StringType()),
+        _f("affluence_index", DoubleType()),
+        _f("email", StringType()),
+        _f("email_valid", BooleanType()),
+        _f("email_consent", StringType()),
+        _f("phone", StringType()),
+        _f("phone_valid", BooleanType()),
+        _f("phone_mobile", BooleanType()),
+        _f("sms_consent", StringType()),
+        _f("telemarketing_consent", StringType()),
+        _f("address_valid", BooleanType()),
+        _f("mail_consent", StringType()),
+        _f("contactable_channels", ArrayType(StringType()), False),
+        _f("vehicles", ArrayType(VEHICLE), False),
+        _f("vehicles_current", IntegerType(), False),
+        _f("vehicles_previous", IntegerType(), False),
+        _f("preferred_dealer_code", StringType()),
+        _f("preferred_dealer_name", StringType()),
+        _f("preferred_dealer_basis", StringType()),
+        _f("last_service_date", DateType()),
+        _f("service_visits_12m", IntegerType(), False),
+        _f("service_visits_36m", IntegerType(), False),
+        _f("service_spend_12m", MONEY, False),
+        _f("service_spend_36m", MONEY, False),
+        _f("warranty_visits_36m", IntegerType(), False),
+        _f("paid_visits_36m", IntegerType(), False),
+        _f("loyalty_tier", StringType()),
+        _f("loyalty_points", IntegerType()),
+        _f("loyalty_status", StringType()),
+        _f("latest_nps", IntegerType()),
+        _f("latest_csat", IntegerType()),
+        _f("latest_survey_date", DateType()),
+        _f("latest_sentiment", StringType()),
+        _f("avg_sentiment_score", DoubleType()),
+        _f("campaign_contacts", IntegerType(), False),
+        _f("campaign_opens", IntegerType(), False),
+        _f("campaign_clicks", IntegerType(), False),
+        _f("last_response_date", DateType()),
+        _f("last_response_event", StringType()),
+        _f("lifecycle_stage", StringType()),
+        _f("first_seen", DateType()),
+        _f("records", LongType(), False),
+        _f("sources", ArrayType(StringType()), False),
+        *RUN,
+    ]
+)
+
+LIFECYCLE_SEGMENTS = StructType(
+    [
+        _f("customer_id", StringType(), False),
+        _f("vin", StringType()),
+        _f("party_type", StringType(), False),
+        _f("account_type", StringType(), False),
+        _f("stage", StringType(), False),
+        _f("stage_reason", StringType(), False),
+        _f("model", StringType()),
+        _f("acquired_date", DateType()),
+        _f("owned_months", IntegerType()),
+        _f("vehicle_age_months", IntegerType()),
+        _f("latest_km", IntegerType()),
+        _f("warranty_end", DateType()),
+        _f("in_warranty", BooleanType()),
+        _f("finance_type", StringType()),
+        _f("maturity_date", DateType()),
+        *RUN,
+    ]
+)
+
+LIFECYCLE_HISTORY = StructType(
+    [
+        _f("customer_id", StringType(), False),
+        _f("vin", StringType()),
+        _f("stage", StringType(), False),
+        _f("valid_from", DateType(), False),
+        _f("valid_to", DateType()),
+        _f("is_current", BooleanType(), False),
+        _f("previous_stage", StringType()),
+        _f("run_id", StringType(), False),
+    ]
+)
+
+DEALER_RADIOGRAPHY = StructType(
+    [
+        _f("dealer_code", StringType(), False),
+        _f("month", DateType(), False),
+        _f("dealer_name", StringType()),
+        _f("region", StringType()),
+        _f("customers_in_area", LongType(), False),
+        _f("sales", LongType(), False),
+        _f("sales_revenue", MONEY, False),
+        _f("service_visits", LongType(), False),
+        _f("service_revenue", MONEY, False),
+        _f("service_customers", LongType(), False),
+        _f("returning_customers", LongType(), False),
+        _f("service_retention", DoubleType()),
+        _f("survey_responses", LongType(), False),
+        _f("nps", DoubleType()),
+        _f("campaign_contacts", LongType(), False),
+        _f("campaign_responses", LongType(), False),
+        _f("response_rate", DoubleType()),
+        *RUN,
+    ]
+)
+
+KPI_COUNTS = StructType(
+    [
+        _f("party_type", StringType(), False),
+        _f("region", StringType(), False),
+        _f("lifecycle_stage", StringType(), False),
+        _f("contactability", StringType(), False),
+        _f("customers", LongType(), False),
+        _f("email_contactable", LongType(), False),
+        _f("sms_contactable", LongType(), False),
+        _f("mail_contactable", LongType(), False),
+        _f("telemarketing_contactable", LongType(), False),
+        _f("with_vehicle", LongType(), False),
+        _f("fleet_accounts", LongType(), False),
+        *RUN,
+    ]
+)

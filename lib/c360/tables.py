@@ -1,0 +1,62 @@
+"""Writes shared by the stages that keep a table equal to a freshly computed frame."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from c360.lake import Lake
+from c360.schemas.validate import validate_schema
+
+
+def merge_changed(
+    spark: SparkSession,
+    lake: Lake,
+    name: str,
+    df: DataFrame,
+    schema: StructType,
+    keys: list[str],
+    compare: list[str],
+    *,
+    delete: bool,
+) -> int:
+    """MERGE only the rows whose ``compare`` columns differ (and, with ``delete``, remove
+    rows absent from ``df``); no commit at all when nothing differs, so reruns change
+    nothing. Keys are compared null-safely. Returns the rows written or deleted."""
+    df = validate_schema(df, schema, name)
+    table = lake.ensure_table(spark, name, schema)
+    current = lake.read(spark, name)
+
+    def sig(d: DataFrame) -> Column:
+        return F.sha2(F.to_json(F.struct(*[d[c] for c in compare])), 256)
+
+    old = current.select(*[F.col(k).alias(f"_k_{k}") for k in keys], sig(current).alias("_old"))
+    same = [F.col(k).eqNullSafe(F.col(f"_k_{k}")) for k in keys]
+    changed = (
+        df.withColumn("_sig", sig(df))
+        .join(old, [*same, F.col("_sig") == F.col("_old")], "left_anti")
+        .drop("_sig")
+        .withColumn("_delete", F.lit(False))
+    )
+    if delete:
+        present = df.select(*[F.col(k).alias(f"_k_{k}") for k in keys])
+        gone = current.join(
+            present, [F.col(k).eqNullSafe(F.col(f"_k_{k}")) for k in keys], "left_anti"
+        ).withColumn("_delete", F.lit(True))
+        changed = changed.unionByName(gone)
+    changed = changed.localCheckpoint()
+    n = changed.count()
+    if n == 0:
+        return 0
+    cols = {c: f"s.`{c}`" for c in schema.fieldNames()}
+    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    (
+        table.alias("t")
+        .merge(changed.alias("s"), on)
+        .whenMatchedDelete(condition="s._delete")
+        .whenMatchedUpdate(set=cols)
+        .whenNotMatchedInsert(condition="NOT s._delete", values=cols)
+        .execute()
+    )
+    return n

@@ -10,8 +10,13 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from c360.config import LifecycleConfig
-from c360.errors import HistoryOrderError
-from c360.gold.lifecycle import customer_stage_rows, update_history, with_vehicle_stage
+from c360.errors import ConfigError, HistoryOrderError
+from c360.gold.lifecycle import (
+    check_priority,
+    customer_stage_rows,
+    update_history,
+    with_vehicle_stage,
+)
 from c360.lake import Lake
 
 AS_OF = dt.date(2026, 6, 15)
@@ -132,6 +137,12 @@ def test_thresholds_come_from_config(spark: SparkSession) -> None:
     longer = LifecycleConfig(first_year_months=18)
     assert with_vehicle_stage(df, CONF, AS_OF, 100_000).first().stage == "brand_commitment"
     assert with_vehicle_stage(df, longer, AS_OF, 100_000).first().stage == "first_year"
+
+
+def test_unknown_stage_in_priority_is_a_config_error() -> None:
+    check_priority(list(CONF.stage_priority))
+    with pytest.raises(ConfigError, match=r"stage_priority: unknown stage\(s\) renewals"):
+        check_priority(["order", "renewals"])
 
 
 LEAD_COLS = (

@@ -11,7 +11,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from c360.config import LifecycleConfig
-from c360.errors import HistoryOrderError
+from c360.errors import ConfigError, HistoryOrderError
 from c360.gold.facts import day_end, months_since
 from c360.lake import Lake
 from c360.schemas import gold as G
@@ -172,6 +172,16 @@ def customer_stage_rows(
         .agg(pick.alias("_p"))
         .select("customer_id", "_p.*")
     )
+
+
+def check_priority(priority: list[str]) -> None:
+    """Every name in ``gold.lifecycle.stage_priority`` must be a stage this module makes."""
+    unknown = [s for s in priority if s not in STAGES]
+    if unknown:
+        raise ConfigError(
+            f"gold.lifecycle.stage_priority: unknown stage(s) {', '.join(unknown)}; "
+            f"known: {', '.join(STAGES)}"
+        )
 
 
 def headline_stage(stage: Column, priority: list[str]) -> Column:

@@ -63,7 +63,9 @@ class Inputs:
         self.vehicles = r("vehicles")
         self.market = r("market_research").filter(~F.col("_is_deleted"))
         raw_service = r("service_visits").filter(~F.col("_is_deleted"))
-        self.service = facts.with_customer(raw_service, self.records, "service", "ro_number")
+        self.service = facts.with_customer(
+            raw_service, self.records, "service", "ro_number"
+        ).localCheckpoint()
         self.sales = facts.with_customer(
             r("sales").filter(~F.col("_is_deleted")), self.records, "sales", "sale_id"
         )
@@ -229,6 +231,7 @@ def customer_360(
     inp: Inputs,
     vehicles: DataFrame,
     segments: DataFrame,
+    events: DataFrame,
     conf: GoldConfig,
     as_of: dt.date,
     run_id: str,
@@ -287,7 +290,6 @@ def customer_360(
         F.min_by("stage", lifecycle.headline_stage(F.col("stage"), pri)).alias("lifecycle_stage")
     )
     surveys = surveys_with_customer(inp, vehicles)
-    events = events_with_customer(inp)
     df = (
         cust.select(
             "customer_id",
@@ -405,6 +407,7 @@ def _write(ctx: StageContext, name: str, df: DataFrame, keys: list[str]) -> int:
 
 def run(ctx: StageContext) -> StageResult:
     spark, lake, conf, as_of = ctx.spark, ctx.lake, ctx.conf.gold, ctx.as_of
+    lifecycle.check_priority(conf.lifecycle.stage_priority)
     result = StageResult()
     warranty = (ctx.conf.silver.warranty_years, ctx.conf.silver.warranty_km)
     with step(log, "gold.inputs") as p:
@@ -422,7 +425,9 @@ def run(ctx: StageContext) -> StageResult:
         p.rows_out = lifecycle.update_history(spark, lake, HISTORY, segments, as_of, ctx.run_id)
         result.rows_written[HISTORY] = p.rows_out
     with step(log, "gold.customer_360") as p:
-        c360 = customer_360(inp, vehicles, segments, conf, as_of, ctx.run_id).localCheckpoint()
+        events = events_with_customer(inp).localCheckpoint()
+        c360 = customer_360(inp, vehicles, segments, events, conf, as_of, ctx.run_id)
+        c360 = c360.localCheckpoint()
         p.rows_out = c360.count()
         result.rows_written[CUSTOMER_360] = _write(ctx, CUSTOMER_360, c360, ["customer_id"])
     with step(log, "gold.dealer_radiography") as p:
@@ -432,7 +437,7 @@ def run(ctx: StageContext) -> StageResult:
             inp.sales,
             inp.service,
             inp.surveys,
-            events_with_customer(inp),
+            events,
             conf,
             as_of,
         )

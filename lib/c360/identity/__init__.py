@@ -1,1 +1,1 @@
-"""Identity resolution: party records -> persistent customer_id (work in progress)."""
+"""Identity resolution: party records -> persistent customer_id, links, golden records."""

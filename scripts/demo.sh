@@ -7,7 +7,8 @@ bash scripts/setup.sh
 
 AS_OF=${C360_AS_OF:-2026-11-03}   # the sample's last daily batch
 DEMO=${C360_DEMO_DIR:-demo}
-SETS=(--set "lake.root=$DEMO/lake" --set "landing.root=$DEMO/landing" --set "generator.truth_root=$DEMO/truth")
+SETS=(--set "lake.root=$DEMO/lake" --set "landing.root=$DEMO/landing" --set "generator.truth_root=$DEMO/truth"
+      --set "activation.export_root=$DEMO/exports")
 
 rm -rf "$DEMO"
 echo "== generating the sample source exports into $DEMO/landing"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,3 +77,43 @@ def sample(spark: SparkSession, sample_conf: Config) -> dict[str, int]:
     from c360.generate.export import generate
 
     return generate(spark, sample_conf)
+
+
+DEFAULT_AS_OF = "2026-11-03"  # the default sample's last daily batch
+
+
+def c360(repo: Path, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "c360.cli", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
+def sets(root: Path, lake: str = "lake") -> list[str]:
+    out = []
+    for key, value in (
+        ("lake.root", root / lake),
+        ("landing.root", root / "landing"),
+        ("generator.truth_root", root / "truth"),
+        ("activation.export_root", root / "exports"),
+        ("spark.driver_memory", "6g"),
+        ("spark.shuffle_partitions", "4"),
+    ):
+        out += ["--set", f"{key}={value}"]
+    return out
+
+
+@pytest.fixture(scope="session")
+def default_world(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default sample generated and run through the whole pipeline with the ``c360``
+    command in a subprocess (its own JVM with enough memory). Shared by the identity
+    accuracy and the activation measurement tests."""
+    root = tmp_path_factory.mktemp("default-world")
+    c360(repo, "generate", "--conf", "conf/test.yaml", *sets(root))
+    c360(repo, "run", "--conf", "conf/test.yaml", "--as-of", DEFAULT_AS_OF, *sets(root))
+    return root

@@ -1,60 +1,24 @@
 """The accuracy gate and the incremental path, on the default generated sample.
 
-The default world (conf/base.yaml generator: 2,000 persons, 80 companies, households,
-nicknames, swapped names, typos, moves, shared family phones) is generated and run
-through bronze, silver and identity with the ``c360`` command in a subprocess (its own
-JVM with enough memory), then scored here against the generator's ground truth.
+The default world (conftest ``default_world``: conf/base.yaml generator, 2,000 persons,
+80 companies, households, nicknames, swapped names, typos, moves, shared family phones)
+is scored here against the generator's ground truth.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from c360.identity.evaluate import evaluate
+from conftest import DEFAULT_AS_OF as AS_OF
+from conftest import c360
 
-AS_OF = "2026-11-03"
 GATE = 0.98
-
-
-def c360(repo: Path, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "c360.cli", *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return proc
-
-
-def sets(root: Path, lake: str = "lake") -> list[str]:
-    out = []
-    for key, value in (
-        ("lake.root", root / lake),
-        ("landing.root", root / "landing"),
-        ("generator.truth_root", root / "truth"),
-        ("spark.driver_memory", "6g"),
-        ("spark.shuffle_partitions", "4"),
-    ):
-        out += ["--set", f"{key}={value}"]
-    return out
-
-
-@pytest.fixture(scope="module")
-def default_world(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("default-world")
-    c360(repo, "generate", "--conf", "conf/test.yaml", *sets(root))
-    c360(repo, "run", "--conf", "conf/test.yaml", "--as-of", AS_OF, *sets(root))
-    return root
 
 
 def truth(spark: SparkSession, root: Path):

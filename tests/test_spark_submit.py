@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -80,6 +81,8 @@ def test_pipeline_runs_under_spark_submit(
             f"landing.root={sample_conf.landing.root}",
             "--set",
             "spark.shuffle_partitions=2",
+            "--set",
+            f"activation.export_root={tmp_path / 'exports'}",
         ],
         cwd=repo,
         env={
@@ -95,6 +98,7 @@ def test_pipeline_runs_under_spark_submit(
     runs = lake.read(spark, "ops.job_runs").collect()
     by_stage = {r.stage: r for r in runs}
     assert sorted((r.stage, r.status) for r in runs) == [
+        ("activation", "succeeded"),
         ("bronze", "succeeded"),
         ("gold", "succeeded"),
         ("identity", "succeeded"),
@@ -133,6 +137,14 @@ def test_pipeline_runs_under_spark_submit(
     assert lake.read(spark, "gold.dealer_radiography").count() > 0
     kpi = lake.read(spark, "gold.kpi_counts").agg(F.sum("customers")).first()[0]
     assert kpi == c360.count()
+    # activation: a plan row per eligible (customer, plan), the export written by the
+    # driver holds exactly the selected rows, campaign results per platform campaign
+    plan = lake.read(spark, "gold.contact_plan")
+    assert plan.count() > 0
+    manifest = json.loads((tmp_path / "exports" / "2026-11-03" / "manifest.json").read_text())
+    assert manifest["rows"] == plan.filter(F.col("status") == "selected").count()
+    results = lake.read(spark, "gold.campaign_results")
+    assert results.filter(F.col("level") == "campaign").count() == 4  # generator.campaigns
 
 
 def test_spark_submit_without_delta_jars_fails_in_one_line(

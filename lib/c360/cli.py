@@ -89,7 +89,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     conf = _load(args)
     lake = Lake.from_config(conf)
     spark = build_spark(conf)
-    summary = lake_summary(spark, lake)
+    summary = lake_summary(spark, lake, conf.activation.export_root)
     print(f"lake root: {lake.root}")
     for layer in LAYERS:
         tables = [t for t in summary.tables if t.name.startswith(f"{layer}.")]

@@ -175,6 +175,71 @@ class GoldConfig:
 
 
 @dataclass(frozen=True)
+class PlanConfig:
+    """One contact plan: who is eligible, what they are offered, when, and how it ranks."""
+
+    # Lifecycle stages (gold.lifecycle_segments.stage) that make a customer eligible.
+    stages: list[str] = field(default_factory=list)
+    # 1 comes first: a customer eligible for several plans gets the lowest number.
+    priority: int = 99
+    # Extra Spark SQL condition over the candidate row: the plan's moment.
+    where: str = ""
+    # The outcome the plan is measured on: service (a visit) or purchase (a sale).
+    objective: str = "service"
+    offer: str = ""
+    service: str = ""
+    price: float | None = None
+    # Margin of one conversion (EUR) and the expected extra conversion probability of a
+    # contact by the cheapest channel: expected value = value x uplift x affluence.
+    conversion_value: float = 0.0
+    uplift: float = 0.0
+    # Channels the plan may use, in the plan's order of preference.
+    channels: list[str] = field(default_factory=lambda: ["email", "sms", "mail", "telemarketing"])
+    party_types: list[str] = field(default_factory=lambda: ["person", "company"])
+    # Campaign period (month or week): one campaign per plan and period, one entry per
+    # customer in it; the holdout hash uses it, so a period holds out the same people.
+    period: str = "month"
+    holdout_share: float = 0.15
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    cost: float = 0.0
+    # Response relative to email; a channel pays when value x factor - cost is highest.
+    response_factor: float = 1.0
+    # Fatigue: at most this many contacts on this channel in fatigue.window_days.
+    max_contacts: int = 2
+
+
+@dataclass(frozen=True)
+class FatigueConfig:
+    window_days: int = 30
+    # At most this many contacts per customer, all channels, in the window.
+    max_contacts: int = 3
+
+
+@dataclass(frozen=True)
+class ActivationConfig:
+    """Contact plan, exports and campaign results (``c360.activation``)."""
+
+    plans: dict[str, PlanConfig] = field(default_factory=dict)
+    channels: dict[str, ChannelConfig] = field(default_factory=dict)
+    fatigue: FatigueConfig = field(default_factory=FatigueConfig)
+    # The campaign platform sends this many days after the run date.
+    send_offset_days: int = 1
+    # A complaint suppresses the customer, an unsubscribe its channel, for this long.
+    complaint_days: int = 365
+    unsubscribe_days: int = 365
+    # Salt of the holdout hash; changing it draws new control groups.
+    holdout_salt: str = "c360-holdout"
+    # Campaign results: a conversion counts within this many days after the contact.
+    attribution_days: int = 30
+    confidence: float = 0.95
+    # One folder per run date under here: a CSV per (plan, channel) and manifest.json.
+    export_root: str = "exports"
+
+
+@dataclass(frozen=True)
 class NoiseConfig:
     """Probabilities, per source record, of each kind of real-world noise."""
 
@@ -225,6 +290,7 @@ class Config:
     silver: SilverConfig = field(default_factory=SilverConfig)
     identity: IdentityConfig = field(default_factory=IdentityConfig)
     gold: GoldConfig = field(default_factory=GoldConfig)
+    activation: ActivationConfig = field(default_factory=ActivationConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
     def with_overrides(self, overrides: list[str]) -> Config:
@@ -242,6 +308,7 @@ _PATH_KEYS = (
     ("landing", "root"),
     ("spark", "jars_cache"),
     ("generator", "truth_root"),
+    ("activation", "export_root"),
 )
 
 

@@ -99,3 +99,11 @@ class HistoryOrderError(C360Error):
             f"{table}: as_of {as_of} is before its latest change ({latest}); history only "
             "moves forward (rerun that date or a later one)"
         )
+
+
+class StaleInputError(C360Error):
+    """A stage's input table is not as of the run date (an earlier stage did not run)."""
+
+
+class ExportError(C360Error):
+    """An export folder for the campaign platform could not be written."""

@@ -62,6 +62,64 @@ def _table(lake: Lake, spark: SparkSession, name: str) -> DataFrame | None:
     return lake.read(spark, name) if lake.exists(spark, name) else None
 
 
+def _campaign_charts(s: Section, chart: _Charts, results: DataFrame) -> None:
+    """Lift with its interval per campaign, the audience funnel, and the pooled lift."""
+    cols = ["targeted", "held_out", "sent", "converted_customers"]
+    camp = _pdf(
+        results.filter(F.col("level") == "campaign")
+        .select(
+            F.concat_ws(" ", "campaign_id", "channel").alias("campaign"),
+            "contact_plan",
+            *cols,
+            "lift",
+            F.col("lift_ci_low").alias("low"),
+            F.col("lift_ci_high").alias("high"),
+        )
+        .orderBy("campaign")
+    )
+    if camp.empty:
+        s.note("No campaign has an audience yet.")
+        return
+    fig = go.Figure(
+        go.Scatter(
+            x=camp["campaign"],
+            y=camp["lift"],
+            mode="markers",
+            text=camp["contact_plan"],
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": camp["high"] - camp["lift"],
+                "arrayminus": camp["lift"] - camp["low"],
+            },
+        )
+    )
+    fig.update_layout(
+        title="Lift per campaign: share of customers converting, treated minus control",
+        yaxis_title="lift",
+    )
+    s.parts.append(chart(fig))
+    s.parts.append(
+        chart(
+            px.bar(
+                camp.melt(id_vars="campaign", value_vars=cols),
+                x="campaign",
+                y="value",
+                color="variable",
+                barmode="group",
+                title="Audience, control group, sends and converted customers",
+            )
+        )
+    )
+    for r in results.filter(F.col("level") == "objective").orderBy("objective").collect():
+        if r["lift"] is not None:
+            s.note(
+                f"All {r['objective']} campaigns pooled: lift {r['lift']:.3f} in the share of "
+                f"customers converting ({r['lift_ci_low']:.3f} to {r['lift_ci_high']:.3f}), "
+                f"{r['targeted']} targeted, {r['held_out']} held out."
+            )
+
+
 def build_report(spark: SparkSession, lake: Lake, as_of: dt.date | None = None) -> str:
     chart = _Charts()
     sections = {a: Section(a, t) for a, t in SECTIONS}
@@ -218,23 +276,7 @@ def build_report(spark: SparkSession, lake: Lake, as_of: dt.date | None = None) 
                     )
                 )
     else:
-        res = _pdf(
-            results.groupBy("campaign_id").agg(
-                *[F.sum(c).alias(c) for c in ("targeted", "sent", "conversions")]
-            )
-        )
-        s.parts.append(
-            chart(
-                px.bar(
-                    res.melt(id_vars="campaign_id"),
-                    x="campaign_id",
-                    y="value",
-                    color="variable",
-                    barmode="group",
-                    title="Campaign results",
-                )
-            )
-        )
+        _campaign_charts(s, chart, results)
 
     s = sections["data-quality"]
     dq = _table(lake, spark, "ops.dq_results")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
@@ -23,7 +25,7 @@ class LakeSummary:
     notes: list[str] = field(default_factory=list)
 
 
-def lake_summary(spark: SparkSession, lake: Lake) -> LakeSummary:
+def lake_summary(spark: SparkSession, lake: Lake, export_root: str | None = None) -> LakeSummary:
     """Counts only: nothing here reads or prints a row's content."""
     out = LakeSummary()
     names = lake.tables(spark)
@@ -96,4 +98,41 @@ def lake_summary(spark: SparkSession, lake: Lake) -> LakeSummary:
         out.notes.append(
             "silver data quality: " + ("; ".join(parts) if parts else "no rule failed")
         )
+    if "gold.contact_plan" in names:
+        out.notes.extend(_activation_notes(spark, lake, names, export_root))
     return out
+
+
+def _activation_notes(
+    spark: SparkSession, lake: Lake, names: list[str], export_root: str | None
+) -> list[str]:
+    plan = lake.read(spark, "gold.contact_plan")
+    latest = plan.agg(F.max("plan_date")).first()[0]
+    if latest is None:
+        return []
+    counts = dict(plan.filter(F.col("plan_date") == latest).groupBy("status").count().collect())
+    notes = [
+        f"contact plan {latest}: {counts.get('selected', 0):,} selected, "
+        f"{counts.get('held_out', 0):,} held out, {counts.get('suppressed', 0):,} suppressed"
+    ]
+    if export_root:
+        folder = os.path.join(export_root, latest.isoformat())
+        manifest = os.path.join(folder, "manifest.json")
+        if os.path.exists(manifest):
+            with open(manifest, encoding="utf-8") as fh:
+                m = json.load(fh)
+            notes.append(f"exports: {folder} ({len(m['files'])} files, {m['rows']:,} rows)")
+    if "gold.campaign_results" in names:
+        pooled = (
+            lake.read(spark, "gold.campaign_results")
+            .filter((F.col("level") == "objective") & F.col("lift").isNotNull())
+            .orderBy("objective")
+            .collect()
+        )
+        for r in pooled:
+            notes.append(
+                f"campaign lift, {r.objective} (all campaigns): {r.lift:+.3f} "
+                f"[{r.lift_ci_low:+.3f}, {r.lift_ci_high:+.3f}] "
+                f"({r.targeted:,} targeted, {r.held_out:,} held out)"
+            )
+    return notes

@@ -32,6 +32,7 @@ STAGES: dict[str, str] = {
     "silver": "c360.silver.stage:run",
     "identity": "c360.identity.stage:run",
     "gold": "c360.gold.stage:run",
+    "activation": "c360.activation.stage:run",
 }
 
 

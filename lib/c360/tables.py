@@ -20,10 +20,13 @@ def merge_changed(
     compare: list[str],
     *,
     delete: bool,
+    scope: Column | None = None,
 ) -> int:
     """MERGE only the rows whose ``compare`` columns differ (and, with ``delete``, remove
     rows absent from ``df``); no commit at all when nothing differs, so reruns change
-    nothing. Keys are compared null-safely. Returns the rows written or deleted."""
+    nothing. Keys are compared null-safely. ``scope`` limits the deletes to the rows of
+    the table it holds for (one run date of a history table). Returns the rows written or
+    deleted."""
     df = validate_schema(df, schema, name)
     table = lake.ensure_table(spark, name, schema)
     current = lake.read(spark, name)
@@ -41,7 +44,8 @@ def merge_changed(
     )
     if delete:
         present = df.select(*[F.col(k).alias(f"_k_{k}") for k in keys])
-        gone = current.join(
+        mine = current if scope is None else current.filter(scope)
+        gone = mine.join(
             present, [F.col(k).eqNullSafe(F.col(f"_k_{k}")) for k in keys], "left_anti"
         ).withColumn("_delete", F.lit(True))
         changed = changed.unionByName(gone)

@@ -833,7 +833,12 @@ def campaign_targets(
 
 
 def campaign_events(targets: DataFrame, g: GeneratorConfig) -> DataFrame:
+    """Delivery log of the campaign platform: events of the treated group, and one
+    ``held_out`` event per control-group member (the platform's exclusion log)."""
     s = g.seed
+    control = targets.filter(F.col("group") == "control").withColumn(
+        "e", F.struct(F.lit("held_out").alias("event"), F.lit(0).alias("hours"))
+    )
     tr = targets.filter(F.col("group") == "treated")
     key = F.concat_ws(":", "campaign_id", "entity_id")
     u = lambda salt: uniform(s, salt, key)  # noqa: E731
@@ -871,7 +876,7 @@ def campaign_events(targets: DataFrame, g: GeneratorConfig) -> DataFrame:
         ),
     )
     e = tr.withColumn("e", F.explode(ev)).filter(F.col("e.event").isNotNull())
-    e = e.withColumn("wave", F.lit(1))
+    e = e.unionByName(control).withColumn("wave", F.lit(1))
     ts = F.col("start_date").cast("timestamp") + F.make_interval(hours=F.col("e.hours") + 9)
     return e.select(
         "campaign_id",

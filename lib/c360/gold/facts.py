@@ -97,6 +97,63 @@ def consents_as_of(consent_events: DataFrame, as_of: dt.date) -> DataFrame:
     return e.groupBy("contact_point", channel.alias("channel")).agg(latest.alias("status"))
 
 
+def attributed(unique_points: DataFrame, df: DataFrame, keys: list[tuple[str, str]]) -> DataFrame:
+    """customer_id for rows that name a contact point of exactly one customer.
+
+    ``keys`` pairs a contact type with the column holding it, tried in order."""
+    out = None
+    for kind, col in keys:
+        pts = unique_points.filter(F.col("contact_type") == kind).select(
+            F.col("contact_point").alias(col), F.col("customer_id").alias(f"_c_{kind}")
+        )
+        df = df.join(pts, col, "left")
+        out = F.col(f"_c_{kind}") if out is None else F.coalesce(out, F.col(f"_c_{kind}"))
+    return df.withColumn("customer_id", out).drop(*[f"_c_{k}" for k, _ in keys])
+
+
+def events_with_customer(unique_points: DataFrame, events: DataFrame) -> DataFrame:
+    """Campaign events whose recipient is a contact point of exactly one customer."""
+    e = events.withColumnRenamed("recipient_address", "_addr")
+    keys = [("email", "recipient_email"), ("phone", "recipient_phone"), ("address", "_addr")]
+    return attributed(unique_points, e, keys).filter(F.col("customer_id").isNotNull())
+
+
+CHANNEL_POINT = {"email": "email", "sms": "phone", "telemarketing": "phone", "mail": "_addr"}
+
+
+def with_channel_consent(
+    df: DataFrame, consents: DataFrame, mail_requires_opt_in: bool
+) -> DataFrame:
+    """``<channel>_consent`` and ``contactable_channels`` for golden contact points.
+
+    ``df`` carries email, phone, _addr (street, postal code) and their validity flags;
+    ``consents`` is :func:`consents_as_of` for the date that matters (run or send date).
+    A channel is contactable with a valid point and an opt-in; postal mail, under
+    legitimate interest, unless opted out (or with an opt-in when so configured)."""
+    for channel, col in CHANNEL_POINT.items():
+        cons = consents.filter(F.col("channel") == channel).select(
+            F.col("contact_point").alias(col), F.col("status").alias(f"{channel}_consent")
+        )
+        df = df.join(cons, col, "left")
+    opt_in = {ch: F.col(f"{ch}_consent") == "opt_in" for ch in CHANNELS}
+    mail_ok = (
+        opt_in["mail"]
+        if mail_requires_opt_in
+        else F.coalesce(F.col("mail_consent"), F.lit("none")) != "opt_out"
+    )
+    ok = {
+        "email": F.col("email_valid") & opt_in["email"],
+        "sms": F.col("phone_valid") & F.col("phone_mobile") & opt_in["sms"],
+        "telemarketing": F.col("phone_valid") & opt_in["telemarketing"],
+        "mail": F.col("address_valid") & mail_ok,
+    }
+    channels = F.filter(
+        F.array(*[F.when(F.coalesce(ok[ch], F.lit(False)), F.lit(ch)) for ch in CHANNELS]),
+        lambda x: x.isNotNull(),
+    )
+    return df.withColumn("contactable_channels", channels)
+
+
 def vehicle_links(
     ownerships: DataFrame, service: DataFrame, records: DataFrame, as_of: dt.date
 ) -> DataFrame:

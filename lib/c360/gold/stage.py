@@ -154,45 +154,7 @@ def _contact(inp: Inputs, conf: GoldConfig) -> DataFrame:
             "left",
         )
     )
-    for channel, col in (
-        ("email", "email"),
-        ("sms", "phone"),
-        ("telemarketing", "phone"),
-        ("mail", "_addr"),
-    ):
-        cons = inp.consents.filter(F.col("channel") == channel).select(
-            F.col("contact_point").alias(col), F.col("status").alias(f"{channel}_consent")
-        )
-        c = c.join(cons, col, "left")
-    opt_in = {ch: F.col(f"{ch}_consent") == "opt_in" for ch in facts.CHANNELS}
-    mail_ok = (
-        opt_in["mail"]
-        if conf.mail_requires_opt_in
-        else F.coalesce(F.col("mail_consent"), F.lit("none")) != "opt_out"
-    )
-    ok = {
-        "email": F.col("email_valid") & opt_in["email"],
-        "sms": F.col("phone_valid") & F.col("phone_mobile") & opt_in["sms"],
-        "telemarketing": F.col("phone_valid") & opt_in["telemarketing"],
-        "mail": F.col("address_valid") & mail_ok,
-    }
-    channels = F.filter(
-        F.array(*[F.when(F.coalesce(ok[ch], F.lit(False)), F.lit(ch)) for ch in facts.CHANNELS]),
-        lambda x: x.isNotNull(),
-    )
-    return c.withColumn("contactable_channels", channels).drop("_addr")
-
-
-def _attributed(inp: Inputs, df: DataFrame, keys: list[tuple[str, str]]) -> DataFrame:
-    """customer_id for rows that name a contact point of exactly one customer."""
-    out = None
-    for kind, col in keys:
-        pts = inp.unique_points.filter(F.col("contact_type") == kind).select(
-            F.col("contact_point").alias(col), F.col("customer_id").alias(f"_c_{kind}")
-        )
-        df = df.join(pts, col, "left")
-        out = F.col(f"_c_{kind}") if out is None else F.coalesce(out, F.col(f"_c_{kind}"))
-    return df.withColumn("customer_id", out).drop(*[f"_c_{k}" for k, _ in keys])
+    return facts.with_channel_consent(c, inp.consents, conf.mail_requires_opt_in).drop("_addr")
 
 
 def surveys_with_customer(inp: Inputs, vehicles: DataFrame) -> DataFrame:
@@ -200,16 +162,16 @@ def surveys_with_customer(inp: Inputs, vehicles: DataFrame) -> DataFrame:
     owner = vehicles.filter(F.col("ownership") == "current").select(
         "vin", F.col("customer_id").alias("_owner")
     )
-    s = _attributed(inp, inp.surveys, [("email", "email")]).join(owner, "vin", "left")
+    s = facts.attributed(inp.unique_points, inp.surveys, [("email", "email")]).join(
+        owner, "vin", "left"
+    )
     return s.withColumn("customer_id", F.coalesce("customer_id", "_owner")).filter(
         F.col("customer_id").isNotNull()
     )
 
 
 def events_with_customer(inp: Inputs) -> DataFrame:
-    e = inp.events.withColumnRenamed("recipient_address", "_addr")
-    keys = [("email", "recipient_email"), ("phone", "recipient_phone"), ("address", "_addr")]
-    return _attributed(inp, e, keys).filter(F.col("customer_id").isNotNull())
+    return facts.events_with_customer(inp.unique_points, inp.events)
 
 
 def _vehicle_struct() -> F.Column:

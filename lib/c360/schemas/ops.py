@@ -112,3 +112,13 @@ IDENTITY_MODELS = StructType(
         StructField("model_json", StringType(), False),
     ]
 )
+
+# Erasure requests (``c360 erase``): ids only, never the identifiers asked for. The
+# contact plan suppresses every customer listed here.
+ERASURE_LOG = StructType(
+    [
+        StructField("request_id", StringType(), False),
+        StructField("customer_id", StringType(), False),
+        StructField("requested_at", TimestampType(), False),
+    ]
+)

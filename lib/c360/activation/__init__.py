@@ -1,0 +1,1 @@
+"""Activation: the contact plan, the campaign platform's export files, campaign results."""

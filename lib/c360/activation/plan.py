@@ -1,0 +1,651 @@
+"""The contact plan: right customer, right moment, right offer, right channel.
+
+Every eligible (customer, plan) of a run becomes one row, selected, held out or
+suppressed with a reason, so a marketer can see who was left out and why. Checks run in a
+fixed order; the first that fails names the row's reason:
+
+erased -> complaint -> competing_plan -> fatigue (already in this campaign, or the
+customer's contact cap) -> channel (consent, valid point, unsubscribe, channel cap,
+economics) -> holdout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from pyspark.errors import AnalysisException
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    ArrayType,
+    DoubleType,
+    IntegerType,
+    StringType,
+    StructField,
+    StructType,
+)
+
+from c360.config import ActivationConfig, PlanConfig
+from c360.errors import ConfigError
+from c360.gold import facts
+from c360.gold.lifecycle import STAGES
+from c360.schemas import gold as G
+
+CHANNELS = facts.CHANNELS
+OBJECTIVES = ("service", "purchase")
+PERIODS = ("month", "week")
+SENT = ("selected",)
+IN_CAMPAIGN = ("selected", "held_out")
+# With no channel left, the row takes the first reason among its channels' in this order:
+# the one that, lifted, would let the contact through soonest.
+CHANNEL_REASON_ORDER = (
+    "fatigue",
+    "not_profitable",
+    "unsubscribed",
+    "invalid_contact_point",
+    "no_consent",
+)
+# Columns a plan's ``where`` may use (bronze_silver_gold.md lists them).
+CANDIDATE_COLUMNS = (
+    "stage",
+    "party_type",
+    "account_type",
+    "model",
+    "owned_months",
+    "vehicle_age_months",
+    "latest_km",
+    "in_warranty",
+    "finance_type",
+    "months_to_maturity",
+    "days_since_service",
+    "vehicles_current",
+    "affluence_index",
+    "loyalty_tier",
+    "latest_nps",
+)
+
+_PLAN_ROW = StructType(
+    [
+        StructField("contact_plan", StringType(), False),
+        StructField("priority", IntegerType(), False),
+        StructField("objective", StringType(), False),
+        StructField("offer", StringType()),
+        StructField("service", StringType()),
+        StructField("price", DoubleType()),
+        StructField("conversion_value", DoubleType(), False),
+        StructField("uplift", DoubleType(), False),
+        StructField("plan_channels", ArrayType(StringType()), False),
+        StructField("period", StringType(), False),
+        StructField("campaign_id", StringType(), False),
+        StructField("holdout_share", DoubleType(), False),
+        StructField("plan_where", StringType(), False),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class History:
+    """What happened before this run, per customer, that the checks need."""
+
+    erased: DataFrame  # customer_id
+    events: DataFrame  # campaign events with customer_id
+    prior_plan: DataFrame  # earlier rows of gold.contact_plan
+
+
+def period_of(send_date: dt.date, period: str) -> str:
+    """The campaign period of a send date: 2026-11 (month) or 2026-W47 (ISO week)."""
+    if period == "week":
+        year, week, _ = send_date.isocalendar()
+        return f"{year}-W{week:02d}"
+    return f"{send_date.year}-{send_date.month:02d}"
+
+
+def campaign_id(plan: str, period: str) -> str:
+    return f"C360-{plan.upper()}-{period}"
+
+
+def check_plans(conf: ActivationConfig) -> None:
+    """Fail before any work on a plan that names an unknown stage, channel or objective."""
+    if not conf.plans:
+        raise ConfigError("activation.plans is empty: no contact plan to build")
+    seen: dict[int, str] = {}
+    for name, p in conf.plans.items():
+        where = f"activation.plans.{name}"
+        bad = sorted(set(p.stages) - set(STAGES))
+        if not p.stages or bad:
+            raise ConfigError(f"{where}.stages: unknown or missing stage(s) {bad or p.stages}")
+        bad = sorted(set(p.channels) - set(CHANNELS))
+        if not p.channels or bad:
+            raise ConfigError(f"{where}.channels: unknown channel(s) {bad}; known {CHANNELS}")
+        missing = sorted(set(p.channels) - set(conf.channels))
+        if missing:
+            raise ConfigError(f"{where}.channels: no cost in activation.channels for {missing}")
+        if p.objective not in OBJECTIVES:
+            raise ConfigError(f"{where}.objective must be one of {OBJECTIVES}, got {p.objective}")
+        if p.period not in PERIODS:
+            raise ConfigError(f"{where}.period must be one of {PERIODS}, got {p.period}")
+        if not 0.0 <= p.holdout_share < 1.0:
+            raise ConfigError(f"{where}.holdout_share must be in [0, 1), got {p.holdout_share}")
+        if p.priority in seen:
+            raise ConfigError(
+                f"{where}.priority {p.priority} is also {seen[p.priority]}'s: priorities "
+                "must differ so that a competing plan has one winner"
+            )
+        seen[p.priority] = name
+
+
+def plan_rows(spark: SparkSession, plans: dict[str, PlanConfig], send_date: dt.date) -> DataFrame:
+    """The plans as a small frame, joined to the candidates rather than inlined per row."""
+    rows = []
+    for name, p in sorted(plans.items()):
+        period = period_of(send_date, p.period)
+        rows.append(
+            (
+                name,
+                p.priority,
+                p.objective,
+                p.offer or None,
+                p.service or None,
+                p.price,
+                p.conversion_value,
+                p.uplift,
+                list(p.channels),
+                period,
+                campaign_id(name, period),
+                p.holdout_share,
+                p.where,
+            )
+        )
+    return spark.createDataFrame(rows, _PLAN_ROW)
+
+
+def candidate_rows(segments: DataFrame, c360: DataFrame, as_of: dt.date) -> DataFrame:
+    """Lifecycle rows with the profile facts a plan's moment is written in."""
+    prof = c360.select(
+        "customer_id",
+        "last_service_date",
+        "affluence_index",
+        F.col("market_segment").alias("segment"),
+        "vehicles_current",
+        "loyalty_tier",
+        "latest_nps",
+    )
+    return (
+        segments.drop("as_of", "run_id")
+        .join(prof, "customer_id", "left")
+        .withColumn("days_since_service", F.datediff(F.lit(as_of), F.col("last_service_date")))
+        .withColumn(
+            "months_to_maturity",
+            F.floor(F.months_between(F.col("maturity_date"), F.lit(as_of))).cast("int"),
+        )
+    )
+
+
+def with_eligible_plans(df: DataFrame, plans: dict[str, PlanConfig]) -> DataFrame:
+    """One row per (candidate row, plan it qualifies for); a plan's ``where`` is its moment."""
+    options = []
+    for name, p in sorted(plans.items()):
+        cond = F.col("stage").isin(*p.stages) & F.col("party_type").isin(*p.party_types)
+        if p.where.strip():
+            cond = cond & F.expr(p.where)
+        options.append(F.when(F.coalesce(cond, F.lit(False)), F.lit(name)))
+    eligible = F.filter(F.array(*options), lambda x: x.isNotNull())
+    return df.withColumn("contact_plan", F.explode(eligible))
+
+
+def filter_one_vehicle_per_plan(df: DataFrame) -> DataFrame:
+    """A customer enters a plan once, for the most recently acquired qualifying vehicle."""
+    w = Window.partitionBy("customer_id", "contact_plan").orderBy(
+        F.col("acquired_date").desc_nulls_last(), F.col("vin").asc_nulls_last()
+    )
+    return df.withColumn("_n", F.row_number().over(w)).filter(F.col("_n") == 1).drop("_n")
+
+
+def check_where(candidates: DataFrame, plans: dict[str, PlanConfig]) -> None:
+    """A plan's ``where`` must parse and name candidate columns only."""
+    for name, p in sorted(plans.items()):
+        if not p.where.strip():
+            continue
+        try:
+            _ = candidates.select(F.expr(p.where).cast("boolean")).schema
+        except AnalysisException as exc:
+            first = str(exc).splitlines()[0][:300]
+            raise ConfigError(
+                f"activation.plans.{name}.where '{p.where}' does not apply to the candidate "
+                f"columns {', '.join(CANDIDATE_COLUMNS)}: {first}"
+            ) from None
+
+
+# ----------------------------------------------------------------------------- history
+
+
+def _window(ts: Column, send_date: dt.date, days: int) -> Column:
+    start = dt.datetime.combine(send_date - dt.timedelta(days=days), dt.time())
+    end = dt.datetime.combine(send_date, dt.time())
+    return (ts >= F.lit(start)) & (ts < F.lit(end))
+
+
+def past_contacts(hist: History, send_date: dt.date, days: int) -> DataFrame:
+    """(customer_id, campaign_id, channel) contacted in the ``days`` before the send date:
+    sends the platform reported, and rows earlier runs selected that it may not have yet."""
+    sent = hist.events.filter(
+        (F.col("event") == "sent") & _window(F.col("event_ts"), send_date, days)
+    ).select("customer_id", "campaign_id", "channel")
+    planned = hist.prior_plan.filter(
+        F.col("status").isin(*SENT) & _window(F.col("send_date").cast("timestamp"), send_date, days)
+    ).select("customer_id", "campaign_id", "channel")
+    return sent.unionByName(planned).distinct()
+
+
+def contact_counts(contacts: DataFrame) -> DataFrame:
+    """Per customer: contacts in the window, and per channel as a map."""
+    per_channel = contacts.groupBy("customer_id", "channel").agg(F.count("*").alias("_n"))
+    return per_channel.groupBy("customer_id").agg(
+        F.sum("_n").cast("int").alias("contacts_in_window"),
+        F.map_from_entries(F.collect_list(F.struct("channel", F.col("_n").cast("int")))).alias(
+            "contacts_by_channel"
+        ),
+    )
+
+
+def customer_signals(hist: History, conf: ActivationConfig, send_date: dt.date) -> DataFrame:
+    """Per customer: erased, latest complaint, unsubscribed channels, preferred channel,
+    contacts in the fatigue window."""
+    ev = hist.events
+
+    def recent(event: str, days: int) -> DataFrame:
+        return ev.filter(
+            (F.col("event") == event) & _window(F.col("event_ts"), send_date, days)
+        ).groupBy("customer_id")
+
+    complaint = recent("complained", conf.complaint_days).agg(
+        F.max(F.to_date("event_ts")).alias("complaint_date")
+    )
+    unsub = recent("unsubscribed", conf.unsubscribe_days).agg(
+        F.array_sort(F.collect_set("channel")).alias("unsubscribed_channels")
+    )
+    before = F.col("event_ts") < F.lit(dt.datetime.combine(send_date, dt.time()))
+    pref = (
+        ev.filter(F.col("event").isin("opened", "clicked") & before)
+        .groupBy("customer_id")
+        .agg(F.max_by("channel", F.struct("event_ts", "event_id")).alias("preferred_channel"))
+    )
+    counts = contact_counts(past_contacts(hist, send_date, conf.fatigue.window_days))
+    erased = hist.erased.select("customer_id").distinct().withColumn("erased", F.lit(True))
+    out = erased.join(complaint, "customer_id", "full")
+    for df in (unsub, pref, counts):
+        out = out.join(df, "customer_id", "full")
+    return out
+
+
+def prior_entries(hist: History) -> DataFrame:
+    """Customers already in a campaign (selected or held out by an earlier run)."""
+    return (
+        hist.prior_plan.filter(F.col("status").isin(*IN_CAMPAIGN))
+        .groupBy("customer_id", "campaign_id")
+        .agg(F.min_by(F.struct("plan_date", "status"), "plan_date").alias("_prior"))
+    )
+
+
+# ----------------------------------------------------------------------------- channels
+
+
+def channel_points(c360: DataFrame, consents: DataFrame, mail_requires_opt_in: bool) -> DataFrame:
+    """Golden contact points with consent as of the send date (not the run date)."""
+    c = c360.select(
+        "customer_id",
+        "email",
+        "email_valid",
+        "phone",
+        "phone_valid",
+        "phone_mobile",
+        "street",
+        "postal_code",
+        "city",
+        "address_valid",
+        facts.address_point(F.col("street"), F.col("postal_code")).alias("_addr"),
+    )
+    return facts.with_channel_consent(c, consents, mail_requires_opt_in).drop("_addr")
+
+
+def _consent_ok(channel: str, mail_requires_opt_in: bool) -> Column:
+    status = F.col(f"{channel}_consent")
+    if channel == "mail" and not mail_requires_opt_in:
+        return F.coalesce(status, F.lit("none")) != "opt_out"
+    return F.coalesce(status == "opt_in", F.lit(False))
+
+
+def _point_ok(channel: str) -> Column:
+    valid = {
+        "email": F.col("email_valid"),
+        "sms": F.col("phone_valid") & F.col("phone_mobile"),
+        "telemarketing": F.col("phone_valid"),
+        "mail": F.col("address_valid"),
+    }[channel]
+    return F.coalesce(valid, F.lit(False))
+
+
+def net_value(channel: str, conf: ActivationConfig) -> Column:
+    """Expected value of a contact by this channel, less its cost (EUR)."""
+    ch = conf.channels[channel]
+    return F.col("expected_value") * F.lit(ch.response_factor) - F.lit(ch.cost)
+
+
+def with_channel_choice(df: DataFrame, conf: ActivationConfig, mail_opt_in: bool) -> DataFrame:
+    """``channel_reasons`` (allowed channel -> ok or why not) and the chosen ``channel``:
+    the customer's preferred channel when it passes, else the best net value."""
+    entries, options = [], []
+    for ch in CHANNELS:
+        cap = conf.channels[ch].max_contacts if ch in conf.channels else 0
+        used = F.coalesce(F.col("contacts_by_channel")[ch], F.lit(0))
+        unsub = F.coalesce(F.array_contains("unsubscribed_channels", ch), F.lit(False))
+        net = net_value(ch, conf) if ch in conf.channels else F.lit(None).cast("double")
+        reason = (
+            F.when(~_consent_ok(ch, mail_opt_in), "no_consent")
+            .when(~_point_ok(ch), "invalid_contact_point")
+            .when(unsub, "unsubscribed")
+            .when(used >= cap, "fatigue")
+            .when(F.coalesce(net, F.lit(0.0)) <= 0, "not_profitable")
+            .otherwise("ok")
+        )
+        allowed = F.array_contains("plan_channels", ch)
+        entries.append(F.when(allowed, F.struct(F.lit(ch).alias("k"), reason.alias("v"))))
+        preferred = F.coalesce(F.col("preferred_channel") == ch, F.lit(False))
+        options.append(
+            F.when(
+                allowed & (reason == "ok"),
+                F.struct(
+                    preferred.alias("preferred"),
+                    F.round(net, 6).alias("net"),
+                    F.lit(-conf.channels[ch].cost if ch in conf.channels else 0.0).alias("thrift"),
+                    F.lit(ch).alias("channel"),
+                ),
+            )
+        )
+    reasons = F.map_from_entries(F.filter(F.array(*entries), lambda x: x.isNotNull()))
+    best = F.array_max(F.filter(F.array(*options), lambda x: x.isNotNull()))
+    return (
+        df.withColumn("channel_reasons", reasons)
+        .withColumn("_best", best)
+        .withColumn("channel", F.col("_best.channel"))
+        .withColumn("_chose_preferred", F.col("_best.preferred"))
+        .withColumn("_net", F.col("_best.net"))
+        .drop("_best")
+    )
+
+
+def rejected_channels(reasons: Column) -> Column:
+    """``email no_consent, mail invalid_contact_point``: the channels that did not pass."""
+    return F.array_join(
+        F.transform(
+            F.filter(F.map_entries(reasons), lambda e: e["value"] != "ok"),
+            lambda e: F.concat(e["key"], F.lit(" "), e["value"]),
+        ),
+        ", ",
+    )
+
+
+def channel_row_reason(reasons: Column) -> Column:
+    values = F.map_values(reasons)
+    return F.coalesce(
+        *[F.when(F.array_contains(values, r), F.lit(r)) for r in CHANNEL_REASON_ORDER]
+    )
+
+
+# ----------------------------------------------------------------------------- status
+
+
+def holdout_draw(salt: str) -> Column:
+    """Uniform in [0, 1) from a hash of customer, plan and period: reruns draw the same."""
+    h = F.xxhash64(F.lit(salt), F.col("customer_id"), F.col("contact_plan"), F.col("period"))
+    return F.pmod(h, F.lit(1_000_000)).cast("double") / 1_000_000.0
+
+
+def with_status(df: DataFrame, conf: ActivationConfig) -> DataFrame:
+    """``status``, ``suppression_reason`` and ``suppression_detail``, first failing check."""
+    cap = conf.fatigue.max_contacts
+    contacts = F.coalesce(F.col("contacts_in_window"), F.lit(0))
+    no_channel = F.col("channel").isNull()
+    reason = (
+        F.when(F.coalesce(F.col("erased"), F.lit(False)), "erased")
+        .when(F.col("complaint_date").isNotNull(), "complaint")
+        .when(F.col("plan_rank") > 1, "competing_plan")
+        .when(F.col("_prior").isNotNull(), "fatigue")
+        .when(contacts >= cap, "fatigue")
+        .when(no_channel, channel_row_reason(F.col("channel_reasons")))
+    )
+    rejected = rejected_channels(F.col("channel_reasons"))
+    detail = (
+        F.when(F.col("_r") == "erased", F.lit("an erasure request is on file"))
+        .when(
+            F.col("_r") == "complaint",
+            F.format_string("complained on %s", F.col("complaint_date").cast("string")),
+        )
+        .when(
+            F.col("_r") == "competing_plan",
+            F.format_string(
+                "in plan %s (priority %d) this run", F.col("_top.plan"), F.col("_top.priority")
+            ),
+        )
+        .when(
+            (F.col("_r") == "fatigue") & F.col("_prior").isNotNull(),
+            F.format_string(
+                "already in campaign %s (%s on %s)",
+                F.col("campaign_id"),
+                F.col("_prior.status"),
+                F.col("_prior.plan_date").cast("string"),
+            ),
+        )
+        .when(
+            (F.col("_r") == "fatigue") & (contacts >= cap),
+            F.format_string(
+                "%d contacts in the last %d days (cap %d)",
+                contacts,
+                F.lit(conf.fatigue.window_days),
+                F.lit(cap),
+            ),
+        )
+        .when(F.col("_r").isNotNull(), F.concat(F.lit("no channel left: "), rejected))
+    )
+    held = F.col("_r").isNull() & (holdout_draw(conf.holdout_salt) < F.col("holdout_share"))
+    return (
+        df.withColumn("_r", reason)
+        .withColumn("suppression_reason", F.col("_r"))
+        .withColumn("suppression_detail", detail)
+        .withColumn(
+            "status",
+            F.when(F.col("_r").isNotNull(), "suppressed")
+            .when(held, "held_out")
+            .otherwise("selected"),
+        )
+        .drop("_r")
+    )
+
+
+# ----------------------------------------------------------------------------- wording
+
+
+def lookup(mapping: dict, key: Column) -> Column:
+    """The value ``mapping`` holds for ``key`` (NULL when absent), as a literal map."""
+    if not mapping:
+        return F.lit(None)
+    pairs = [F.lit(x) for k in sorted(mapping) for x in (k, mapping[k])]
+    return F.element_at(F.create_map(*pairs), key)
+
+
+def _money(c: Column) -> Column:
+    return F.format_number(c, 2)
+
+
+def with_explanations(df: DataFrame, conf: ActivationConfig) -> DataFrame:
+    """Why this customer, plan, offer and channel, in words a marketer reads."""
+    others = F.array_join(
+        F.transform(
+            F.filter(F.col("_plans"), lambda p: p["plan"] != F.col("contact_plan")),
+            lambda p: p["plan"],
+        ),
+        ", ",
+    )
+    why_plan = F.concat(
+        F.format_string(
+            "plan %s (priority %d) takes stage %s",
+            F.col("contact_plan"),
+            F.col("priority"),
+            F.col("lifecycle_stage"),
+        ),
+        F.when(F.col("plan_where") != "", F.concat(F.lit(" when "), F.col("plan_where"))).otherwise(
+            F.lit("")
+        ),
+        F.when(others != "", F.concat(F.lit("; also eligible for "), others)).otherwise(F.lit("")),
+    )
+    why_offer = F.concat(
+        F.format_string("%s: the %s offer", F.coalesce("offer", F.lit("no offer")), "contact_plan"),
+        F.when(
+            F.col("price").isNotNull(),
+            F.concat(
+                F.lit(" ("), F.col("service"), F.lit(", "), _money(F.col("price")), F.lit(" EUR)")
+            ),
+        ).otherwise(F.lit("")),
+        F.format_string(" for stage %s", F.col("lifecycle_stage")),
+    )
+    basis = F.when(
+        F.col("_chose_preferred"), F.lit("the customer last responded by this channel")
+    ).otherwise(F.lit("the best expected return among the channels that passed"))
+    cost = lookup({ch: c.cost for ch, c in conf.channels.items()}, F.col("channel"))
+    factor = lookup({ch: c.response_factor for ch, c in conf.channels.items()}, F.col("channel"))
+    rejected = rejected_channels(F.col("channel_reasons"))
+    why_channel = F.when(
+        F.col("channel").isNull(), F.concat(F.lit("no channel: "), rejected)
+    ).otherwise(
+        F.concat(
+            F.format_string(
+                "%s: consented and valid; %s (expected %s EUR x %.1f - %s EUR cost)",
+                F.col("channel"),
+                basis,
+                _money(F.col("expected_value")),
+                factor,
+                _money(cost),
+            ),
+            F.when(rejected != "", F.concat(F.lit("; not "), rejected)).otherwise(F.lit("")),
+        )
+    )
+    why_customer = F.format_string("stage %s: %s", F.col("lifecycle_stage"), F.col("stage_reason"))
+    return (
+        df.withColumn("why_customer", why_customer)
+        .withColumn("why_plan", why_plan)
+        .withColumn("why_offer", why_offer)
+        .withColumn("why_channel", why_channel)
+    )
+
+
+def image_key(plan: Column, party_type: Column, gender: Column) -> Column:
+    """The creative's image: one per plan and audience (woman, man, business, neutral)."""
+    who = (
+        F.when(party_type == "company", "business")
+        .when(gender == "F", "woman")
+        .when(gender == "M", "man")
+        .otherwise("neutral")
+    )
+    return F.concat_ws("/", plan, who)
+
+
+# ----------------------------------------------------------------------------- assemble
+
+
+def build_contact_plan(
+    spark: SparkSession,
+    segments: DataFrame,
+    c360: DataFrame,
+    consents: DataFrame,
+    hist: History,
+    conf: ActivationConfig,
+    mail_requires_opt_in: bool,
+    as_of: dt.date,
+    run_id: str,
+) -> DataFrame:
+    check_plans(conf)
+    send_date = as_of + dt.timedelta(days=conf.send_offset_days)
+    plans = F.broadcast(plan_rows(spark, conf.plans, send_date))
+    candidates = candidate_rows(segments, c360, as_of)
+    check_where(candidates, conf.plans)
+    rows = (
+        candidates.transform(lambda d: with_eligible_plans(d, conf.plans))
+        .transform(filter_one_vehicle_per_plan)
+        .join(plans, "contact_plan")
+    )
+    by_customer = Window.partitionBy("customer_id")
+    ranked = by_customer.orderBy("priority")
+    affluence = F.coalesce(F.col("affluence_index") / 100.0, F.lit(1.0))
+    rows = (
+        rows.withColumn("plan_rank", F.row_number().over(ranked))
+        .withColumn(
+            "_plans",
+            F.array_sort(
+                F.collect_list(
+                    F.struct(
+                        F.col("priority").alias("priority"), F.col("contact_plan").alias("plan")
+                    )
+                ).over(by_customer)
+            ),
+        )
+        .withColumn("_top", F.col("_plans")[0])
+        .withColumn("expected_value", F.col("conversion_value") * F.col("uplift") * affluence)
+    )
+    prof = c360.select(
+        "customer_id",
+        "salutation",
+        "gender",
+        "given_name",
+        "family_name",
+        "company_name",
+        F.col("preferred_dealer_code").alias("dealer_code"),
+        F.col("preferred_dealer_name").alias("dealer_name"),
+        F.col("preferred_dealer_basis").alias("dealer_basis"),
+    )
+    points = channel_points(c360, consents, mail_requires_opt_in)
+    rows = (
+        rows.join(prof, "customer_id", "left")
+        .join(points, "customer_id", "left")
+        .join(customer_signals(hist, conf, send_date), "customer_id", "left")
+        .join(prior_entries(hist), ["customer_id", "campaign_id"], "left")
+        .withColumnRenamed("stage", "lifecycle_stage")
+        .transform(lambda d: with_channel_choice(d, conf, mail_requires_opt_in))
+        .transform(lambda d: with_status(d, conf))
+        .transform(lambda d: with_explanations(d, conf))
+    )
+    in_campaign = F.col("status").isin(*IN_CAMPAIGN)
+    rank_w = Window.partitionBy("campaign_id", in_campaign).orderBy(
+        F.col("expected_value").desc(), F.col("customer_id")
+    )
+    sel = F.col("status") == "selected"
+
+    def only(ch: tuple[str, ...], c: str) -> Column:
+        return F.when(sel & F.col("channel").isin(*ch), F.col(c))
+
+    out = (
+        rows.withColumn(
+            "rank_in_plan",
+            F.when(in_campaign, F.row_number().over(rank_w)),
+        )
+        .withColumn("plan_date", F.lit(as_of))
+        .withColumn("send_date", F.lit(send_date))
+        .withColumn(
+            "contact_id", F.sha2(F.concat_ws(":", "campaign_id", "customer_id"), 256).substr(1, 20)
+        )
+        .withColumn("vehicle_model", F.col("model"))
+        .withColumn("vehicle_km", F.col("latest_km"))
+        .withColumn("image", image_key(F.col("contact_plan"), F.col("party_type"), F.col("gender")))
+        .withColumn(
+            "dealer_role",
+            F.when(F.col("objective") == "purchase", "sales").otherwise("after_sales"),
+        )
+        .withColumn("email", only(("email",), "email"))
+        .withColumn("phone", only(("sms", "telemarketing"), "phone"))
+        .withColumn("street", only(("mail",), "street"))
+        .withColumn("postal_code", only(("mail",), "postal_code"))
+        .withColumn("city", only(("mail",), "city"))
+        .withColumn("as_of", F.lit(as_of))
+        .withColumn("run_id", F.lit(run_id))
+    )
+    return out.select(*[F.col(f.name).cast(f.dataType) for f in G.CONTACT_PLAN.fields])

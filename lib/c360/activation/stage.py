@@ -1,0 +1,159 @@
+"""Activation stage: ``gold.contact_plan``, the export files, ``gold.campaign_results``.
+
+Reads gold as of the same run date (run the gold stage first) and silver for history and
+outcomes. Order: contact plan (keyed MERGE, scoped to the run date) -> export folder
+(written from the table, swapped in atomically) -> campaign results. A run killed at any
+point is completed by the next; a rerun on the same input changes no table and rewrites
+identical export files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from c360.activation import export, plan, results
+from c360.errors import StaleInputError
+from c360.gold import facts
+from c360.gold.stage import CUSTOMER_360, SEGMENTS, read_silver
+from c360.lake import Lake
+from c360.logs import step
+from c360.runner import StageContext, StageResult
+from c360.schemas import gold as G
+from c360.schemas.ops import ERASURE_LOG
+from c360.tables import merge_changed
+
+log = logging.getLogger(__name__)
+
+CONTACT_PLAN = "gold.contact_plan"
+CAMPAIGN_RESULTS = "gold.campaign_results"
+ERASURES = "ops.erasure_log"
+RESULT_KEYS = ["campaign_id", "wave", "channel", "contact_plan", "segment", "level", "objective"]
+
+
+def read_gold_as_of(spark: SparkSession, lake: Lake, name: str, as_of: dt.date) -> DataFrame:
+    """A gold table that must have been built for this run date."""
+    if not lake.exists(spark, name):
+        raise StaleInputError(f"table {name} does not exist: run the gold stage first")
+    df = lake.read(spark, name)
+    dates = sorted(r["as_of"] for r in df.select("as_of").distinct().collect())
+    if dates and dates != [as_of]:
+        shown = ", ".join(d.isoformat() for d in dates[:3])
+        raise StaleInputError(
+            f"table {name} is as of {shown}, not {as_of.isoformat()}: "
+            f"run the gold stage with --as-of {as_of.isoformat()} first"
+        )
+    return df
+
+
+def _read_or_empty(spark: SparkSession, lake: Lake, name: str, schema) -> DataFrame:
+    if lake.exists(spark, name):
+        return lake.read(spark, name)
+    return spark.createDataFrame([], schema)
+
+
+def prior_plan(spark: SparkSession, lake: Lake, as_of: dt.date) -> DataFrame:
+    """Rows earlier runs planned; a rerun of this date never sees its own rows."""
+    rows = _read_or_empty(spark, lake, CONTACT_PLAN, G.CONTACT_PLAN)
+    return rows.filter(F.col("plan_date") < F.lit(as_of))
+
+
+def write_plan(spark: SparkSession, lake: Lake, rows: DataFrame, as_of: dt.date) -> int:
+    """MERGE the run date's rows; rows of that date no longer planned are removed."""
+    compare = [c for c in G.CONTACT_PLAN.fieldNames() if c != "run_id"]
+    return merge_changed(
+        spark,
+        lake,
+        CONTACT_PLAN,
+        rows,
+        G.CONTACT_PLAN,
+        ["plan_date", "customer_id", "contact_plan"],
+        compare,
+        delete=True,
+        scope=F.col("plan_date") == F.lit(as_of),
+    )
+
+
+def run(ctx: StageContext) -> StageResult:
+    spark, lake, conf, as_of = ctx.spark, ctx.lake, ctx.conf.activation, ctx.as_of
+    plan.check_plans(conf)
+    result = StageResult()
+    send_date = as_of + dt.timedelta(days=conf.send_offset_days)
+    with step(log, "activation.inputs") as p:
+        c360 = read_gold_as_of(spark, lake, CUSTOMER_360, as_of)
+        segments = read_gold_as_of(spark, lake, SEGMENTS, as_of)
+        records = facts.filter_current_records(
+            read_silver(spark, lake, "silver.identity_crosswalk")
+        ).localCheckpoint()
+        points = facts.contact_points(read_silver(spark, lake, "silver.party_records"), records)
+        raw_events = read_silver(spark, lake, "silver.campaign_events")
+        events = facts.events_with_customer(
+            facts.unique_contact_points(points), raw_events.filter(~F.col("_is_deleted"))
+        ).localCheckpoint()
+        consents = facts.consents_as_of(
+            read_silver(spark, lake, "silver.consent_events"), send_date
+        )
+        hist = plan.History(
+            erased=_read_or_empty(spark, lake, ERASURES, ERASURE_LOG),
+            events=events,
+            prior_plan=prior_plan(spark, lake, as_of),
+        )
+        p.rows_in = events.count()
+    result.rows_read["silver.campaign_events"] = p.rows_in
+    with step(log, "activation.contact_plan") as p:
+        rows = plan.build_contact_plan(
+            spark,
+            segments,
+            c360,
+            consents,
+            hist,
+            conf,
+            ctx.conf.gold.mail_requires_opt_in,
+            as_of,
+            ctx.run_id,
+        ).localCheckpoint()
+        p.rows_out = rows.count()
+        result.rows_written[CONTACT_PLAN] = write_plan(spark, lake, rows, as_of)
+    with step(log, "activation.export") as p:
+        manifest = export.write_export(lake.read(spark, CONTACT_PLAN), conf.export_root, as_of)
+        p.rows_out = manifest["rows"]
+    with step(log, "activation.campaign_results") as p:
+        service = facts.with_customer(
+            read_silver(spark, lake, "silver.service_visits").filter(~F.col("_is_deleted")),
+            records,
+            "service",
+            "ro_number",
+        )
+        sales = facts.with_customer(
+            read_silver(spark, lake, "silver.sales").filter(~F.col("_is_deleted")),
+            records,
+            "sales",
+            "sale_id",
+        )
+        seg = c360.select("customer_id", F.col("market_segment").alias("segment"))
+        res = results.campaign_results(
+            lake.read(spark, CONTACT_PLAN),
+            events,
+            read_silver(spark, lake, "silver.campaigns"),
+            service,
+            sales,
+            seg,
+            conf,
+            as_of,
+            ctx.run_id,
+        ).localCheckpoint()
+        p.rows_out = res.count()
+        compare = [c for c in G.CAMPAIGN_RESULTS.fieldNames() if c != "run_id"]
+        result.rows_written[CAMPAIGN_RESULTS] = merge_changed(
+            spark,
+            lake,
+            CAMPAIGN_RESULTS,
+            res,
+            G.CAMPAIGN_RESULTS,
+            RESULT_KEYS,
+            compare,
+            delete=True,
+        )
+    return result

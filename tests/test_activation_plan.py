@@ -199,6 +199,7 @@ def test_each_suppression_reason(spark: SparkSession, conf: Config) -> None:
         event("UNSUB", "unsubscribed", D(2026, 6, 1)),
         *[event("FATIGUE", "sent", D(2026, 6, d), camp=f"CMP{d}") for d in (1, 5, 9)],
         event("OK", "sent", D(2026, 4, 1)),  # outside the 30-day window
+        event("NULLS", "sent", D(2026, 6, 10), channel=None),  # a send with no channel
     ]
     got = build(spark, aconf, segments, people, consents, events, erased=["ERASED"])
     # mail: legitimate interest, but no valid address on file for anyone here

@@ -235,7 +235,9 @@ def past_contacts(hist: History, send_date: dt.date, days: int) -> DataFrame:
     planned = hist.prior_plan.filter(
         F.col("status").isin(*SENT) & _window(F.col("send_date").cast("timestamp"), send_date, days)
     ).select("customer_id", "campaign_id", "channel")
-    return sent.unionByName(planned).distinct()
+    # a send without a channel still counts for the customer's cap, under "unknown"
+    both = sent.unionByName(planned).distinct()
+    return both.withColumn("channel", F.coalesce("channel", F.lit("unknown")))
 
 
 def contact_counts(contacts: DataFrame) -> DataFrame:

@@ -60,7 +60,9 @@ def platform_audience(events: DataFrame, campaigns: DataFrame) -> DataFrame:
     camp = campaigns.filter(~F.col("_is_deleted")).select(
         "campaign_id", "contact_plan", F.col("cost_per_contact").cast("double")
     )
-    assigned = events.filter(F.col("event").isin("sent", "held_out"))
+    assigned = events.filter(F.col("event").isin("sent", "held_out")).withColumn(
+        "wave", F.coalesce("wave", F.lit(1))
+    )
     return (
         assigned.groupBy("campaign_id", "wave", "customer_id")
         .agg(
@@ -71,7 +73,6 @@ def platform_audience(events: DataFrame, campaigns: DataFrame) -> DataFrame:
             F.min("channel").alias("channel"),
         )
         .join(camp, "campaign_id", "left")
-        .withColumn("wave", F.coalesce("wave", F.lit(1)))
         .withColumn("source", F.lit("platform"))
     )
 
@@ -219,13 +220,14 @@ def campaign_results(
     campaigns: DataFrame,
     service: DataFrame,
     sales: DataFrame,
-    segments: DataFrame,
+    segment_of: DataFrame,
     conf: ActivationConfig,
     as_of: dt.date,
     run_id: str,
 ) -> DataFrame:
     """Rows at three levels: segment (campaign x segment), campaign (segment ALL) and
-    objective (every campaign of one objective pooled: the most precise estimate)."""
+    objective (every campaign of one objective pooled: the most precise estimate).
+    ``segment_of`` maps customer_id to its segment (market research)."""
     end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
     events = events.filter(F.col("event_ts") < F.lit(end))
     audience = platform_audience(events, campaigns)
@@ -237,7 +239,7 @@ def campaign_results(
     keys = ["campaign_id", "wave", "customer_id"]
     df = (
         audience.join(event_flags(events), keys, "left")
-        .join(segments, "customer_id", "left")
+        .join(segment_of, "customer_id", "left")
         .withColumn("segment", F.coalesce("segment", F.lit("unknown")))
         .withColumn("objective", _objective(conf))
         .withColumn("channel", F.coalesce("channel", F.lit("unknown")))

@@ -26,6 +26,7 @@ from pyspark.sql.types import (
     StructType,
 )
 
+from c360.columns import lookup
 from c360.config import ActivationConfig, PlanConfig
 from c360.errors import ConfigError
 from c360.gold import facts
@@ -311,23 +312,6 @@ def channel_points(c360: DataFrame, consents: DataFrame, mail_requires_opt_in: b
     return facts.with_channel_consent(c, consents, mail_requires_opt_in).drop("_addr")
 
 
-def _consent_ok(channel: str, mail_requires_opt_in: bool) -> Column:
-    status = F.col(f"{channel}_consent")
-    if channel == "mail" and not mail_requires_opt_in:
-        return F.coalesce(status, F.lit("none")) != "opt_out"
-    return F.coalesce(status == "opt_in", F.lit(False))
-
-
-def _point_ok(channel: str) -> Column:
-    valid = {
-        "email": F.col("email_valid"),
-        "sms": F.col("phone_valid") & F.col("phone_mobile"),
-        "telemarketing": F.col("phone_valid"),
-        "mail": F.col("address_valid"),
-    }[channel]
-    return F.coalesce(valid, F.lit(False))
-
-
 def net_value(channel: str, conf: ActivationConfig) -> Column:
     """Expected value of a contact by this channel, less its cost (EUR)."""
     ch = conf.channels[channel]
@@ -344,8 +328,8 @@ def with_channel_choice(df: DataFrame, conf: ActivationConfig, mail_opt_in: bool
         unsub = F.coalesce(F.array_contains("unsubscribed_channels", ch), F.lit(False))
         net = net_value(ch, conf) if ch in conf.channels else F.lit(None).cast("double")
         reason = (
-            F.when(~_consent_ok(ch, mail_opt_in), "no_consent")
-            .when(~_point_ok(ch), "invalid_contact_point")
+            F.when(~facts.consented(ch, mail_opt_in), "no_consent")
+            .when(~facts.point_valid(ch), "invalid_contact_point")
             .when(unsub, "unsubscribed")
             .when(used >= cap, "fatigue")
             .when(F.coalesce(net, F.lit(0.0)) <= 0, "not_profitable")
@@ -466,14 +450,6 @@ def with_status(df: DataFrame, conf: ActivationConfig) -> DataFrame:
 
 
 # ----------------------------------------------------------------------------- wording
-
-
-def lookup(mapping: dict, key: Column) -> Column:
-    """The value ``mapping`` holds for ``key`` (NULL when absent), as a literal map."""
-    if not mapping:
-        return F.lit(None)
-    pairs = [F.lit(x) for k in sorted(mapping) for x in (k, mapping[k])]
-    return F.element_at(F.create_map(*pairs), key)
 
 
 def _money(c: Column) -> Column:

@@ -19,7 +19,8 @@ from statistics import NormalDist
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from c360.activation.plan import IN_CAMPAIGN, lookup
+from c360.activation.plan import IN_CAMPAIGN
+from c360.columns import lookup
 from c360.config import ActivationConfig
 from c360.schemas import gold as G
 

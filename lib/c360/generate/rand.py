@@ -42,11 +42,3 @@ def digits(seed: int, salt: str, n: int, *keys: Column | str) -> Column:
 
 def days_before(end: dt.date, days: Column) -> Column:
     return F.date_sub(F.lit(end), days.cast("int"))
-
-
-def lookup(mapping: dict[str, Any], key: Column) -> Column:
-    """``mapping[key]`` as a column, null where the key is absent."""
-    flat: list[Column] = []
-    for k, v in mapping.items():
-        flat.extend([F.lit(k), F.lit(v)])
-    return F.try_element_at(F.create_map(*flat), key)

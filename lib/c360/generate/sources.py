@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from c360.columns import lookup
 from c360.config import GeneratorConfig, NoiseConfig
 from c360.generate.noise import maybe, strip_accents, typo
-from c360.generate.rand import digits, lookup, uniform
+from c360.generate.rand import digits, uniform
 from c360.generate.reference import NICKNAMES
 from c360.generate.world import Horizon, World, address_at, email_at
 

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from c360.columns import lookup
 from c360.config import GeneratorConfig
 from c360.generate import reference as ref
 from c360.generate.noise import ascii_slug
-from c360.generate.rand import digits, lookup, pick, uniform, zipf_pick
+from c360.generate.rand import digits, pick, uniform, zipf_pick
 
 
 @dataclass(frozen=True)

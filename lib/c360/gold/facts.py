@@ -121,6 +121,26 @@ def events_with_customer(unique_points: DataFrame, events: DataFrame) -> DataFra
 CHANNEL_POINT = {"email": "email", "sms": "phone", "telemarketing": "phone", "mail": "_addr"}
 
 
+def consented(channel: str, mail_requires_opt_in: bool) -> Column:
+    """The channel's consent allows contact: an opt-in; for postal mail (legitimate
+    interest) anything but an opt-out, unless an opt-in is required. Never NULL."""
+    status = F.col(f"{channel}_consent")
+    if channel == "mail" and not mail_requires_opt_in:
+        return F.coalesce(status, F.lit("none")) != "opt_out"
+    return F.coalesce(status == "opt_in", F.lit(False))
+
+
+def point_valid(channel: str) -> Column:
+    """The golden contact point the channel uses is present and valid (SMS: a mobile)."""
+    valid = {
+        "email": F.col("email_valid"),
+        "sms": F.col("phone_valid") & F.col("phone_mobile"),
+        "telemarketing": F.col("phone_valid"),
+        "mail": F.col("address_valid"),
+    }[channel]
+    return F.coalesce(valid, F.lit(False))
+
+
 def with_channel_consent(
     df: DataFrame, consents: DataFrame, mail_requires_opt_in: bool
 ) -> DataFrame:
@@ -135,21 +155,9 @@ def with_channel_consent(
             F.col("contact_point").alias(col), F.col("status").alias(f"{channel}_consent")
         )
         df = df.join(cons, col, "left")
-    opt_in = {ch: F.col(f"{ch}_consent") == "opt_in" for ch in CHANNELS}
-    mail_ok = (
-        opt_in["mail"]
-        if mail_requires_opt_in
-        else F.coalesce(F.col("mail_consent"), F.lit("none")) != "opt_out"
-    )
-    ok = {
-        "email": F.col("email_valid") & opt_in["email"],
-        "sms": F.col("phone_valid") & F.col("phone_mobile") & opt_in["sms"],
-        "telemarketing": F.col("phone_valid") & opt_in["telemarketing"],
-        "mail": F.col("address_valid") & mail_ok,
-    }
+    ok = {ch: point_valid(ch) & consented(ch, mail_requires_opt_in) for ch in CHANNELS}
     channels = F.filter(
-        F.array(*[F.when(F.coalesce(ok[ch], F.lit(False)), F.lit(ch)) for ch in CHANNELS]),
-        lambda x: x.isNotNull(),
+        F.array(*[F.when(ok[ch], F.lit(ch)) for ch in CHANNELS]), lambda x: x.isNotNull()
     )
     return df.withColumn("contactable_channels", channels)
 

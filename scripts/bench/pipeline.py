@@ -92,6 +92,7 @@ def main() -> None:
             f"landing.root={work / 'landing'}",
             f"generator.truth_root={work / 'truth'}",
             f"lake.root={work / 'lake'}",
+            f"activation.export_root={work / 'exports'}",
         ],
     )
     configure_logging("WARNING")

@@ -8,7 +8,7 @@ bash scripts/setup.sh
 AS_OF=${C360_AS_OF:-2026-11-03}   # the sample's last daily batch
 DEMO=${C360_DEMO_DIR:-demo}
 SETS=(--set "lake.root=$DEMO/lake" --set "landing.root=$DEMO/landing" --set "generator.truth_root=$DEMO/truth"
-      --set "activation.export_root=$DEMO/exports")
+      --set "activation.export_root=$DEMO/exports" --set "ml.model_root=$DEMO/models")
 
 rm -rf "$DEMO"
 echo "== generating the sample source exports into $DEMO/landing"

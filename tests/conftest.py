@@ -101,6 +101,7 @@ def sets(root: Path, lake: str = "lake") -> list[str]:
         ("landing.root", root / "landing"),
         ("generator.truth_root", root / "truth"),
         ("activation.export_root", root / "exports"),
+        ("ml.model_root", root / "models"),
         ("spark.driver_memory", "6g"),
         ("spark.shuffle_partitions", "4"),
     ):

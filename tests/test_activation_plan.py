@@ -141,6 +141,7 @@ def build(
     erased: list[str] = (),
     prior: DataFrame | None = None,
     as_of: dt.date = AS_OF,
+    scores: DataFrame | None = None,
 ) -> DataFrame:
     send = as_of + dt.timedelta(days=aconf.send_offset_days)
     cons = facts.consents_as_of(frame(spark, S.CONSENT_EVENTS, consents), send)
@@ -163,6 +164,7 @@ def build(
         False,
         as_of,
         "run-1",
+        scores,
     )
 
 

@@ -83,6 +83,8 @@ def test_pipeline_runs_under_spark_submit(
             "spark.shuffle_partitions=2",
             "--set",
             f"activation.export_root={tmp_path / 'exports'}",
+            "--set",
+            f"ml.model_root={tmp_path / 'models'}",
         ],
         cwd=repo,
         env={
@@ -102,7 +104,9 @@ def test_pipeline_runs_under_spark_submit(
         ("bronze", "succeeded"),
         ("gold", "succeeded"),
         ("identity", "succeeded"),
+        ("score", "succeeded"),
         ("silver", "succeeded"),
+        ("train", "succeeded"),
     ]
     assert {r.spark_master for r in runs} == {cluster["master"]}
     assert by_stage["bronze"].rows_read["landing.sales"] == sample["sales"]
@@ -145,6 +149,14 @@ def test_pipeline_runs_under_spark_submit(
     assert manifest["rows"] == plan.filter(F.col("status") == "selected").count()
     results = lake.read(spark, "gold.campaign_results")
     assert results.filter(F.col("level") == "campaign").count() == 4  # generator.campaigns
+    # train and score ran on the cluster: both models saved, scored and in the profile
+    scores = lake.read(spark, "gold.customer_scores")
+    assert {r.model for r in scores.select("model").distinct().collect()} == {
+        "renewal",
+        "service_churn",
+    }
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["renewal", "service_churn"]
+    assert lake.read(spark, "gold.customer_360").filter("renewal_decile IS NOT NULL").count() > 0
 
 
 def test_spark_submit_without_delta_jars_fails_in_one_line(

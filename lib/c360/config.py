@@ -175,6 +175,58 @@ class GoldConfig:
 
 
 @dataclass(frozen=True)
+class GbtConfig:
+    """Spark MLlib gradient-boosted trees; subsampling uses ``MlConfig.seed``."""
+
+    max_iter: int = 40
+    max_depth: int = 4
+    step_size: float = 0.1
+    subsampling_rate: float = 0.8
+    min_instances_per_node: int = 20
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    # The label looks this many months past the snapshot date.
+    horizon_months: int = 6
+
+
+@dataclass(frozen=True)
+class MlConfig:
+    """Propensity models (``c360.ml``): renewal and service churn."""
+
+    # Saved models: <model_root>/<model>/<version>/{model/, metadata.json}. Driver-local.
+    model_root: str = "models"
+    seed: int = 42
+    # Training snapshots: the test snapshot is as_of - horizon (its labels are complete);
+    # the training snapshots end one horizon before it, every ``snapshot_step_months``.
+    train_snapshots: int = 8
+    snapshot_step_months: int = 3
+    # The train stage skips when the newest model is younger than this (0: every run).
+    retrain_days: int = 28
+    max_vehicle_age_years: int = 15
+    # Train only when each label occurs this often in training and in test; else skip.
+    min_label_rows: int = 20
+    gbt: GbtConfig = field(default_factory=GbtConfig)
+    models: dict[str, ModelConfig] = field(
+        default_factory=lambda: {
+            "renewal": ModelConfig(horizon_months=6),
+            "service_churn": ModelConfig(horizon_months=12),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class OfferRule:
+    """An offer that replaces the plan's default when ``when`` (Spark SQL) holds."""
+
+    when: str = ""
+    offer: str = ""
+    service: str = ""
+    price: float | None = None
+
+
+@dataclass(frozen=True)
 class PlanConfig:
     """One contact plan: who is eligible, what they are offered, when, and how it ranks."""
 
@@ -200,6 +252,11 @@ class PlanConfig:
     # customer in it; the holdout hash uses it, so a period holds out the same people.
     period: str = "month"
     holdout_share: float = 0.15
+    # The model whose score ranks the plan and scales its expected value (c360.ml):
+    # renewal or service_churn; empty = value x uplift x affluence only.
+    score: str = ""
+    # Offer choice: the first rule whose condition holds replaces offer/service/price.
+    offers: list[OfferRule] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -291,6 +348,7 @@ class Config:
     identity: IdentityConfig = field(default_factory=IdentityConfig)
     gold: GoldConfig = field(default_factory=GoldConfig)
     activation: ActivationConfig = field(default_factory=ActivationConfig)
+    ml: MlConfig = field(default_factory=MlConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
     def with_overrides(self, overrides: list[str]) -> Config:
@@ -309,6 +367,7 @@ _PATH_KEYS = (
     ("spark", "jars_cache"),
     ("generator", "truth_root"),
     ("activation", "export_root"),
+    ("ml", "model_root"),
 )
 
 

@@ -107,3 +107,7 @@ class StaleInputError(C360Error):
 
 class ExportError(C360Error):
     """An export folder for the campaign platform could not be written."""
+
+
+class ModelError(C360Error):
+    """A propensity model cannot be trained, saved, found or applied (names the model)."""

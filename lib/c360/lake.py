@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from c360.config import Config
-from c360.errors import ConfigError, LakeNotWritableError
+from c360.errors import ConfigError, LakeNotWritableError, SchemaError
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +65,35 @@ class Lake:
         partition_by: list[str] | None = None,
         properties: dict[str, str] | None = None,
     ) -> DeltaTable:
-        """Create the table with an explicit schema if it is not there yet."""
+        """Create the table with an explicit schema if it is not there yet; add the
+        nullable columns a newer release defined to an existing one."""
         builder = DeltaTable.createIfNotExists(spark).location(self.path(name)).addColumns(schema)
         if partition_by:
             builder = builder.partitionedBy(*partition_by)
         for key, value in (properties or {}).items():
             builder = builder.property(key, value)
         table = builder.execute()
+        if self._add_new_columns(spark, name, table, schema):
+            table = DeltaTable.forPath(spark, self.path(name))
         self.register(spark, name)
         return table
+
+    def _add_new_columns(
+        self, spark: SparkSession, name: str, table: DeltaTable, schema: StructType
+    ) -> bool:
+        have = set(table.toDF().columns)
+        new = [f for f in schema.fields if f.name not in have]
+        if not new:
+            return False
+        required = [f.name for f in new if not f.nullable]
+        if required:
+            raise SchemaError(
+                name, "the table predates required columns: rebuild it from its inputs", required
+            )
+        cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in new)
+        spark.sql(f"ALTER TABLE delta.`{self.path(name)}` ADD COLUMNS ({cols})")
+        log.info("table=%s added columns %s", name, [f.name for f in new])
+        return True
 
     def register(self, spark: SparkSession, name: str) -> None:
         """Optionally expose the table as ``c360_<layer>.<table>`` in the Spark catalog."""

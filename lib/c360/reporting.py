@@ -98,9 +98,33 @@ def lake_summary(spark: SparkSession, lake: Lake, export_root: str | None = None
         out.notes.append(
             "silver data quality: " + ("; ".join(parts) if parts else "no rule failed")
         )
+    if "gold.model_metrics" in names:
+        out.notes.extend(_model_notes(spark, lake))
     if "gold.contact_plan" in names:
         out.notes.extend(_activation_notes(spark, lake, names, export_root))
     return out
+
+
+def _model_notes(spark: SparkSession, lake: Lake) -> list[str]:
+    """The newest version of each model, its AUC and lift beside the rules baseline."""
+    m = lake.read(spark, "gold.model_metrics").filter(
+        F.col("metric").isin("auc", "top_decile_lift")
+    )
+    newest = m.groupBy("model").agg(F.max("version").alias("version"))
+    rows = m.join(newest, ["model", "version"]).collect()
+    vals = {(r.model, r.version, r.scorer, r.metric): r.value for r in rows}
+    notes = []
+    for model, version in sorted({(r.model, r.version) for r in rows}):
+
+        def v(scorer: str, metric: str, mv: tuple[str, str] = (model, version)) -> float:
+            return vals.get((*mv, scorer, metric)) or float("nan")
+
+        notes.append(
+            f"model {model} {version}: AUC {v('model', 'auc'):.3f} (rules "
+            f"{v('baseline', 'auc'):.3f}), top-decile lift {v('model', 'top_decile_lift'):.2f} "
+            f"(rules {v('baseline', 'top_decile_lift'):.2f})"
+        )
+    return notes
 
 
 def _activation_notes(

@@ -32,6 +32,8 @@ STAGES: dict[str, str] = {
     "silver": "c360.silver.stage:run",
     "identity": "c360.identity.stage:run",
     "gold": "c360.gold.stage:run",
+    "train": "c360.ml.stage:run_train",
+    "score": "c360.ml.stage:run_score",
     "activation": "c360.activation.stage:run",
 }
 

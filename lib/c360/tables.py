@@ -17,7 +17,7 @@ def merge_changed(
     df: DataFrame,
     schema: StructType,
     keys: list[str],
-    compare: list[str],
+    compare: list[str] | None = None,
     *,
     delete: bool,
     scope: Column | None = None,
@@ -25,8 +25,11 @@ def merge_changed(
     """MERGE only the rows whose ``compare`` columns differ (and, with ``delete``, remove
     rows absent from ``df``); no commit at all when nothing differs, so reruns change
     nothing. Keys are compared null-safely. ``scope`` limits the deletes to the rows of
-    the table it holds for (one run date of a history table). Returns the rows written or
+    the table it holds for (one run date of a history table). ``compare`` defaults to
+    every column but ``run_id`` (lineage, not content). Returns the rows written or
     deleted."""
+    if compare is None:
+        compare = [c for c in schema.fieldNames() if c != "run_id"]
     df = validate_schema(df, schema, name)
     table = lake.ensure_table(spark, name, schema)
     current = lake.read(spark, name)

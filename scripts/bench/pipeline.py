@@ -93,6 +93,7 @@ def main() -> None:
             f"generator.truth_root={work / 'truth'}",
             f"lake.root={work / 'lake'}",
             f"activation.export_root={work / 'exports'}",
+            f"ml.model_root={work / 'models'}",
         ],
     )
     configure_logging("WARNING")

@@ -31,6 +31,7 @@ from c360.config import ActivationConfig, PlanConfig
 from c360.errors import ConfigError
 from c360.gold import facts
 from c360.gold.lifecycle import STAGES
+from c360.ml import CHURN, MODELS, RENEWAL
 from c360.schemas import gold as G
 
 CHANNELS = facts.CHANNELS
@@ -64,7 +65,13 @@ CANDIDATE_COLUMNS = (
     "affluence_index",
     "loyalty_tier",
     "latest_nps",
+    "renewal_score",
+    "renewal_decile",
+    "churn_score",
+    "churn_decile",
 )
+# Offer rules may also use the plan's own score (the columns of its ``score`` model).
+OFFER_COLUMNS = (*CANDIDATE_COLUMNS, "propensity", "propensity_decile")
 
 _PLAN_ROW = StructType(
     [
@@ -81,6 +88,7 @@ _PLAN_ROW = StructType(
         StructField("campaign_id", StringType(), False),
         StructField("holdout_share", DoubleType(), False),
         StructField("plan_where", StringType(), False),
+        StructField("plan_score", StringType(), False),
     ]
 )
 
@@ -126,6 +134,11 @@ def check_plans(conf: ActivationConfig) -> None:
             raise ConfigError(f"{where}.objective must be one of {OBJECTIVES}, got {p.objective}")
         if p.period not in PERIODS:
             raise ConfigError(f"{where}.period must be one of {PERIODS}, got {p.period}")
+        if p.score and p.score not in MODELS:
+            raise ConfigError(f"{where}.score must be one of {MODELS} or empty, got {p.score}")
+        for i, rule in enumerate(p.offers):
+            if not rule.when.strip() or not rule.offer.strip():
+                raise ConfigError(f"{where}.offers[{i}] needs both 'when' and 'offer'")
         if not 0.0 <= p.holdout_share < 1.0:
             raise ConfigError(f"{where}.holdout_share must be in [0, 1), got {p.holdout_share}")
         if p.priority in seen:
@@ -156,13 +169,36 @@ def plan_rows(spark: SparkSession, plans: dict[str, PlanConfig], send_date: dt.d
                 campaign_id(name, period),
                 p.holdout_share,
                 p.where,
+                p.score,
             )
         )
     return spark.createDataFrame(rows, _PLAN_ROW)
 
 
-def candidate_rows(segments: DataFrame, c360: DataFrame, as_of: dt.date) -> DataFrame:
-    """Lifecycle rows with the profile facts a plan's moment is written in."""
+def vehicle_scores(scores: DataFrame) -> DataFrame:
+    """(customer_id, vin) with each model's score and decile side by side."""
+    cols = []
+    for model, prefix in ((RENEWAL, "renewal"), (CHURN, "churn")):
+        mine = F.col("model") == model
+        cols += [
+            F.max(F.when(mine, F.col("score"))).alias(f"{prefix}_score"),
+            F.max(F.when(mine, F.col("decile"))).alias(f"{prefix}_decile"),
+        ]
+    return scores.groupBy("customer_id", "vin").agg(*cols)
+
+
+def score_means(scores: DataFrame) -> DataFrame:
+    """Mean score per model over everyone scored: the propensity index's 100."""
+    return scores.groupBy(F.col("model").alias("plan_score")).agg(
+        F.avg("score").alias("_mean_score")
+    )
+
+
+def candidate_rows(
+    segments: DataFrame, c360: DataFrame, as_of: dt.date, scores: DataFrame
+) -> DataFrame:
+    """Lifecycle rows with the profile facts a plan's moment is written in, and the
+    vehicle's model scores (NULL for a lead, or when scoring has not run)."""
     prof = c360.select(
         "customer_id",
         "last_service_date",
@@ -175,6 +211,7 @@ def candidate_rows(segments: DataFrame, c360: DataFrame, as_of: dt.date) -> Data
     return (
         segments.drop("as_of", "run_id")
         .join(prof, "customer_id", "left")
+        .join(vehicle_scores(scores), ["customer_id", "vin"], "left")
         .withColumn("days_since_service", F.datediff(F.lit(as_of), F.col("last_service_date")))
         .withColumn(
             "months_to_maturity",
@@ -204,18 +241,72 @@ def filter_one_vehicle_per_plan(df: DataFrame) -> DataFrame:
 
 
 def check_where(candidates: DataFrame, plans: dict[str, PlanConfig]) -> None:
-    """A plan's ``where`` must parse and name candidate columns only."""
+    """A plan's ``where`` and its offer rules must parse and name known columns only."""
+    with_score = candidates.withColumn("propensity", F.lit(0.0)).withColumn(
+        "propensity_decile", F.lit(1)
+    )
     for name, p in sorted(plans.items()):
-        if not p.where.strip():
-            continue
-        try:
-            _ = candidates.select(F.expr(p.where).cast("boolean")).schema
-        except AnalysisException as exc:
-            first = str(exc).splitlines()[0][:300]
-            raise ConfigError(
-                f"activation.plans.{name}.where '{p.where}' does not apply to the candidate "
-                f"columns {', '.join(CANDIDATE_COLUMNS)}: {first}"
-            ) from None
+        checks = [(f"activation.plans.{name}.where", p.where, candidates, CANDIDATE_COLUMNS)]
+        checks += [
+            (f"activation.plans.{name}.offers[{i}].when", r.when, with_score, OFFER_COLUMNS)
+            for i, r in enumerate(p.offers)
+        ]
+        for key, sql, frame, known in checks:
+            if not sql.strip():
+                continue
+            try:
+                _ = frame.select(F.expr(sql).cast("boolean")).schema
+            except AnalysisException as exc:
+                first = str(exc).splitlines()[0][:300]
+                raise ConfigError(
+                    f"{key} '{sql}' does not apply to the columns {', '.join(known)}: {first}"
+                ) from None
+
+
+def with_propensity(df: DataFrame, means: DataFrame) -> DataFrame:
+    """The plan's model score and decile, and its index (score / mean score; 1 when the
+    plan has no model or the vehicle no score)."""
+    model = F.col("plan_score")
+    score = F.when(model == RENEWAL, F.col("renewal_score")).when(
+        model == CHURN, F.col("churn_score")
+    )
+    decile = F.when(model == RENEWAL, F.col("renewal_decile")).when(
+        model == CHURN, F.col("churn_decile")
+    )
+    return (
+        df.join(F.broadcast(means), "plan_score", "left")
+        .withColumn("propensity", score)
+        .withColumn("propensity_decile", decile)
+        .withColumn(
+            "propensity_index",
+            F.coalesce(F.col("propensity") / F.col("_mean_score"), F.lit(1.0)),
+        )
+        .drop("_mean_score")
+    )
+
+
+def with_offer_choice(df: DataFrame, plans: dict[str, PlanConfig]) -> DataFrame:
+    """The first offer rule of the row's plan that holds replaces offer, service and
+    price; ``offer_rule`` keeps which (NULL: the plan's default)."""
+    offer, service, price, rule = (
+        F.col("offer"),
+        F.col("service"),
+        F.col("price"),
+        F.lit(None).cast("string"),
+    )
+    for name, p in sorted(plans.items()):
+        for r in reversed(p.offers):
+            holds = (F.col("contact_plan") == name) & F.coalesce(F.expr(r.when), F.lit(False))
+            offer = F.when(holds, F.lit(r.offer)).otherwise(offer)
+            service = F.when(holds, F.lit(r.service or None)).otherwise(service)
+            price = F.when(holds, F.lit(r.price).cast("double")).otherwise(price)
+            rule = F.when(holds, F.lit(r.when)).otherwise(rule)
+    return (
+        df.withColumn("offer", offer)
+        .withColumn("service", service)
+        .withColumn("price", price)
+        .withColumn("offer_rule", rule)
+    )
 
 
 # ----------------------------------------------------------------------------- history
@@ -486,6 +577,9 @@ def with_explanations(df: DataFrame, conf: ActivationConfig) -> DataFrame:
             ),
         ).otherwise(F.lit("")),
         F.format_string(" for stage %s", F.col("lifecycle_stage")),
+        F.when(
+            F.col("offer_rule").isNotNull(), F.concat(F.lit(", because "), F.col("offer_rule"))
+        ).otherwise(F.lit("")),
     )
     basis = F.when(
         F.col("_chose_preferred"), F.lit("the customer last responded by this channel")
@@ -508,7 +602,18 @@ def with_explanations(df: DataFrame, conf: ActivationConfig) -> DataFrame:
             F.when(rejected != "", F.concat(F.lit("; not "), rejected)).otherwise(F.lit("")),
         )
     )
-    why_customer = F.format_string("stage %s: %s", F.col("lifecycle_stage"), F.col("stage_reason"))
+    why_customer = F.concat(
+        F.format_string("stage %s: %s", F.col("lifecycle_stage"), F.col("stage_reason")),
+        F.when(
+            F.col("propensity").isNotNull(),
+            F.format_string(
+                "; %s score %.2f (decile %d)",
+                F.col("plan_score"),
+                F.col("propensity"),
+                F.col("propensity_decile"),
+            ),
+        ).otherwise(F.lit("")),
+    )
     return (
         df.withColumn("why_customer", why_customer)
         .withColumn("why_plan", why_plan)
@@ -541,16 +646,22 @@ def build_contact_plan(
     mail_requires_opt_in: bool,
     as_of: dt.date,
     run_id: str,
+    scores: DataFrame | None = None,
 ) -> DataFrame:
+    """``scores``: the run date's gold.customer_scores rows (None or empty: no model)."""
     check_plans(conf)
+    if scores is None:
+        scores = spark.createDataFrame([], G.CUSTOMER_SCORES)
     send_date = as_of + dt.timedelta(days=conf.send_offset_days)
     plans = F.broadcast(plan_rows(spark, conf.plans, send_date))
-    candidates = candidate_rows(segments, c360, as_of)
+    candidates = candidate_rows(segments, c360, as_of, scores)
     check_where(candidates, conf.plans)
     rows = (
         candidates.transform(lambda d: with_eligible_plans(d, conf.plans))
         .transform(filter_one_vehicle_per_plan)
         .join(plans, "contact_plan")
+        .transform(lambda d: with_propensity(d, score_means(scores)))
+        .transform(lambda d: with_offer_choice(d, conf.plans))
     )
     by_customer = Window.partitionBy("customer_id")
     ranked = by_customer.orderBy("priority")
@@ -568,7 +679,10 @@ def build_contact_plan(
             ),
         )
         .withColumn("_top", F.col("_plans")[0])
-        .withColumn("expected_value", F.col("conversion_value") * F.col("uplift") * affluence)
+        .withColumn(
+            "expected_value",
+            F.col("conversion_value") * F.col("uplift") * affluence * F.col("propensity_index"),
+        )
     )
     prof = c360.select(
         "customer_id",

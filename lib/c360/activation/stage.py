@@ -20,6 +20,7 @@ from c360.gold import facts
 from c360.gold.stage import CUSTOMER_360, SEGMENTS, read_silver
 from c360.lake import Lake
 from c360.logs import step
+from c360.ml.scores import read_scores_as_of
 from c360.runner import StageContext, StageResult
 from c360.schemas import gold as G
 from c360.schemas.ops import ERASURE_LOG
@@ -62,7 +63,6 @@ def prior_plan(spark: SparkSession, lake: Lake, as_of: dt.date) -> DataFrame:
 
 def write_plan(spark: SparkSession, lake: Lake, rows: DataFrame, as_of: dt.date) -> int:
     """MERGE the run date's rows; rows of that date no longer planned are removed."""
-    compare = [c for c in G.CONTACT_PLAN.fieldNames() if c != "run_id"]
     return merge_changed(
         spark,
         lake,
@@ -70,7 +70,6 @@ def write_plan(spark: SparkSession, lake: Lake, rows: DataFrame, as_of: dt.date)
         rows,
         G.CONTACT_PLAN,
         ["plan_date", "customer_id", "contact_plan"],
-        compare,
         delete=True,
         scope=F.col("plan_date") == F.lit(as_of),
     )
@@ -113,6 +112,7 @@ def run(ctx: StageContext) -> StageResult:
             ctx.conf.gold.mail_requires_opt_in,
             as_of,
             ctx.run_id,
+            read_scores_as_of(spark, lake, as_of),
         ).localCheckpoint()
         p.rows_out = rows.count()
         result.rows_written[CONTACT_PLAN] = write_plan(spark, lake, rows, as_of)
@@ -145,7 +145,6 @@ def run(ctx: StageContext) -> StageResult:
             ctx.run_id,
         ).localCheckpoint()
         p.rows_out = res.count()
-        compare = [c for c in G.CAMPAIGN_RESULTS.fieldNames() if c != "run_id"]
         result.rows_written[CAMPAIGN_RESULTS] = merge_changed(
             spark,
             lake,
@@ -153,7 +152,6 @@ def run(ctx: StageContext) -> StageResult:
             res,
             G.CAMPAIGN_RESULTS,
             RESULT_KEYS,
-            compare,
             delete=True,
         )
     return result

@@ -18,6 +18,7 @@ from c360.gold import dealers as dash
 from c360.gold import facts, lifecycle, profile
 from c360.lake import Lake
 from c360.logs import step
+from c360.ml.scores import read_scores_as_of, with_customer_scores
 from c360.runner import StageContext, StageResult
 from c360.schemas import gold as G
 from c360.schemas import silver as S
@@ -197,7 +198,10 @@ def customer_360(
     conf: GoldConfig,
     as_of: dt.date,
     run_id: str,
+    scores: DataFrame,
 ) -> DataFrame:
+    """One row per customer; ``scores`` are the run date's gold.customer_scores rows (kept
+    so that rerunning gold does not blank what the score stage wrote)."""
     cust = inp.customers
     owned = (
         vehicles.groupBy("customer_id")
@@ -328,6 +332,7 @@ def customer_360(
     df = df.fillna(zeros)
     for c in ("service_spend_12m", "service_spend_36m"):
         df = df.withColumn(c, F.coalesce(c, F.lit(0).cast(G.MONEY)))
+    df = with_customer_scores(df, scores)
     return df.select(*[F.col(f.name).cast(f.dataType) for f in G.CUSTOMER_360.fields])
 
 
@@ -363,8 +368,7 @@ def lifecycle_segments(
 
 def _write(ctx: StageContext, name: str, df: DataFrame, keys: list[str]) -> int:
     schema = getattr(G, name.split(".")[1].upper())
-    compare = [c for c in schema.fieldNames() if c != "run_id"]
-    return merge_changed(ctx.spark, ctx.lake, name, df, schema, keys, compare, delete=True)
+    return merge_changed(ctx.spark, ctx.lake, name, df, schema, keys, delete=True)
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -388,7 +392,8 @@ def run(ctx: StageContext) -> StageResult:
         result.rows_written[HISTORY] = p.rows_out
     with step(log, "gold.customer_360") as p:
         events = events_with_customer(inp).localCheckpoint()
-        c360 = customer_360(inp, vehicles, segments, events, conf, as_of, ctx.run_id)
+        scores = read_scores_as_of(spark, lake, as_of)
+        c360 = customer_360(inp, vehicles, segments, events, conf, as_of, ctx.run_id, scores)
         c360 = c360.localCheckpoint()
         p.rows_out = c360.count()
         result.rows_written[CUSTOMER_360] = _write(ctx, CUSTOMER_360, c360, ["customer_id"])

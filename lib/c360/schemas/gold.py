@@ -112,6 +112,49 @@ CUSTOMER_360 = StructType(
         _f("first_seen", DateType()),
         _f("records", LongType(), False),
         _f("sources", ArrayType(StringType()), False),
+        # From gold.customer_scores (stage score): the customer's best vehicle for renewal
+        # (highest score), and for churn the vehicle likeliest to come back (lowest).
+        _f("renewal_score", DoubleType()),
+        _f("renewal_decile", IntegerType()),
+        _f("churn_score", DoubleType()),
+        _f("churn_decile", IntegerType()),
+        _f("score_versions", MapType(StringType(), StringType())),
+        *RUN,
+    ]
+)
+
+SCORE_COLUMNS: tuple[str, ...] = (
+    "renewal_score",
+    "renewal_decile",
+    "churn_score",
+    "churn_decile",
+    "score_versions",
+)
+
+# One row per (customer_id, vin, model) scored on the run date by the latest saved model.
+CUSTOMER_SCORES = StructType(
+    [
+        _f("customer_id", StringType(), False),
+        _f("vin", StringType(), False),
+        _f("model", StringType(), False),
+        _f("model_version", StringType(), False),
+        _f("score", DoubleType(), False),
+        _f("decile", IntegerType(), False),
+        *RUN,
+    ]
+)
+
+# One row per (model, version, scorer, metric): the out-of-time test of each saved model
+# and of the rules baseline beside it.
+MODEL_METRICS = StructType(
+    [
+        _f("model", StringType(), False),
+        _f("version", StringType(), False),
+        _f("trained_as_of", DateType(), False),
+        _f("test_snapshot", DateType(), False),
+        _f("scorer", StringType(), False),
+        _f("metric", StringType(), False),
+        _f("value", DoubleType()),
         *RUN,
     ]
 )
@@ -210,6 +253,9 @@ CONTACT_PLAN = StructType(
         _f("channel", StringType()),
         _f("channel_reasons", MapType(StringType(), StringType()), False),
         _f("expected_value", DoubleType()),
+        # The plan's model score (activation.plans.<plan>.score) and its decile.
+        _f("propensity", DoubleType()),
+        _f("propensity_decile", IntegerType()),
         _f("rank_in_plan", IntegerType()),
         _f("party_type", StringType(), False),
         _f("account_type", StringType()),
@@ -221,6 +267,7 @@ CONTACT_PLAN = StructType(
         _f("offer", StringType()),
         _f("service", StringType()),
         _f("price", MONEY),
+        _f("offer_rule", StringType()),
         _f("image", StringType(), False),
         _f("salutation", StringType()),
         _f("given_name", StringType()),

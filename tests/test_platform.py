@@ -54,6 +54,34 @@ def test_delta_roundtrip_and_merge(spark: SparkSession, conf: Config) -> None:
     assert lake.tables(spark) == ["silver.t_merge"]
 
 
+def test_ensure_table_adds_new_nullable_columns(spark: SparkSession, conf: Config) -> None:
+    from pyspark.sql.types import ArrayType, IntegerType, StringType, StructField, StructType
+
+    from c360.errors import SchemaError
+    from c360.tables import merge_changed
+
+    lake = Lake.from_config(conf)
+    old = StructType([StructField("k", IntegerType(), False), StructField("v", StringType())])
+    lake.ensure_table(spark, "gold.t_evolve", old)
+    merge_changed(
+        spark,
+        lake,
+        "gold.t_evolve",
+        spark.createDataFrame([(1, "a"), (2, None)], old),
+        old,
+        ["k"],
+        delete=False,
+    )
+    new = StructType([*old.fields, StructField("m", ArrayType(StringType()))])
+    rows = spark.createDataFrame([(2, "b", ["x"])], new)
+    assert merge_changed(spark, lake, "gold.t_evolve", rows, new, ["k"], delete=False) == 1
+    expected = spark.createDataFrame([(1, "a", None), (2, "b", ["x"])], new)
+    assert_df_equality(lake.read(spark, "gold.t_evolve"), expected, ignore_row_order=True)
+    required = StructType([*new.fields, StructField("n", IntegerType(), False)])
+    with pytest.raises(SchemaError, match=r"gold\.t_evolve.*\(columns: n\)"):
+        lake.ensure_table(spark, "gold.t_evolve", required)
+
+
 def test_table_names() -> None:
     lake = Lake(root="/data/lake")
     assert lake.path("gold.customer_360") == "/data/lake/gold/customer_360"

@@ -1,6 +1,7 @@
 """Benchmark: training the propensity model at scale (the GBT fit the train stage runs).
 
-    .venv/bin/python scripts/bench/train.py --customers 1000000 --snapshots 1
+    .venv/bin/python scripts/bench/train.py --customers 1000000 --snapshots 8 \
+        --set spark.driver_memory=14g
 
 Builds ``customers x snapshots`` synthetic feature rows with the train stage's feature
 names and a label planted through a few of them (maturity, age, recency, NPS), then
@@ -65,6 +66,7 @@ def main() -> None:
     parser.add_argument("--snapshots", type=int, default=1)
     parser.add_argument("--conf", default=str(REPO / "conf" / "local.yaml"))
     parser.add_argument("--out", default=str(REPO / "bench" / "results"))
+    parser.add_argument("--set", action="append", default=[], help="config override")
     args = parser.parse_args()
 
     from pyspark.sql import functions as F
@@ -75,7 +77,7 @@ def main() -> None:
     from c360.ml.features import FEATURES
     from c360.session import build_spark
 
-    conf = load_config(args.conf)
+    conf = load_config(args.conf, args.set)
     configure_logging("WARNING")
     spark = build_spark(conf)
     rows = args.customers * args.snapshots

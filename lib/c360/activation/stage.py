@@ -15,9 +15,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from c360.activation import export, plan, results
-from c360.errors import StaleInputError
 from c360.gold import facts
-from c360.gold.stage import CUSTOMER_360, SEGMENTS, read_silver
+from c360.gold.stage import CUSTOMER_360, SEGMENTS, read_gold_as_of, read_silver
 from c360.lake import Lake
 from c360.logs import step
 from c360.ml.scores import read_scores_as_of
@@ -32,21 +31,6 @@ CONTACT_PLAN = "gold.contact_plan"
 CAMPAIGN_RESULTS = "gold.campaign_results"
 ERASURES = "ops.erasure_log"
 RESULT_KEYS = ["campaign_id", "wave", "channel", "contact_plan", "segment", "level", "objective"]
-
-
-def read_gold_as_of(spark: SparkSession, lake: Lake, name: str, as_of: dt.date) -> DataFrame:
-    """A gold table that must have been built for this run date."""
-    if not lake.exists(spark, name):
-        raise StaleInputError(f"table {name} does not exist: run the gold stage first")
-    df = lake.read(spark, name)
-    dates = sorted(r["as_of"] for r in df.select("as_of").distinct().collect())
-    if dates and dates != [as_of]:
-        shown = ", ".join(d.isoformat() for d in dates[:3])
-        raise StaleInputError(
-            f"table {name} is as of {shown}, not {as_of.isoformat()}: "
-            f"run the gold stage with --as-of {as_of.isoformat()} first"
-        )
-    return df
 
 
 def _read_or_empty(spark: SparkSession, lake: Lake, name: str, schema) -> DataFrame:

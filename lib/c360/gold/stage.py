@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from c360.config import GoldConfig
+from c360.errors import StaleInputError
 from c360.gold import dealers as dash
 from c360.gold import facts, lifecycle, profile
 from c360.lake import Lake
@@ -48,6 +49,21 @@ def read_silver(spark: SparkSession, lake: Lake, name: str) -> DataFrame:
         return lake.read(spark, name)
     log.info("table=%s absent; read as empty", name)
     return spark.createDataFrame([], _SILVER[name])
+
+
+def read_gold_as_of(spark: SparkSession, lake: Lake, name: str, as_of: dt.date) -> DataFrame:
+    """A gold table that must have been built for this run date."""
+    if not lake.exists(spark, name):
+        raise StaleInputError(f"table {name} does not exist: run the gold stage first")
+    df = lake.read(spark, name)
+    dates = sorted(r["as_of"] for r in df.select("as_of").distinct().collect())
+    if dates and dates != [as_of]:
+        shown = ", ".join(d.isoformat() for d in dates[:3])
+        raise StaleInputError(
+            f"table {name} is as of {shown}, not {as_of.isoformat()}: "
+            f"run the gold stage with --as-of {as_of.isoformat()} first"
+        )
+    return df
 
 
 class Inputs:

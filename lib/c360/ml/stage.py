@@ -22,7 +22,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from c360.config import LifecycleConfig, MlConfig
-from c360.errors import ModelError, StaleInputError
+from c360.errors import ModelError
+from c360.gold.stage import CUSTOMER_360, read_gold_as_of
 from c360.lake import Lake
 from c360.logs import step
 from c360.ml import features as feat
@@ -36,7 +37,6 @@ from c360.tables import merge_changed
 log = logging.getLogger(__name__)
 
 MODEL_METRICS = "gold.model_metrics"
-CUSTOMER_360 = "gold.customer_360"
 # Bump when features or labels change meaning: it is part of every version's fingerprint.
 FORMAT = 1
 
@@ -271,14 +271,7 @@ def score_rows(
 def run_score(ctx: StageContext) -> StageResult:
     spark, lake, conf, as_of = ctx.spark, ctx.lake, ctx.conf.ml, ctx.as_of
     result = StageResult()
-    if not lake.exists(spark, CUSTOMER_360):
-        raise StaleInputError(f"table {CUSTOMER_360} does not exist: run the gold stage first")
-    c360 = lake.read(spark, CUSTOMER_360)
-    if not c360.filter(F.col("as_of") != F.lit(as_of)).isEmpty():
-        raise StaleInputError(
-            f"table {CUSTOMER_360} is not as of {as_of.isoformat()}: "
-            f"run the gold stage with --as-of {as_of.isoformat()} first"
-        )
+    c360 = read_gold_as_of(spark, lake, CUSTOMER_360, as_of)
     with step(log, "score.customer_scores") as p:
         rows = score_rows(spark, lake, conf, as_of, ctx.run_id)
         if rows is None:

@@ -17,6 +17,8 @@ from c360.session import build_spark
 REPO = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+# The pseudonymize stage's HMAC key; subprocesses (c360, spark-submit) inherit it.
+os.environ.setdefault("C360_PSEUDONYM_KEY", "c360-test-key-not-a-secret")
 
 
 @pytest.fixture(scope="session")
@@ -116,5 +118,17 @@ def default_world(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     accuracy and the activation measurement tests."""
     root = tmp_path_factory.mktemp("default-world")
     c360(repo, "generate", "--conf", "conf/test.yaml", *sets(root))
-    c360(repo, "run", "--conf", "conf/test.yaml", "--as-of", DEFAULT_AS_OF, *sets(root))
+    # INFO logs, kept in run.log: test_privacy greps them for the sample's emails and phones.
+    proc = c360(
+        repo,
+        "run",
+        "--conf",
+        "conf/test.yaml",
+        "--as-of",
+        DEFAULT_AS_OF,
+        *sets(root),
+        "--set",
+        "logging.level=INFO",
+    )
+    (root / "run.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
     return root

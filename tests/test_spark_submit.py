@@ -104,6 +104,7 @@ def test_pipeline_runs_under_spark_submit(
         ("bronze", "succeeded"),
         ("gold", "succeeded"),
         ("identity", "succeeded"),
+        ("pseudonymize", "succeeded"),
         ("score", "succeeded"),
         ("silver", "succeeded"),
         ("train", "succeeded"),
@@ -157,6 +158,43 @@ def test_pipeline_runs_under_spark_submit(
     }
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["renewal", "service_churn"]
     assert lake.read(spark, "gold.customer_360").filter("renewal_decile IS NOT NULL").count() > 0
+    # pseudonymized profile for analysts: one row per profile, no email in clear
+    pseudo = lake.read(spark, "gold.customer_360_pseudo")
+    assert pseudo.count() == c360.count()
+    assert pseudo.join(c360.select("email").dropna(), "email").count() == 0
+    # right to erasure through spark-submit too
+    target = (
+        plan.filter(F.col("status") == "selected").orderBy("customer_id").first()["customer_id"]
+    )
+    erase = subprocess.run(
+        [
+            "bash",
+            "scripts/submit.sh",
+            cluster["master"],
+            "jobs/erase.py",
+            "--conf",
+            "conf/cluster.yaml",
+            "--customer-id",
+            target,
+            "--set",
+            f"lake.root={lake_root}",
+            "--set",
+            f"activation.export_root={tmp_path / 'exports'}",
+        ],
+        cwd=repo,
+        env={**cluster, "SPARK_SUBMIT_OPTS_EXTRA": "--conf spark.ui.enabled=false"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert erase.returncode == 0, erase.stderr[-4000:]
+    assert f"erased {target}" in erase.stdout
+    for table in ("gold.customer_360", "gold.contact_plan", "silver.identity_crosswalk"):
+        assert lake.read(spark, table).filter(F.col("customer_id") == target).count() == 0
+    assert [r.status for r in lake.read(spark, "ops.erasure_log").collect()] == ["done"]
+    assert target not in (tmp_path / "exports" / "2026-11-03" / "manifest.json").read_text()
+    exported = "".join(p.read_text() for p in (tmp_path / "exports" / "2026-11-03").glob("*.csv"))
+    assert target not in exported
 
 
 def test_spark_submit_without_delta_jars_fails_in_one_line(

@@ -64,11 +64,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     ensure_writable(conf.lake.root)
 
+    from c360.lock import lake_lock
     from c360.runner import run_stages
     from c360.session import build_spark
 
-    spark = build_spark(conf)
-    run_stages(spark, conf, as_of, stages)
+    # The lake is taken before Spark starts, so a second run fails in a second.
+    with lake_lock(conf, f"c360 run {' '.join(stages)} --as-of {as_of}"):
+        spark = build_spark(conf)
+        run_stages(spark, conf, as_of, stages)
     return 0
 
 
@@ -177,6 +180,30 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_erase(args: argparse.Namespace) -> int:
+    from c360.lock import lake_lock
+    from c360.privacy.erase import Request, run_erase
+    from c360.session import build_spark
+
+    conf = _load(args)
+    req = Request(customer_id=args.customer_id, email=args.email, phone=args.phone)
+    # Erasure deletes and vacuums: no pipeline run may read or write the lake meanwhile.
+    with lake_lock(conf, "c360 erase"):
+        results = run_erase(build_spark(conf), conf, req)
+    for r in results:
+        print(
+            f"erased {', '.join(r.customer_ids)} (request {r.request_id}"
+            f"{', resumed' if r.resumed else ''}): {sum(r.rows_deleted.values()):,} rows in "
+            f"{len(r.rows_deleted)} tables, {sum(r.exports.values()):,} export rows; "
+            f"{len(r.purged)} tables vacuumed"
+        )
+        for table, n in sorted(r.rows_deleted.items()):
+            print(f"  {table:<32} {n:>8,}")
+    if not results:
+        print("nothing to erase: that customer is already erased")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="c360", description="Customer 360 lakehouse")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -213,6 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", default=None, help="date shown in the title (optional)")
     p.add_argument("--out", default=None, help="HTML file (default <lake root>/report.html)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("erase", help="right to erasure: remove one person from the lake")
+    _common(p, as_of=False)
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--customer-id", default=None, help="the customer_id to erase")
+    who.add_argument("--email", default=None, help="erase the one customer with this email")
+    who.add_argument("--phone", default=None, help="erase the one customer with this phone")
+    p.set_defaults(func=cmd_erase)
 
     p = sub.add_parser("summary", help="list the lake's tables with row counts")
     _common(p, as_of=False)

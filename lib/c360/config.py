@@ -27,6 +27,10 @@ class LakeConfig:
 
     root: str = "lake"
     register_catalog: bool = False
+    # One writer at a time (c360.lock): "" = <root>/_c360.lock for a local root.
+    lock_file: str = ""
+    # How long a second run waits for the lake before it fails (0: fail at once).
+    lock_wait_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -335,6 +339,14 @@ class GeneratorConfig:
 
 
 @dataclass(frozen=True)
+class PrivacyConfig:
+    """Where the pseudonymization key comes from: never the key itself."""
+
+    key_env: str = "C360_PSEUDONYM_KEY"  # environment variable holding the key
+    key_file: str = ""  # or a file holding it (read when the variable is unset)
+
+
+@dataclass(frozen=True)
 class Config:
     env: str = "base"
     lake: LakeConfig = field(default_factory=LakeConfig)
@@ -349,6 +361,7 @@ class Config:
     gold: GoldConfig = field(default_factory=GoldConfig)
     activation: ActivationConfig = field(default_factory=ActivationConfig)
     ml: MlConfig = field(default_factory=MlConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
     def with_overrides(self, overrides: list[str]) -> Config:
@@ -363,11 +376,13 @@ class Config:
 
 _PATH_KEYS = (
     ("lake", "root"),
+    ("lake", "lock_file"),
     ("landing", "root"),
     ("spark", "jars_cache"),
     ("generator", "truth_root"),
     ("activation", "export_root"),
     ("ml", "model_root"),
+    ("privacy", "key_file"),
 )
 
 
@@ -381,7 +396,7 @@ def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None
     folder = Path(path).parent
 
     def beside(p: str) -> str:
-        return p if _has_scheme(p) or os.path.isabs(p) else str((folder / p).resolve())
+        return p if is_uri(p) or os.path.isabs(p) else str((folder / p).resolve())
 
     ident = conf.identity
     return dataclasses.replace(
@@ -560,14 +575,14 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
     return value
 
 
-def _has_scheme(path: str) -> bool:
+def is_uri(path: str) -> bool:
     head = path.split("/", 1)[0]
     return head.endswith(":") and len(head) > 2
 
 
 def to_local_or_uri(path: str) -> str:
     """Absolute local path for plain paths; URIs (s3a://, abfss://, file:) unchanged."""
-    if _has_scheme(path):
+    if is_uri(path):
         return path
     return os.path.abspath(os.path.expanduser(path))
 
@@ -576,6 +591,8 @@ def _resolve_paths(conf: Config) -> Config:
     out = conf
     for section, key in _PATH_KEYS:
         sub = getattr(out, section)
+        if not getattr(sub, key):  # optional paths stay unset
+            continue
         sub = dataclasses.replace(sub, **{key: to_local_or_uri(getattr(sub, key))})
         out = dataclasses.replace(out, **{section: sub})
     return out

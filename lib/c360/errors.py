@@ -111,3 +111,11 @@ class ExportError(C360Error):
 
 class ModelError(C360Error):
     """A propensity model cannot be trained, saved, found or applied (names the model)."""
+
+
+class ErasureError(C360Error):
+    """An erasure request names no customer, or more than one (names the table searched)."""
+
+
+class PrivacyError(C360Error):
+    """The pseudonymization key is missing or unreadable (names where it looked)."""

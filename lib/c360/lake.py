@@ -17,6 +17,7 @@ from pyspark.sql.types import StructType
 
 from c360.config import Config
 from c360.errors import ConfigError, LakeNotWritableError, SchemaError
+from c360.privacy.pii import stats_properties
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ class Lake:
         builder = DeltaTable.createIfNotExists(spark).location(self.path(name)).addColumns(schema)
         if partition_by:
             builder = builder.partitionedBy(*partition_by)
-        for key, value in (properties or {}).items():
+        # personal columns never reach the log's statistics (see c360.privacy.pii)
+        for key, value in {**stats_properties(schema), **(properties or {})}.items():
             builder = builder.property(key, value)
         table = builder.execute()
         if self._add_new_columns(spark, name, table, schema):
@@ -110,7 +112,7 @@ class Lake:
         """Every Delta table under the root, as ``layer.table`` (local lakes only)."""
         names: list[str] = []
         for layer in LAYERS:
-            folder = os.path.join(_local_path(self.root), layer)
+            folder = os.path.join(local_path(self.root), layer)
             if not os.path.isdir(folder):
                 continue
             for table in sorted(os.listdir(folder)):
@@ -119,8 +121,13 @@ class Lake:
         return names
 
 
-def _local_path(root: str) -> str:
-    return root[len("file:") :] if root.startswith("file:") else root
+def local_path(root: str) -> str:
+    """A local path from a plain path or a ``file:`` URI."""
+    if root.startswith("file:"):
+        root = root[len("file:") :]
+        while root.startswith("//"):
+            root = root[1:]
+    return root
 
 
 def is_local(root: str) -> bool:
@@ -132,7 +139,7 @@ def ensure_writable(root: str) -> None:
     if not is_local(root):
         log.info("lake root %s is remote; write access is checked by the first write", root)
         return
-    path = _local_path(root)
+    path = local_path(root)
     probe = os.path.join(path, f".c360-write-probe-{uuid.uuid4().hex}")
     try:
         os.makedirs(path, exist_ok=True)

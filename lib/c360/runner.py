@@ -20,6 +20,7 @@ from pyspark.sql import SparkSession
 from c360.config import Config
 from c360.errors import UsageError
 from c360.lake import Lake
+from c360.lock import lake_lock
 from c360.schemas.ops import JOB_RUNS
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ STAGES: dict[str, str] = {
     "train": "c360.ml.stage:run_train",
     "score": "c360.ml.stage:run_score",
     "activation": "c360.activation.stage:run",
+    "pseudonymize": "c360.privacy.pseudo:run",
 }
 
 
@@ -107,7 +109,19 @@ def run_stages(
     stages: list[str],
     pipeline_run_id: str | None = None,
 ) -> dict[str, StageResult]:
-    """Run stages in order; each gets a row in ``ops.job_runs``, failures included."""
+    """Run stages in order; each gets a row in ``ops.job_runs``, failures included.
+    The lake lock is held throughout (re-entrant: the CLI already holds it)."""
+    with lake_lock(conf, f"run_stages {' '.join(stages)} --as-of {as_of}"):
+        return _run_stages(spark, conf, as_of, stages, pipeline_run_id)
+
+
+def _run_stages(
+    spark: SparkSession,
+    conf: Config,
+    as_of: dt.date,
+    stages: list[str],
+    pipeline_run_id: str | None,
+) -> dict[str, StageResult]:
     lake = Lake.from_config(conf)
     pipeline_run_id = pipeline_run_id or uuid.uuid4().hex
     results: dict[str, StageResult] = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import shutil
 import sys
 from importlib import metadata
 
@@ -19,6 +20,7 @@ from pyspark.sql import SparkSession
 
 from c360.config import Config
 from c360.errors import DeltaJarsMissingError
+from c360.lake import is_local, local_path
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +132,23 @@ def build_spark(conf: Config, *, extra_conf: dict[str, str] | None = None) -> Sp
         _check_delta_on_classpath(spark)
     spark.sparkContext.setCheckpointDir(f"{conf.lake.root}/_checkpoints")
     return spark
+
+
+def remove_old_checkpoints(spark: SparkSession, root: str) -> int:
+    """Delete the checkpoint folders other Spark applications left under
+    ``<root>/_checkpoints`` (they hold copies of rows, so an erasure must not leave them).
+    Local lakes only; call it while holding the lake lock. Returns the folders removed."""
+    folder = os.path.join(local_path(root), "_checkpoints")
+    if not is_local(root) or not os.path.isdir(folder):
+        return 0
+    mine = spark.sparkContext.getCheckpointDir() or ""
+    removed = 0
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if os.path.isdir(path) and not mine.rstrip("/").endswith(name):
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def _check_delta_on_classpath(spark: SparkSession) -> None:

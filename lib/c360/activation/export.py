@@ -91,7 +91,6 @@ def write_export(plan_table: DataFrame, root: str, as_of: dt.date) -> dict:
             f"activation.export_root {root}: the driver writes the export files itself; "
             "give a local or mounted folder, not a URI"
         )
-    final = os.path.join(root, as_of.isoformat())
     tmp = os.path.join(root, f".{as_of.isoformat()}.tmp")
     try:
         os.makedirs(root, exist_ok=True)
@@ -148,11 +147,61 @@ def write_export(plan_table: DataFrame, root: str, as_of: dt.date) -> dict:
     with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as fh:
         json.dump(manifest, fh, indent=2, sort_keys=True)
         fh.write("\n")
-    old = os.path.join(root, f".{as_of.isoformat()}.old")
+    _swap(root, as_of.isoformat())
+    log.info("step=activation.export files=%d rows=%d", len(files), manifest["rows"])
+    return manifest
+
+
+def _swap(root: str, name: str) -> None:
+    """Replace ``<root>/<name>`` by ``<root>/.<name>.tmp`` (two renames, no half state)."""
+    final, tmp = os.path.join(root, name), os.path.join(root, f".{name}.tmp")
+    old = os.path.join(root, f".{name}.old")
     shutil.rmtree(old, ignore_errors=True)
     if os.path.exists(final):
         os.rename(final, old)
     os.rename(tmp, final)
     shutil.rmtree(old, ignore_errors=True)
-    log.info("step=activation.export files=%d rows=%d", len(files), manifest["rows"])
-    return manifest
+
+
+def scrub_exports(root: str, customer_ids: set[str]) -> dict[str, int]:
+    """Drop the rows of ``customer_ids`` from every export folder already written (right to
+    erasure); each touched folder is rewritten whole, its manifest updated. Returns the
+    rows removed per ``<folder>/<file>``."""
+    removed: dict[str, int] = {}
+    if not os.path.isdir(root):
+        return removed
+    for name in sorted(os.listdir(root)):
+        folder = os.path.join(root, name)
+        mpath = os.path.join(folder, MANIFEST)
+        if name.startswith(".") or not os.path.isfile(mpath):
+            continue
+        with open(mpath, encoding="utf-8") as fh:
+            manifest = json.load(fh)
+        new: dict[str, bytes] = {}
+        for entry in manifest["files"]:
+            with open(os.path.join(folder, entry["file"]), encoding="utf-8", newline="") as fh:
+                rows = list(csv.reader(fh))
+            at = rows[0].index("customer_id")
+            kept = [rows[0]] + [r for r in rows[1:] if r[at] not in customer_ids]
+            if len(kept) == len(rows):
+                continue
+            buf = io.StringIO(newline="")
+            csv.writer(buf, lineterminator="\n").writerows(kept)
+            new[entry["file"]] = buf.getvalue().encode("utf-8")
+            removed[f"{name}/{entry['file']}"] = len(rows) - len(kept)
+            entry.update(rows=len(kept) - 1, sha256=_digest(new[entry["file"]]))
+            entry["bytes"] = len(new[entry["file"]])
+        if not new:
+            continue
+        manifest["rows"] = sum(f["rows"] for f in manifest["files"])
+        tmp = os.path.join(root, f".{name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(folder, tmp)
+        for file, data in new.items():
+            with open(os.path.join(tmp, file), "wb") as fh:
+                fh.write(data)
+        with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as fh:
+            json.dump(manifest, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+        _swap(root, name)
+    return removed

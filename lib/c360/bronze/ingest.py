@@ -37,6 +37,7 @@ from c360.bronze.landing import (
 from c360.config import SourceSpec
 from c360.errors import ConfigError, ReconciliationError, SourceError
 from c360.lake import Lake
+from c360.privacy.pii import STATS_PROPERTY, stats_columns
 from c360.runner import StageContext, StageResult
 from c360.schemas.bronze import LINEAGE, QUARANTINE
 from c360.schemas.ops import BRONZE_FILES, SCHEMA_CHANGES
@@ -294,6 +295,9 @@ def _append(
     )
     if merge_schema:
         writer = writer.option("mergeSchema", "true")
+    # A new source table keeps statistics on the lineage columns only: its raw strings
+    # may be anyone's name or email, and the Delta log is never rewritten by an erasure.
+    writer = writer.option(STATS_PROPERTY, ",".join(stats_columns(LINEAGE)))
     writer.save(path)
 
 

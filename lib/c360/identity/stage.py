@@ -30,6 +30,7 @@ from c360.identity.ids import assign_ids
 from c360.identity.resolve import MATCH_COLUMNS, cluster, find_links, match_hash
 from c360.lake import Lake
 from c360.logs import step
+from c360.privacy.erase import erased_ids
 from c360.runner import StageContext, StageResult
 from c360.schemas import ops as ops_schemas
 from c360.schemas import silver as schemas
@@ -309,6 +310,10 @@ def run(ctx: StageContext) -> StageResult:
                     log_ids.select(F.col("other_id").alias("customer_id")).dropna()
                 )
             used = used.distinct()
+        erased = erased_ids(spark, lake)
+        if erased is not None:
+            # an erased person's id is never handed out again, even to their own records
+            used = erased if used is None else used.unionByName(erased).distinct()
         old = None if prev is None else prev.select("record_key", "customer_id")
         ids = assign_ids(comps.select(F.col("uid").alias("record_key"), "component"), old, used)
         crosswalk_ids = ids.crosswalk.localCheckpoint()

@@ -113,12 +113,18 @@ IDENTITY_MODELS = StructType(
     ]
 )
 
-# Erasure requests (``c360 erase``): ids only, never the identifiers asked for. The
-# contact plan suppresses every customer listed here.
+# Erasure requests (``c360 erase``): ids and counts only, never the identifiers asked
+# for. One row per (request, customer id). The contact plan suppresses every customer
+# listed here, and identity never issues these ids again.
 ERASURE_LOG = StructType(
     [
         StructField("request_id", StringType(), False),
         StructField("customer_id", StringType(), False),
         StructField("requested_at", TimestampType(), False),
+        StructField("status", StringType(), True),
+        StructField("completed_at", TimestampType(), True),
+        StructField("rows_deleted", MapType(StringType(), LongType()), True),
+        StructField("bronze_files", MapType(StringType(), LongType()), True),
+        StructField("export_rows", LongType(), True),
     ]
 )

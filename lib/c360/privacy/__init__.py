@@ -1,0 +1,1 @@
+"""Privacy: right to erasure and pseudonymized views for analysts."""

@@ -1,0 +1,308 @@
+"""Privacy and concurrency: keyed pseudonyms (known-answer HMAC), one writer per lake,
+right to erasure on a copy of the default world (every layer, every export, every file,
+ids never reused), and no PII in the logs or ops tables of a full run."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from c360.config import Config
+from c360.errors import ConcurrentRunError, ErasureError, PrivacyError
+from c360.lake import Lake
+from c360.lock import lake_lock, lock_path
+from c360.privacy import pseudo
+from c360.privacy.erase import Request, bronze_lineage, footprint, run_erase
+from c360.privacy.scan import find_values
+from c360.runner import run_stages
+from conftest import DEFAULT_AS_OF
+
+KEY = b"k3y-for-tests"
+
+
+# --------------------------------------------------------------------------- pseudonyms
+
+
+def test_keyed_hash_is_hmac_sha256_and_nulls_stay_null(spark: SparkSession) -> None:
+    df = spark.createDataFrame(
+        [
+            ("1", "ana.lopez@example.es"),
+            ("2", None),  # a None row
+            ("3", '  Ñandú 🚗 ‏عربي =HYPERLINK("x")  '),  # messy: emoji, RTL mark, formula
+        ],
+        "id string, email string",
+    )
+    got = pseudo.with_keyed_hashes(df, ["email"], pseudo.key_frame(spark, KEY))
+
+    def h(v: str | None) -> str | None:
+        return None if v is None else hmac.new(KEY, v.encode(), hashlib.sha256).hexdigest()
+
+    want = spark.createDataFrame(
+        [(r["id"], h(r["email"])) for r in df.collect()], "id string, email string"
+    )
+    assert_df_equality(got, want, ignore_row_order=True, ignore_nullable=True)
+    # a key longer than the SHA-256 block is hashed first (RFC 2104)
+    long_key = b"x" * 100
+    one = pseudo.with_keyed_hashes(df.limit(1), ["email"], pseudo.key_frame(spark, long_key))
+    want_long = hmac.new(long_key, b"ana.lopez@example.es", hashlib.sha256).hexdigest()
+    assert one.first()["email"] == want_long
+    other = pseudo.with_keyed_hashes(df, ["email"], pseudo.key_frame(spark, b"another"))
+    assert other.filter("id = '1'").first()["email"] != h("ana.lopez@example.es")
+
+
+def test_key_comes_from_the_environment_or_a_file_never_config(
+    conf: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("C360_PSEUDONYM_KEY", raising=False)
+    with pytest.raises(PrivacyError, match="C360_PSEUDONYM_KEY"):
+        pseudo.load_key(conf)
+    secret = tmp_path / "key"
+    secret.write_text("from-a-file\n", encoding="utf-8")
+    from_file = conf.with_overrides([f"privacy.key_file={secret}"])
+    assert pseudo.load_key(from_file) == b"from-a-file"
+    monkeypatch.setenv("C360_PSEUDONYM_KEY", "from-env")
+    assert pseudo.load_key(from_file) == b"from-env"
+    missing = conf.with_overrides([f"privacy.key_file={tmp_path / 'nope'}"])
+    monkeypatch.delenv("C360_PSEUDONYM_KEY")
+    with pytest.raises(PrivacyError, match=r"privacy\.key_file") as err:
+        pseudo.load_key(missing)
+    assert "from-a-file" not in str(err.value)
+
+
+def test_pseudonymized_customer_360_on_the_default_world(
+    spark: SparkSession, default_world: Path
+) -> None:
+    lake = Lake(str(default_world / "lake"))
+    real = lake.read(spark, "gold.customer_360")
+    fake = lake.read(spark, "gold.customer_360_pseudo")
+    assert fake.count() == real.count()
+    assert "birth_date" not in fake.columns and "birth_year" in fake.columns
+    key = os.environ["C360_PSEUDONYM_KEY"].encode()
+    row = real.filter(F.col("email").isNotNull() & F.col("phone").isNotNull()).first()
+    got = fake.filter(F.col("customer_id") == row["customer_id"]).first()
+    for c in pseudo.HASHED:
+        want = None if row[c] is None else hmac.new(key, row[c].encode(), "sha256").hexdigest()
+        assert got[c] == want, c
+    assert {v["vin"] for v in got["vehicles"]}.isdisjoint({v["vin"] for v in row["vehicles"]})
+    # no email, phone or name of the real table survives anywhere in the pseudonymized one
+    needles = [r["email"] for r in real.select("email").dropna().limit(200).collect()]
+    needles += [r["phone"] for r in real.select("phone").dropna().limit(200).collect()]
+    assert find_values(str(default_world / "lake" / "gold" / "customer_360_pseudo"), needles) == []
+
+
+# ------------------------------------------------------------------------------- lock
+
+
+def _c360(repo: Path, *args: str, timeout: int = 900) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "c360.cli", *args],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_second_writer_fails_fast_and_a_killed_holder_frees_the_lake(
+    conf: Config, repo: Path, tmp_path: Path
+) -> None:
+    sets = ["--set", f"lake.root={conf.lake.root}", "--set", f"landing.root={tmp_path}"]
+    with lake_lock(conf, "test holder"):
+        t0 = time.monotonic()
+        proc = _c360(repo, "run", "--conf", "conf/test.yaml", "--as-of", "2026-11-03", *sets)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 2
+        assert "is in use by pid" in err and "test holder" in err, err
+        assert time.monotonic() - t0 < 60  # refused before any Spark started
+        with lake_lock(conf, "nested"):  # re-entrant in the holding process
+            pass
+    # kill -9 of a holder releases the lock with it (flock dies with the process)
+    code = (
+        "import sys, time; from c360.config import load_config; from c360.lock import lake_lock\n"
+        f"conf = load_config('conf/test.yaml', ['lake.root={conf.lake.root}'])\n"
+        "with lake_lock(conf, 'doomed'):\n    print('held', flush=True); time.sleep(600)\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=repo, stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with pytest.raises(ConcurrentRunError, match="doomed"), lake_lock(conf, "too early"):
+        pass
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait(timeout=30)
+    with lake_lock(conf, "after the kill") as path:
+        assert path == lock_path(conf)
+
+
+def test_two_runs_at_once_one_runs_and_the_other_is_refused(
+    spark: SparkSession, sample_conf: Config, sample: dict[str, int], repo: Path, tmp_path: Path
+) -> None:
+    lake_root = tmp_path / "lake"
+    sets = [
+        "--set",
+        f"lake.root={lake_root}",
+        "--set",
+        f"landing.root={sample_conf.landing.root}",
+    ]
+    args = ["run", "--conf", "conf/test.yaml", "--as-of", "2026-11-03", "--stage", "bronze"]
+    procs = [_c360(repo, *args, *sets) for _ in range(2)]
+    outs = [p.communicate(timeout=900) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes == [0, 2], [o[1][-2000:] for o in outs]
+    refused = next(o[1] for p, o in zip(procs, outs, strict=True) if p.returncode == 2)
+    assert "is in use by" in refused
+    # the run that went ahead loaded every landed file once, and every row reconciles
+    lake = Lake(str(lake_root))
+    files = lake.read(spark, "ops.bronze_files").filter("status = 'loaded'")
+    assert files.count() >= len(sample) and files.filter("NOT reconciled").count() == 0
+    bronze = sum(lake.read(spark, t).count() for t in lake.tables(spark) if t.startswith("bronze"))
+    assert files.agg(F.sum("rows_landed")).first()[0] == bronze
+
+
+# ---------------------------------------------------------------------------- erasure
+
+
+def _world_copy(default_world: Path, dest: Path, base_conf: Config) -> Config:
+    for part in ("lake", "exports", "landing"):
+        shutil.copytree(default_world / part, dest / part)
+    return base_conf.with_overrides(
+        [
+            f"lake.root={dest / 'lake'}",
+            f"landing.root={dest / 'landing'}",
+            f"activation.export_root={dest / 'exports'}",
+            f"ml.model_root={default_world / 'models'}",
+            "spark.shuffle_partitions=2",
+        ]
+    )
+
+
+def _raw_identifiers(spark: SparkSession, lake: Lake, lineage: dict[str, list[str]]) -> set[str]:
+    """The person's emails and phones exactly as landed, from their bronze rows."""
+    out: set[str] = set()
+    for table, rows in lineage.items():
+        df = lake.read(spark, table)
+        keys = F.concat_ws("#", "_source_file", F.col("_row_number").cast("string"))
+        cols = [c for c in df.columns if any(k in c for k in ("email", "phone", "contact"))]
+        cols += ["recipient_key"] if "recipient_key" in df.columns else []
+        for r in df.filter(keys.isin(rows)).select(*cols).collect():
+            out.update(v.strip() for v in r if v and len(v.strip()) >= 6)
+    return out
+
+
+def test_erase_removes_the_person_everywhere_and_the_id_is_never_reused(
+    spark: SparkSession, default_world: Path, base_conf: Config, tmp_path: Path
+) -> None:
+    conf = _world_copy(default_world, tmp_path, base_conf)
+    lake = Lake.from_config(conf)
+    exports = Path(conf.activation.export_root) / DEFAULT_AS_OF
+    # a person in an export file, with an email and a phone, known to several sources
+    exported = set()
+    for f in exports.glob("*.csv"):
+        with f.open(encoding="utf-8", newline="") as fh:
+            exported.update(r["customer_id"] for r in csv.DictReader(fh))
+    people = (
+        lake.read(spark, "silver.customers")
+        .filter(
+            (F.col("party_type") == "person")
+            & F.col("email").isNotNull()
+            & F.col("phone").isNotNull()
+            & (F.size("sources") >= 2)
+            & F.array_contains("sources", "sales")
+            & F.col("customer_id").isin(sorted(exported))
+        )
+        .orderBy("customer_id")
+    )
+    target = people.first()
+    cid = target["customer_id"]
+    fp = footprint(spark, lake, [cid])
+    sale_id = fp.records["sales"][0]
+    assert fp.emails and fp.phones and fp.shared == 0
+    raw = _raw_identifiers(spark, lake, bronze_lineage(spark, lake, fp))
+    needles = sorted({*fp.emails, *fp.phones, *raw, cid})
+    assert find_values(str(tmp_path / "lake"), needles), "the scan must see the person first"
+    counts = {t: lake.read(spark, t).count() for t in lake.tables(spark)}
+
+    with pytest.raises(ErasureError, match=r"not in silver\.identity_crosswalk"):
+        run_erase(spark, conf, Request(customer_id="C-nobody"))
+    (result,) = run_erase(spark, conf, Request(email=target["email"].upper() + " "))
+    assert result.customer_ids == [cid]
+    assert result.rows_deleted["silver.customers"] == 1
+    assert sum(result.exports.values()) >= 1
+    assert any(t.startswith("bronze.") for t in result.rows_deleted)
+
+    # every table lost exactly the rows the result reports, and nothing else
+    for t, before in counts.items():
+        assert lake.read(spark, t).count() == before - result.rows_deleted.get(t, 0), t
+    # no data file, no Delta log (statistics skip personal columns), no checkpoint holds
+    # an email or phone of the person, in any spelling
+    pii = find_values(str(tmp_path / "lake"), [n for n in needles if n != cid])
+    assert pii == [], pii[:5]
+    # the id stays only in ops.erasure_log (by design: it is how the id is never reused)
+    # and in the log statistics of old commits (an id is a pseudonym, not personal data)
+    id_hits = find_values(str(tmp_path / "lake"), [cid])
+    data = [h for h in id_hits if "/_delta_log/" not in h.file]
+    assert {Path(h.file).parent.name for h in data} == {"erasure_log"}, data[:5]
+    assert find_values(str(tmp_path / "exports"), needles) == []
+    manifest = json.loads((exports / "manifest.json").read_text(encoding="utf-8"))
+    for entry in manifest["files"]:
+        data = (exports / entry["file"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+        assert data.count(b"\n") - 1 == entry["rows"]
+    erasures = lake.read(spark, "ops.erasure_log").collect()
+    assert [(r["customer_id"], r["status"]) for r in erasures] == [(cid, "done")]
+    assert erasures[0]["rows_deleted"] == result.rows_deleted
+
+    # asking again changes nothing
+    versions = {t: lake.delta(spark, t).history(1).first()["version"] for t in counts}
+    assert run_erase(spark, conf, Request(customer_id=cid)) == []
+    assert {t: lake.delta(spark, t).history(1).first()["version"] for t in counts} == versions
+
+    # the person comes back in a later batch: a new customer, never the erased id
+    land = Path(conf.landing.root) / "sales"  # bytes: the source exports Latin-1
+    header, line = next(
+        (f.read_bytes().split(b"\n")[0], ln)
+        for f in sorted(land.glob("*/*.csv"))
+        for ln in f.read_bytes().split(b"\n")[1:]
+        if sale_id.encode() in ln
+    )
+    batch = land / "20261104-delta"
+    batch.mkdir()
+    (batch / "sales_20261104-delta.csv").write_bytes(header + b"\n" + line + b"\n")
+    run_stages(spark, conf, dt.date(2026, 11, 4), ["bronze", "silver", "identity"])
+    cw = lake.read(spark, "silver.identity_crosswalk")
+    assert cw.filter(F.col("customer_id") == cid).count() == 0
+    back = cw.filter((F.col("source") == "sales") & (F.col("source_record_id") == sale_id))
+    assert [r["customer_id"] != cid for r in back.collect()] == [True]
+
+
+# ------------------------------------------------------------------------ PII in logs
+
+
+def test_no_pii_in_the_logs_or_ops_tables_of_a_full_run(
+    spark: SparkSession, default_world: Path
+) -> None:
+    lake = Lake(str(default_world / "lake"))
+    party = lake.read(spark, "silver.party_records")
+    emails = [r[0] for r in party.select("email").dropna().distinct().collect()]
+    phones = [r[0] for r in party.select("phone").dropna().distinct().collect()]
+    assert len(emails) > 500 and len(phones) > 500
+    log_text = (default_world / "run.log").read_text(encoding="utf-8").lower()
+    assert "step=identity" in log_text  # the run logged at INFO
+    leaked = [e for e in emails if e in log_text] + [p for p in phones if p in log_text]
+    assert leaked == []
+    assert find_values(str(default_world / "lake" / "ops"), emails[:300] + phones[:300]) == []

@@ -105,6 +105,7 @@ def test_pipeline_runs_under_spark_submit(
         ("gold", "succeeded"),
         ("identity", "succeeded"),
         ("pseudonymize", "succeeded"),
+        ("reconcile", "succeeded"),
         ("score", "succeeded"),
         ("silver", "succeeded"),
         ("train", "succeeded"),

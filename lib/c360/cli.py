@@ -204,6 +204,22 @@ def cmd_erase(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_checksum(args: argparse.Namespace) -> int:
+    import json
+
+    from c360.checksum import lake_checksums
+    from c360.lake import Lake
+    from c360.session import build_spark
+
+    conf = _load(args)
+    lake = Lake.from_config(conf)
+    spark = build_spark(conf)
+    sums = lake_checksums(spark, lake, tuple(args.layer or ("bronze", "silver", "gold")))
+    out = {name: {"rows": c.rows, "digest": c.digest} for name, c in sorted(sums.items())}
+    print(json.dumps(out, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="c360", description="Customer 360 lakehouse")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -248,6 +264,15 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--email", default=None, help="erase the one customer with this email")
     who.add_argument("--phone", default=None, help="erase the one customer with this phone")
     p.set_defaults(func=cmd_erase)
+
+    p = sub.add_parser(
+        "checksum", help="content checksum of every table (JSON): compare two runs of a lake"
+    )
+    _common(p, as_of=False)
+    p.add_argument(
+        "--layer", action="append", default=None, help="bronze, silver, gold (repeatable)"
+    )
+    p.set_defaults(func=cmd_checksum)
 
     p = sub.add_parser("summary", help="list the lake's tables with row counts")
     _common(p, as_of=False)

@@ -37,6 +37,7 @@ STAGES: dict[str, str] = {
     "score": "c360.ml.stage:run_score",
     "activation": "c360.activation.stage:run",
     "pseudonymize": "c360.privacy.pseudo:run",
+    "reconcile": "c360.reconcile:run",
 }
 
 

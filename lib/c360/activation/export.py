@@ -54,10 +54,13 @@ MANIFEST = "manifest.json"
 
 
 def csv_safe(c: Column) -> Column:
-    """Text a spreadsheet would evaluate (=, +, -, @, tab, CR first) gets a leading quote;
-    a plain signed number (an E.164 phone) is left alone."""
+    """Text a spreadsheet would evaluate gets a leading quote: =, +, -, @ (also full-width,
+    and after leading blanks, which some spreadsheets skip), tab or CR first. A plain
+    signed number (an E.164 phone) is left alone."""
     s = c.cast("string")
-    formula = s.rlike(r"^[=+\-@\t\r]") & ~s.rlike(r"^[+\-]?[0-9][0-9 .]*$")
+    formula = s.rlike("^([ \u3000]*[=+\\-@\uff1d\uff0b\uff0d\uff20]|[\t\r])") & ~s.rlike(
+        r"^[+\-]?[0-9][0-9 .]*$"
+    )
     return F.when(formula, F.concat(F.lit("'"), s)).otherwise(s)
 
 

@@ -425,6 +425,11 @@ def erase_customers(
             cond = person_filter(name, columns, fp)
         if cond is None:
             continue
+        if name == "bronze.quarantine":
+            # Malformed landed lines count as landed rows too: keep per-file counts so
+            # landed = bronze + quarantined + erased still adds up (c360.reconcile).
+            for r in lake.read(spark, name).filter(cond).groupBy("_source_file").count().collect():
+                files[r["_source_file"]] = files.get(r["_source_file"], 0) + int(r["count"])
         n = delete_where(spark, lake, name, cond)
         if n:
             deleted[name] = n

@@ -128,3 +128,21 @@ ERASURE_LOG = StructType(
         StructField("export_rows", LongType(), True),
     ]
 )
+
+# One row per (as_of, layer, table_name, check): the counts that must add up after a run.
+RECONCILIATION = StructType(
+    [
+        StructField("as_of", DateType(), False),
+        StructField("layer", StringType(), False),
+        StructField("table_name", StringType(), False),
+        StructField("check", StringType(), False),
+        StructField("expected", LongType(), False),
+        StructField("actual", LongType(), False),
+        StructField("gap", LongType(), False),
+        StructField("ok", BooleanType(), False),
+        StructField("severity", StringType(), False),
+        StructField("detail", StringType(), True),
+        StructField("run_id", StringType(), False),
+        StructField("recorded_at", TimestampType(), False),
+    ]
+)

@@ -6,7 +6,8 @@ Rules live in YAML (``conf/dq/silver.yaml``), per silver table::
       - {name: sale_date_present, check: not_null, columns: [sale_date], severity: drop}
 
 Checks: ``not_null``, ``pattern``, ``range`` (``min``/``max``; the word ``as_of`` means
-the run date), ``allowed`` (``values``), ``is_true`` (a boolean flag column),
+the run date), ``allowed`` (``values``), ``is_true`` (a boolean flag column), ``max_length`` (``max``
+characters: a 1 MB "name" is a broken export, not a customer),
 ``unique`` (no other key holds the same value, in the batch or already in the table) and
 ``references`` (the value exists in ``ref_table.ref_column``). ``where`` (SQL) limits a
 rule to some rows. Only ``not_null`` fails on NULL; the others let NULL pass.
@@ -32,7 +33,16 @@ from c360.config import from_dict
 from c360.errors import ConfigError, DataQualityError
 from c360.lake import Lake
 
-CHECKS = ("not_null", "pattern", "range", "allowed", "is_true", "unique", "references")
+CHECKS = (
+    "not_null",
+    "pattern",
+    "range",
+    "allowed",
+    "is_true",
+    "max_length",
+    "unique",
+    "references",
+)
 SEVERITIES = ("warn", "drop", "fail")
 
 
@@ -64,6 +74,8 @@ def load_rules(path: str) -> DqRuleSet:
         raise ConfigError(f"data-quality rules not found: {path}")
     with open(path, encoding="utf-8") as fh:
         data = yaml.safe_load(fh) or {}
+    # Top-level keys starting with "x-" hold YAML anchors that rules share, not tables.
+    data = {k: v for k, v in data.items() if not str(k).startswith("x-")}
     try:
         rules = from_dict(DqRuleSet, {"tables": data}, path="dq")
     except ConfigError as exc:
@@ -90,6 +102,8 @@ def _validate(r: DqRule, table: str, path: str) -> None:
         raise ConfigError(f"{where}: check 'pattern' needs 'pattern'")
     if r.check == "range" and r.min is None and r.max is None:
         raise ConfigError(f"{where}: check 'range' needs 'min' or 'max'")
+    if r.check == "max_length" and not isinstance(r.max, int):
+        raise ConfigError(f"{where}: check 'max_length' needs 'max' (a whole number)")
     if r.check == "allowed" and not r.values:
         raise ConfigError(f"{where}: check 'allowed' needs 'values'")
     if r.check == "references" and not (r.ref_table and r.ref_column):
@@ -149,6 +163,8 @@ def _failed(rule: DqRule, as_of: dt.date) -> Column:
         bad = reduce(lambda a, b: a | b, [c.isNotNull() & ~c.isin(list(rule.values)) for c in cols])
     elif rule.check == "is_true":
         bad = reduce(lambda a, b: a | b, [c.isNotNull() & ~c for c in cols])
+    elif rule.check == "max_length":
+        bad = reduce(lambda a, b: a | b, [F.length(c.cast("string")) > rule.max for c in cols])
     else:  # set-level checks were computed into a flag column first
         bad = F.col(_flag(rule))
     if rule.where:
@@ -296,6 +312,8 @@ def _reason(r: DqRule) -> str:
         return (
             f"{cols} outside [{'' if r.min is None else r.min}, {'' if r.max is None else r.max}]"
         )
+    if r.check == "max_length":
+        return f"{cols} longer than {r.max} characters"
     if r.check == "allowed":
         return f"{cols} not in {', '.join(map(str, r.values))}"
     if r.check == "is_true":

@@ -26,6 +26,31 @@ def version(prefix: str = "") -> Column:
     )
 
 
+def row_states(
+    rows: DataFrame, silver: DataFrame, quarantine: DataFrame, top: DataFrame, key: list[str]
+) -> DataFrame:
+    """``_state`` of each bronze row (``_source_file``, ``_row_number``, key, ``_v``):
+    current if silver holds it, quarantined if the quarantine holds it, superseded if a
+    higher version of its key exists (``top``: key, ``_top``), else lost."""
+    placed = (
+        silver.select("_source_file", "_row_number", F.lit("current").alias("_state"))
+        .unionByName(
+            quarantine.select("_source_file", "_row_number", F.lit("quarantined").alias("_state"))
+        )
+        .dropDuplicates(["_source_file", "_row_number"])
+    )
+    return (
+        rows.join(placed, ["_source_file", "_row_number"], "left")
+        .join(top, key, "left")
+        .withColumn(
+            "_state",
+            F.coalesce(
+                F.col("_state"), F.when(F.col("_v") < F.col("_top"), "superseded"), F.lit("lost")
+            ),
+        )
+    )
+
+
 def with_version_rank(df: DataFrame, key: tuple[str, ...]) -> DataFrame:
     """``_rank`` = 1 for the highest version of each key in this batch."""
     w = Window.partitionBy(*key).orderBy(*[F.col(c).desc_nulls_last() for c in VERSION_COLS])

@@ -41,7 +41,13 @@ from c360.silver.dq import (
     raise_on_fail,
     referenced_tables,
 )
-from c360.silver.merge import VERSION_COLS, merge_latest, version, with_version_rank
+from c360.silver.merge import (
+    VERSION_COLS,
+    merge_latest,
+    row_states,
+    version,
+    with_version_rank,
+)
 from c360.silver.sources import MODELS, SourceModel
 
 log = logging.getLogger(__name__)
@@ -266,33 +272,17 @@ def reconcile(ctx: StageContext, o: SourceOutcome) -> list[tuple]:
     spark, lake, m = ctx.spark, ctx.lake, o.model
     files = [f.file for f in o.files]
     rows = o.typed.select("_source_file", "_row_number", *m.key, version().alias("_v"))
-    current = (
-        lake.read(spark, m.table)
-        .filter(F.col("_source_file").isin(files))
-        .select("_source_file", "_row_number", F.lit("current").alias("_state"))
+    current = lake.read(spark, m.table).filter(F.col("_source_file").isin(files))
+    quarantined = lake.read(spark, QUARANTINE_TABLE).filter(
+        (F.col("table_name") == m.table) & F.col("_source_file").isin(files)
     )
-    quarantined = (
-        lake.read(spark, QUARANTINE_TABLE)
-        .filter((F.col("table_name") == m.table) & F.col("_source_file").isin(files))
-        .select("_source_file", "_row_number", F.lit("quarantined").alias("_state"))
-    )
-    placed = current.unionByName(quarantined).dropDuplicates(["_source_file", "_row_number"])
     target = lake.read(spark, m.table).select(*m.key, version().alias("_v"))
     top = (
         target.unionByName(o.typed.select(*m.key, version().alias("_v")))
         .groupBy(*m.key)
         .agg(F.max("_v").alias("_top"))
     )
-    state = (
-        rows.join(placed, ["_source_file", "_row_number"], "left")
-        .join(top, list(m.key), "left")
-        .withColumn(
-            "_state",
-            F.coalesce(
-                F.col("_state"), F.when(F.col("_v") < F.col("_top"), "superseded"), F.lit("lost")
-            ),
-        )
-    )
+    state = row_states(rows, current, quarantined, top, list(m.key))
     counts = (
         state.groupBy("_source_file")
         .pivot("_state", ["current", "quarantined", "superseded", "lost"])

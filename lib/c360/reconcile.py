@@ -1,0 +1,473 @@
+"""Stage ``reconcile``: the counts that must add up, per layer and table, after each run.
+
+Everything is counted back from the tables as they are now (not from what the stages
+said they wrote), so a gap left by a crash, a manual edit or an erasure shows up. The
+report goes to ``ops.reconciliation`` (one row per as_of, layer, table and check); the
+stage fails with ``ReconciliationError`` naming every check with a gap. Details name
+files, tables and counts, never a row's content.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from c360.errors import ReconciliationError
+from c360.lake import Lake
+from c360.logs import step
+from c360.runner import StageContext, StageResult
+from c360.schemas.ops import RECONCILIATION
+from c360.silver.merge import row_states, version
+from c360.silver.sources import MODELS, SourceModel
+from c360.tables import merge_changed
+
+log = logging.getLogger(__name__)
+
+TABLE = "ops.reconciliation"
+BRONZE_FILES = "ops.bronze_files"
+SILVER_FILES = "ops.silver_files"
+ERASURES = "ops.erasure_log"
+BRONZE_QUARANTINE = "bronze.quarantine"
+SILVER_QUARANTINE = "silver.quarantine"
+PARTY = "silver.party_records"
+CROSSWALK = "silver.identity_crosswalk"
+CUSTOMERS = "silver.customers"
+PROFILE = "gold.customer_360"
+PSEUDO = "gold.customer_360_pseudo"
+PLAN = "gold.contact_plan"
+RECORD_KEY = ["source", "source_record_id"]
+MAX_NAMED = 5  # files or tables named in one detail
+
+
+@dataclass(frozen=True)
+class Check:
+    layer: str
+    table_name: str
+    check: str
+    expected: int
+    actual: int
+    detail: str = ""
+    # "error": the counts must add up and a gap fails the stage; "warn": an open item
+    # that is already reported where it happened (a landed file rejected whole).
+    severity: str = "error"
+
+    @property
+    def gap(self) -> int:
+        return self.actual - self.expected
+
+    @property
+    def ok(self) -> bool:
+        return self.gap == 0
+
+
+def _named(items: dict[str, int]) -> str:
+    """``a (+2), b (-1)``: the first few names with their gaps, then how many more."""
+    parts = [f"{k} ({v:+d})" for k, v in sorted(items.items())[:MAX_NAMED]]
+    more = len(items) - MAX_NAMED
+    return ", ".join(parts) + (f" and {more} more" if more > 0 else "")
+
+
+def _counts(df: DataFrame, key: str) -> dict[str, int]:
+    return {r[key]: int(r["n"]) for r in df.groupBy(key).agg(F.count("*").alias("n")).collect()}
+
+
+# --------------------------------------------------------------------------- bronze
+
+
+def erased_landed_rows(spark: SparkSession, lake: Lake) -> dict[str, int]:
+    """Landed rows removed by ``c360 erase``, per landed file (one request counts once)."""
+    if not lake.exists(spark, ERASURES):
+        return {}
+    per_request = (
+        lake.read(spark, ERASURES)
+        .filter(F.col("status") == "done")
+        .dropDuplicates(["request_id"])
+        .select(F.explode("bronze_files").alias("file", "n"))
+    )
+    return {
+        r.file: int(r.n) for r in per_request.groupBy("file").agg(F.sum("n").alias("n")).collect()
+    }
+
+
+def bronze_checks(spark: SparkSession, lake: Lake) -> list[Check]:
+    """Per source: landed = bronze + quarantined + erased, per file then summed."""
+    if not lake.exists(spark, BRONZE_FILES):
+        return []
+    files = lake.read(spark, BRONZE_FILES).collect()
+    erased = erased_landed_rows(spark, lake)
+    quarantine = (
+        _counts(lake.read(spark, BRONZE_QUARANTINE), "_source_file")
+        if lake.exists(spark, BRONZE_QUARANTINE)
+        else {}
+    )
+    out: list[Check] = []
+    for source in sorted({r.source for r in files}):
+        mine = [r for r in files if r.source == source]
+        table = f"bronze.{source}"
+        bronze = (
+            _counts(lake.read(spark, table), "_source_file") if lake.exists(spark, table) else {}
+        )
+        landed = {r.file: int(r.rows_landed or 0) for r in mine if r.status == "loaded"}
+        placed = {
+            f: bronze.get(f, 0) + quarantine.get(f, 0) + erased.get(f, 0)
+            for f in set(landed) | set(bronze)
+        }
+        gaps = {f: placed[f] - landed.get(f, 0) for f in placed if placed[f] != landed.get(f, 0)}
+        out.append(
+            Check(
+                "bronze",
+                table,
+                "rows landed = bronze + bronze.quarantine + erased",
+                sum(landed.values()),
+                sum(placed.values()),
+                f"files with a gap: {_named(gaps)}" if gaps else f"{len(landed)} file(s)",
+            )
+        )
+        # A file rejected whole (a missing required column) has no rows anywhere; it is
+        # retried every run until a corrected file replaces it.
+        done = {r.file for r in mine if r.status in {"loaded", "empty", "skipped_duplicate"}}
+        rejected = sorted({r.file for r in mine if r.status == "failed"} - done)
+        if rejected:
+            out.append(
+                Check(
+                    "bronze",
+                    table,
+                    "landed files rejected whole (see ops.bronze_files.error)",
+                    0,
+                    len(rejected),
+                    ", ".join(rejected[:MAX_NAMED]),
+                    severity="warn",
+                )
+            )
+    return out
+
+
+# --------------------------------------------------------------------------- silver
+
+
+def source_states(spark: SparkSession, lake: Lake, model: SourceModel) -> DataFrame:
+    """Every bronze row of one source with its state in silver; rows of files silver has
+    not processed yet are ``pending``."""
+    key = list(model.key)
+    rows = (
+        lake.read(spark, f"bronze.{model.source}")
+        .transform(model.typer)
+        .select("_source_file", "_row_number", *key, version().alias("_v"))
+    )
+    top = rows.groupBy(*key).agg(F.max("_v").alias("_top"))
+    silver = lake.read(spark, model.table)
+    quarantine = lake.read(spark, SILVER_QUARANTINE).filter(F.col("table_name") == model.table)
+    processed = (
+        lake.read(spark, SILVER_FILES)
+        .filter(F.col("table_name") == model.table)
+        .select(F.col("file").alias("_source_file"), F.lit(True).alias("_processed"))
+        .distinct()
+    )
+    states = row_states(rows, silver, quarantine, top, key).join(
+        F.broadcast(processed), "_source_file", "left"
+    )
+    pending = F.col("_processed").isNull() & (F.col("_state") == "lost")
+    return states.withColumn("_state", F.when(pending, "pending").otherwise(F.col("_state")))
+
+
+def silver_checks(spark: SparkSession, lake: Lake) -> list[Check]:
+    """Per source table: bronze rows = current + quarantined + superseded."""
+    if not lake.exists(spark, SILVER_FILES):
+        return []
+    out: list[Check] = []
+    for model in MODELS:
+        if not (lake.exists(spark, f"bronze.{model.source}") and lake.exists(spark, model.table)):
+            continue
+        counts = (
+            source_states(spark, lake, model)
+            .groupBy("_source_file", "_state")
+            .agg(F.count("*").alias("n"))
+            .collect()
+        )
+        total = sum(int(r.n) for r in counts)
+        by_state: dict[str, int] = {}
+        missing: dict[str, int] = {}
+        for r in counts:
+            by_state[r._state] = by_state.get(r._state, 0) + int(r.n)
+            if r._state in {"lost", "pending"}:
+                missing[f"{r._source_file} {r._state}"] = -int(r.n)
+        placed = sum(by_state.get(s, 0) for s in ("current", "quarantined", "superseded"))
+        parts = [f"{s} {by_state.get(s, 0):,}" for s in ("current", "quarantined", "superseded")]
+        detail = "; ".join(parts)
+        if missing:
+            detail += f"; not placed: {_named(missing)}"
+        out.append(
+            Check(
+                "silver",
+                model.table,
+                "bronze rows = current + silver.quarantine + superseded",
+                total,
+                placed,
+                detail,
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- identity, gold
+
+
+def _both_ways(a: DataFrame, b: DataFrame, key: list[str], a_name: str, b_name: str) -> str:
+    """The keys in one frame and not the other, as counts."""
+    only_a = a.join(b, key, "left_anti").count()
+    only_b = b.join(a, key, "left_anti").count()
+    if not (only_a or only_b):
+        return ""
+    return f"{only_a:,} only in {a_name}; {only_b:,} only in {b_name}"
+
+
+def _equal_keys(
+    layer: str, name: str, check: str, a: DataFrame, b: DataFrame, key: list[str], names: tuple
+) -> Check:
+    a, b = a.select(*key), b.select(*key)
+    return Check(layer, name, check, a.count(), b.count(), _both_ways(a, b, key, *names))
+
+
+def identity_checks(spark: SparkSession, lake: Lake) -> list[Check]:
+    """Every live party record has one customer, every customer has records."""
+    if not lake.exists(spark, PARTY):
+        return []
+    party = lake.read(spark, PARTY)
+    out: list[Check] = []
+    by_source = _counts(party, "source")
+    for model in MODELS:
+        if model.party and lake.exists(spark, model.table):
+            rows = lake.read(spark, model.table).count()
+            out.append(
+                Check(
+                    "silver",
+                    PARTY,
+                    f"{model.table} rows = party records of source {model.source}",
+                    rows,
+                    by_source.get(model.source, 0),
+                )
+            )
+    if not lake.exists(spark, CROSSWALK):
+        return out
+    crosswalk = lake.read(spark, CROSSWALK)
+    live = party.filter(~F.col("is_deleted"))
+    out.append(
+        _equal_keys(
+            "identity",
+            CROSSWALK,
+            "live party records = crosswalk rows (one customer_id each)",
+            live,
+            crosswalk.filter(~F.col("is_deleted")),
+            RECORD_KEY,
+            (PARTY, CROSSWALK),
+        )
+    )
+    if lake.exists(spark, CUSTOMERS):
+        ids = crosswalk.filter(~F.col("is_deleted")).select("customer_id").distinct()
+        out.append(
+            _equal_keys(
+                "identity",
+                CUSTOMERS,
+                "customers = distinct customer_id of the crosswalk",
+                ids,
+                lake.read(spark, CUSTOMERS),
+                ["customer_id"],
+                (CROSSWALK, CUSTOMERS),
+            )
+        )
+    return out
+
+
+def gold_checks(spark: SparkSession, lake: Lake, as_of: dt.date) -> list[Check]:
+    """One profile per customer; no gold row of this run names an unknown customer."""
+    if not (lake.exists(spark, PROFILE) and lake.exists(spark, CUSTOMERS)):
+        return []
+    profile = lake.read(spark, PROFILE).select("customer_id")
+    out = [
+        _equal_keys(
+            "gold",
+            PROFILE,
+            "profiles = silver.customers",
+            lake.read(spark, CUSTOMERS),
+            profile,
+            ["customer_id"],
+            (CUSTOMERS, PROFILE),
+        )
+    ]
+    if lake.exists(spark, PSEUDO):
+        out.append(
+            _equal_keys(
+                "gold",
+                PSEUDO,
+                "pseudonymized profiles = profiles",
+                profile,
+                lake.read(spark, PSEUDO),
+                ["customer_id"],
+                (PROFILE, PSEUDO),
+            )
+        )
+    # Current-state tables, and this run date's rows of the dated ones (older dates may
+    # name ids merged since, which is history, not a gap).
+    scoped: dict[str, Column | None] = {
+        "gold.lifecycle_segments": None,
+        "gold.customer_scores": F.col("as_of") == F.lit(as_of),
+        PLAN: F.col("plan_date") == F.lit(as_of),
+    }
+    for name, scope in scoped.items():
+        if not lake.exists(spark, name):
+            continue
+        df = lake.read(spark, name)
+        df = df if scope is None else df.filter(scope)
+        rows = df.count()
+        orphans = df.join(profile, "customer_id", "left_anti").count()
+        out.append(
+            Check(
+                "gold",
+                name,
+                "rows = rows whose customer_id has a profile",
+                rows,
+                rows - orphans,
+                f"{orphans:,} row(s) name a customer without a profile" if orphans else "",
+            )
+        )
+    return out
+
+
+def export_checks(spark: SparkSession, lake: Lake, root: str, as_of: dt.date) -> list[Check]:
+    """The export folder of this run date: manifest rows = selected plan rows, and every
+    file has the rows and checksum its manifest entry says."""
+    folder = os.path.join(root, as_of.isoformat())
+    manifest_path = os.path.join(folder, "manifest.json")
+    if not (os.path.exists(manifest_path) and lake.exists(spark, PLAN)):
+        return []
+    with open(manifest_path, encoding="utf-8") as fh:
+        manifest = json.load(fh)
+    selected = (
+        lake.read(spark, PLAN)
+        .filter((F.col("plan_date") == F.lit(as_of)) & (F.col("status") == "selected"))
+        .count()
+    )
+    wrong: dict[str, int] = {}
+    on_disk = 0
+    for entry in manifest["files"]:
+        with open(os.path.join(folder, entry["file"]), "rb") as fh:
+            data = fh.read()
+        rows = sum(1 for _ in csv.reader(data.decode("utf-8").splitlines(keepends=True))) - 1
+        on_disk += rows
+        if rows != entry["rows"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            wrong[entry["file"]] = rows - entry["rows"]
+    name = f"exports/{as_of.isoformat()}"
+    return [
+        Check(
+            "export",
+            name,
+            "selected contact plan rows = rows in the export files",
+            selected,
+            on_disk,
+            f"{len(manifest['files'])} file(s)",
+        ),
+        Check(
+            "export",
+            name,
+            "export files = manifest entries with matching rows and sha256",
+            len(manifest["files"]),
+            len(manifest["files"]) - len(wrong),
+            f"files that differ from the manifest: {_named(wrong)}" if wrong else "",
+        ),
+    ]
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def build_checks(
+    spark: SparkSession, lake: Lake, as_of: dt.date, export_root: str | None
+) -> list[Check]:
+    checks: list[Check] = []
+    for name, fn in (
+        ("bronze", lambda: bronze_checks(spark, lake)),
+        ("silver", lambda: silver_checks(spark, lake)),
+        ("identity", lambda: identity_checks(spark, lake)),
+        ("gold", lambda: gold_checks(spark, lake, as_of)),
+        ("export", lambda: export_checks(spark, lake, export_root, as_of) if export_root else []),
+    ):
+        with step(log, f"reconcile.{name}") as p:
+            found = fn()
+            p.rows_out = len(found)
+        checks += found
+    return checks
+
+
+def report_frame(spark: SparkSession, checks: list[Check], ctx: StageContext) -> DataFrame:
+    rows = [
+        (
+            ctx.as_of,
+            c.layer,
+            c.table_name,
+            c.check,
+            c.expected,
+            c.actual,
+            c.gap,
+            c.ok,
+            c.severity,
+            c.detail or None,
+            ctx.run_id,
+            ctx.started_at,
+        )
+        for c in checks
+    ]
+    return spark.createDataFrame(rows, RECONCILIATION)
+
+
+def run(ctx: StageContext) -> StageResult:
+    spark, lake = ctx.spark, ctx.lake
+    checks = build_checks(spark, lake, ctx.as_of, ctx.conf.activation.export_root)
+    report = report_frame(spark, checks, ctx)
+    # One report per run date: a rerun replaces it, and an identical one commits nothing.
+    content = [c for c in RECONCILIATION.fieldNames() if c not in {"run_id", "recorded_at"}]
+    key = ["as_of", "layer", "table_name", "check"]
+    written = merge_changed(
+        spark,
+        lake,
+        TABLE,
+        report,
+        RECONCILIATION,
+        key,
+        content,
+        delete=True,
+        scope=F.col("as_of") == F.lit(ctx.as_of),
+    )
+    for c in checks:
+        level = (
+            logging.INFO if c.ok else (logging.ERROR if c.severity == "error" else logging.WARNING)
+        )
+        log.log(
+            level,
+            "step=reconcile layer=%s table=%s check=%r expected=%d actual=%d gap=%+d %s",
+            c.layer,
+            c.table_name,
+            c.check,
+            c.expected,
+            c.actual,
+            c.gap,
+            c.detail,
+        )
+    result = StageResult(rows_read={"checks": len(checks)}, rows_written={TABLE: written})
+    gaps = [c for c in checks if c.severity == "error" and not c.ok]
+    if gaps:
+        named = "; ".join(f"{c.table_name}: {c.check} (gap {c.gap:+,d}) {c.detail}" for c in gaps)
+        raise ReconciliationError(
+            f"reconcile: {len(gaps)} check(s) do not add up: {named}; see {TABLE}"
+        )
+    return result
+
+
+__all__ = ["Check", "build_checks", "run"]

@@ -98,11 +98,29 @@ def lake_summary(spark: SparkSession, lake: Lake, export_root: str | None = None
         out.notes.append(
             "silver data quality: " + ("; ".join(parts) if parts else "no rule failed")
         )
+    if "ops.reconciliation" in names:
+        out.notes.extend(_reconciliation_notes(spark, lake))
     if "gold.model_metrics" in names:
         out.notes.extend(_model_notes(spark, lake))
     if "gold.contact_plan" in names:
         out.notes.extend(_activation_notes(spark, lake, names, export_root))
     return out
+
+
+def _reconciliation_notes(spark: SparkSession, lake: Lake) -> list[str]:
+    """The newest run date's report: how many checks add up, and each one that does not."""
+    report = lake.read(spark, "ops.reconciliation")
+    newest = report.agg(F.max("as_of").alias("d")).first().d
+    if newest is None:
+        return []
+    rows = report.filter(F.col("as_of") == F.lit(newest)).orderBy("layer", "table_name").collect()
+    bad = [r for r in rows if not r.ok]
+    notes = [f"reconciliation as_of={newest}: {len(rows) - len(bad)} of {len(rows)} checks add up"]
+    notes += [
+        f"  {r.severity}: {r.table_name}: {r.check} (gap {r.gap:+,d}) {r.detail or ''}".rstrip()
+        for r in bad
+    ]
+    return notes
 
 
 def _model_notes(spark: SparkSession, lake: Lake) -> list[str]:

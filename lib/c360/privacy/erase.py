@@ -4,8 +4,10 @@ The request is logged first (ids only, never the email or phone asked for), then
 in an order that keeps the request resumable: exports and gold, then bronze (found through
 the silver typers, so every raw spelling and every older version of a record matches),
 then silver, with the identity tables that define the person last. Then each table that
-lost rows is purged: ``REORG ... APPLY (PURGE)`` where deletion vectors are on, and
-``VACUUM ... RETAIN 0 HOURS`` so neither old data files nor change-data files keep a copy.
+lost rows is purged (``purge``): ``REORG ... APPLY (PURGE)`` where deletion vectors are on,
+then, on a local lake, the files the current version no longer reads are removed directly
+(``VACUUM ... RETAIN 0 HOURS`` on other storage), so neither old data files nor
+change-data files keep a copy.
 A crashed erase leaves its request ``started``; the next ``c360 erase`` finishes it first.
 
 Contact points (email, phone) are erased only where no other customer's record carries

@@ -27,3 +27,16 @@ def test_the_default_world_adds_up_in_every_layer(spark: SparkSession, default_w
     assert lake.read(spark, "bronze.quarantine").count() > 0
     notes = lake_summary(spark, lake, str(default_world / "exports")).notes
     assert f"reconciliation as_of=2026-11-03: {len(rows)} of {len(rows)} checks add up" in notes
+
+
+def test_equal_keys_counts_rows_and_one_sided_keys(spark: SparkSession) -> None:
+    from c360.reconcile import _equal_keys
+
+    a = spark.createDataFrame([("k1",), ("k1",), ("k2",), (None,), (" K3",)], "id string")
+    b = spark.createDataFrame([("k1",), ("k4",), ("k4",)], "id string")
+    c = _equal_keys("gold", "t", "rows", a, b, ["id"], ("A", "B"))
+    # a: 5 rows, 3 of them (k2, NULL, ' K3') have no key in b; b: 3 rows, 2 (k4) not in a
+    assert (c.expected, c.actual, c.gap, c.ok) == (5, 3, -2, False)
+    assert c.detail == "3 only in A; 2 only in B"
+    same = _equal_keys("gold", "t", "rows", b, b, ["id"], ("A", "B"))
+    assert (same.expected, same.actual, same.ok, same.detail) == (3, 3, True, "")

@@ -220,20 +220,25 @@ def silver_checks(spark: SparkSession, lake: Lake) -> list[Check]:
 # --------------------------------------------------------------------------- identity, gold
 
 
-def _both_ways(a: DataFrame, b: DataFrame, key: list[str], a_name: str, b_name: str) -> str:
-    """The keys in one frame and not the other, as counts."""
-    only_a = a.join(b, key, "left_anti").count()
-    only_b = b.join(a, key, "left_anti").count()
-    if not (only_a or only_b):
-        return ""
-    return f"{only_a:,} only in {a_name}; {only_b:,} only in {b_name}"
-
-
 def _equal_keys(
     layer: str, name: str, check: str, a: DataFrame, b: DataFrame, key: list[str], names: tuple
 ) -> Check:
-    a, b = a.select(*key), b.select(*key)
-    return Check(layer, name, check, a.count(), b.count(), _both_ways(a, b, key, *names))
+    """Rows of ``a`` (expected) and ``b`` (actual), and the rows whose key the other side
+    lacks, in one join of per-key counts rather than four separate jobs."""
+    per_key = [df.groupBy(*key).agg(F.count("*").alias(n)) for df, n in ((a, "_na"), (b, "_nb"))]
+    r = (
+        per_key[0]
+        .join(per_key[1], key, "full_outer")
+        .agg(
+            F.coalesce(F.sum("_na"), F.lit(0)).alias("na"),
+            F.coalesce(F.sum("_nb"), F.lit(0)).alias("nb"),
+            F.coalesce(F.sum(F.when(F.col("_nb").isNull(), F.col("_na"))), F.lit(0)).alias("oa"),
+            F.coalesce(F.sum(F.when(F.col("_na").isNull(), F.col("_nb"))), F.lit(0)).alias("ob"),
+        )
+        .first()
+    )
+    detail = f"{r.oa:,} only in {names[0]}; {r.ob:,} only in {names[1]}" if r.oa or r.ob else ""
+    return Check(layer, name, check, int(r.na), int(r.nb), detail)
 
 
 def identity_checks(spark: SparkSession, lake: Lake) -> list[Check]:

@@ -20,6 +20,23 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 # The pseudonymize stage's HMAC key; subprocesses (c360, spark-submit) inherit it.
 os.environ.setdefault("C360_PSEUDONYM_KEY", "c360-test-key-not-a-secret")
 
+_CONFIG: list[pytest.Config] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _CONFIG.append(config)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Print a failure or a fixture error as it happens, not only in the end summary: a CI
+    run stopped by its time limit never reaches the summary."""
+    if not report.failed or not _CONFIG:
+        return
+    reporter = _CONFIG[0].pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        text = report.longreprtext
+        reporter.write_line(f"\n[{report.when} failed] {report.nodeid}\n{text[-3000:]}")
+
 
 @pytest.fixture(scope="session")
 def repo() -> Path:

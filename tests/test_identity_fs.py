@@ -9,7 +9,7 @@ import splink.comparison_library as cl
 from pyspark.sql import SparkSession
 from splink import SettingsCreator, block_on
 
-from c360.identity.fs import predict
+from c360.identity.fs import predict, rounded
 
 SCHEMA = (
     "uid string, given_key string, family_key string, birth_date date, email string, phone string"
@@ -65,3 +65,19 @@ def test_pairs_are_scored_and_explained(spark: SparkSession) -> None:
     assert husband.weights["given_key"] == math.log2(0.1 / 0.99)
     prior = math.log2(0.01 / 0.99)
     assert abs(prior + sum(same.weights.values()) - same.match_weight) < 1e-9
+
+
+def test_trained_parameters_are_rounded_so_task_order_noise_vanishes() -> None:
+    # two EM results that differ only in the last bits (sums in another task order)
+    a = {"p": 0.0123456789012345, "levels": [{"m": 0.9000000000000001, "label": "exact"}]}
+    b = {"p": 0.0123456789012346, "levels": [{"m": 0.9, "label": "exact"}]}
+    assert a != b
+    assert (
+        rounded(a) == rounded(b) == {"p": 0.01234567890, "levels": [{"m": 0.9, "label": "exact"}]}
+    )
+    assert rounded({"n": None, "k": 3, "s": "x", "tiny": 1.23456789012e-300}) == {
+        "n": None,
+        "k": 3,
+        "s": "x",
+        "tiny": 1.234567890e-300,
+    }

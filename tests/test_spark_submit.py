@@ -1,12 +1,24 @@
-"""spark-submit the pipeline to a real standalone master and worker on 127.0.0.1."""
+"""spark-submit the pipeline to a real standalone master and worker on 127.0.0.1; kill -9
+runs of the same pipeline at several points and check the next run finishes them to the
+same lake; erase a customer through spark-submit.
+
+One run on the cluster (``cluster_run``) is the reference for the whole module: the
+killed runs go through ``spark-submit --master local[2]`` with the same config and landed
+files, and their lake must equal it table by table (content checksums), with the same
+export files and saved models. While they run, the cluster run is rerun beside them: it
+must commit nothing and rewrite no export."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
+import signal
 import socket
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +27,25 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from c360.checksum import lake_checksums
 from c360.config import Config
 from c360.lake import Lake
 
 pytestmark = pytest.mark.cluster
+
+AS_OF = "2026-11-03"
+# (log line that marks the point, how many times it must have appeared): the run is
+# killed right after, while the next step is under way. Each point is in a later stage
+# than the one before, so the sequence walks through the whole pipeline. Silver killed
+# between two source merges and identity killed between its links and its crosswalk are
+# tested in-process (test_silver_stage, test_identity_stage).
+KILL_POINTS = [
+    (r"step=bronze\.\w+ file=", 5),  # some sources committed, others not
+    (r"step=gold\.lifecycle_segments ", 1),  # part of gold written
+    (r"step=activation\.contact_plan ", 1),  # plan written, exports not
+]
+CLUSTER_OPTS = "--conf spark.executor.memory=1g --conf spark.ui.enabled=false"
+LOCAL_OPTS = "--driver-memory 3g --conf spark.ui.enabled=false"
 
 
 def free_port() -> int:
@@ -56,47 +83,121 @@ def cluster(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         subprocess.run(["bash", "scripts/cluster.sh", "stop"], cwd=repo, env=env, timeout=120)
 
 
-def test_pipeline_runs_under_spark_submit(
-    spark: SparkSession,
+def pipeline_args(master: str, root: Path, landing: str) -> list[str]:
+    """One pipeline run of the sample; every run in this module uses the same config."""
+    out = ["bash", "scripts/submit.sh", master, "jobs/run_pipeline.py"]
+    out += ["--conf", "conf/cluster.yaml", "--as-of", AS_OF]
+    for key, value in (
+        ("lake.root", root / "lake"),
+        ("landing.root", landing),
+        ("spark.shuffle_partitions", 2),
+        ("activation.export_root", root / "exports"),
+        ("ml.model_root", root / "models"),
+        ("logging.level", "INFO"),  # the kill points are INFO lines
+    ):
+        out += ["--set", f"{key}={value}"]
+    return out
+
+
+def start(repo: Path, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        args,
+        cwd=repo,
+        env=env,
+        # spark-submit copies the Python driver's stderr to its own stdout
+        stdout=log.open("w", encoding="utf-8"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: a kill reaches every child
+    )
+
+
+def tail(log: Path) -> str:
+    return log.read_text(encoding="utf-8", errors="replace")[-4000:]
+
+
+def kill_at(proc: subprocess.Popen, log: Path, pattern: str, times: int, timeout: float) -> bool:
+    """SIGKILL the whole run once ``pattern`` has been logged ``times`` times. False if the
+    run ended first."""
+    rx = re.compile(pattern)
+    deadline = time.monotonic() + timeout
+    seen, offset, rest = 0, 0, b""
+    while time.monotonic() < deadline:
+        with log.open("rb") as fh:  # read only what was added (Spark's own log is large)
+            fh.seek(offset)
+            chunk = fh.read()
+        offset += len(chunk)
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        seen += sum(len(rx.findall(line.decode("utf-8", "replace"))) for line in lines)
+        if seen >= times:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise AssertionError(f"{pattern} not logged within {timeout:.0f} s; see {log}")
+
+
+def exports(root: Path) -> dict[str, object]:
+    """Every export file's bytes; the manifest without its run id (which run wrote it)."""
+    out: dict[str, object] = {}
+    for path in sorted((root / "exports").rglob("*")):
+        if path.is_file():
+            rel = str(path.relative_to(root / "exports"))
+            if path.name == "manifest.json":
+                manifest = json.loads(path.read_text())
+                manifest.pop("run_id")
+                out[rel] = manifest
+            else:
+                out[rel] = path.read_bytes()
+    return out
+
+
+def models(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root / "models")) for p in (root / "models").glob("*/*"))
+
+
+def versions(lake_root: Path) -> dict[str, int]:
+    """The newest Delta commit of every bronze, silver and gold table, from the log files."""
+    out = {}
+    for log in sorted(lake_root.glob("*/*/_delta_log")):
+        layer, table = log.parent.parent.name, log.parent.name
+        if layer != "ops":
+            commits = [p.name for p in log.iterdir() if re.fullmatch(r"\d{20}\.json", p.name)]
+            out[f"{layer}.{table}"] = max(int(name[:20]) for name in commits)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cluster_run(
     repo: Path,
     cluster: dict[str, str],
     sample: dict[str, int],
     sample_conf: Config,
-    tmp_path: Path,
-) -> None:
-    lake_root = tmp_path / "lake"
-    proc = subprocess.run(
-        [
-            "bash",
-            "scripts/submit.sh",
-            cluster["master"],
-            "jobs/run_pipeline.py",
-            "--conf",
-            "conf/cluster.yaml",
-            "--as-of",
-            "2026-11-03",
-            "--set",
-            f"lake.root={lake_root}",
-            "--set",
-            f"landing.root={sample_conf.landing.root}",
-            "--set",
-            "spark.shuffle_partitions=2",
-            "--set",
-            f"activation.export_root={tmp_path / 'exports'}",
-            "--set",
-            f"ml.model_root={tmp_path / 'models'}",
-        ],
-        cwd=repo,
-        env={
-            **cluster,
-            "SPARK_SUBMIT_OPTS_EXTRA": "--conf spark.executor.memory=1g --conf spark.ui.enabled=false",
-        },
-        capture_output=True,
-        text=True,
-        timeout=1200,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    """The sample through the whole pipeline on the cluster, once for the module."""
+    root = tmp_path_factory.mktemp("cluster-run")
+    log = root / "run.log"
+    proc = start(
+        repo,
+        pipeline_args(cluster["master"], root, sample_conf.landing.root),
+        {**cluster, "SPARK_SUBMIT_OPTS_EXTRA": CLUSTER_OPTS},
+        log,
     )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    lake = Lake(root=str(lake_root))
+    assert proc.wait(timeout=2400) == 0, tail(log)
+    return root
+
+
+def test_pipeline_runs_under_spark_submit(
+    spark: SparkSession,
+    cluster: dict[str, str],
+    cluster_run: Path,
+    sample: dict[str, int],
+) -> None:
+    lake = Lake(root=str(cluster_run / "lake"))
     runs = lake.read(spark, "ops.job_runs").collect()
     by_stage = {r.stage: r for r in runs}
     assert sorted((r.stage, r.status) for r in runs) == [
@@ -147,7 +248,7 @@ def test_pipeline_runs_under_spark_submit(
     # driver holds exactly the selected rows, campaign results per platform campaign
     plan = lake.read(spark, "gold.contact_plan")
     assert plan.count() > 0
-    manifest = json.loads((tmp_path / "exports" / "2026-11-03" / "manifest.json").read_text())
+    manifest = json.loads((cluster_run / "exports" / AS_OF / "manifest.json").read_text())
     assert manifest["rows"] == plan.filter(F.col("status") == "selected").count()
     results = lake.read(spark, "gold.campaign_results")
     assert results.filter(F.col("level") == "campaign").count() == 4  # generator.campaigns
@@ -157,13 +258,85 @@ def test_pipeline_runs_under_spark_submit(
         "renewal",
         "service_churn",
     }
-    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["renewal", "service_churn"]
+    assert sorted(p.name for p in (cluster_run / "models").iterdir()) == [
+        "renewal",
+        "service_churn",
+    ]
     assert lake.read(spark, "gold.customer_360").filter("renewal_decile IS NOT NULL").count() > 0
     # pseudonymized profile for analysts: one row per profile, no email in clear
     pseudo = lake.read(spark, "gold.customer_360_pseudo")
     assert pseudo.count() == c360.count()
     assert pseudo.join(c360.select("email").dropna(), "email").count() == 0
-    # right to erasure through spark-submit too
+
+
+def test_killed_runs_resume_to_the_same_lake_and_a_rerun_changes_nothing(
+    spark: SparkSession,
+    repo: Path,
+    cluster: dict[str, str],
+    cluster_run: Path,
+    sample_conf: Config,
+    tmp_path: Path,
+) -> None:
+    landing = sample_conf.landing.root
+    before_versions, before_exports = versions(cluster_run / "lake"), exports(cluster_run)
+    rerun_log = tmp_path / "rerun.log"
+    rerun: dict[str, int] = {}
+
+    def run_again() -> None:  # on the cluster, beside the killed runs on local[2]
+        args = pipeline_args(cluster["master"], cluster_run, landing)
+        env = {**cluster, "SPARK_SUBMIT_OPTS_EXTRA": CLUSTER_OPTS}
+        rerun["rc"] = start(repo, args, env, rerun_log).wait(timeout=2400)
+
+    thread = threading.Thread(target=run_again)
+    thread.start()
+    crash_root = tmp_path / "killed"
+    crash_root.mkdir()
+    local_env = {
+        **os.environ,
+        "SPARK_SUBMIT_OPTS_EXTRA": LOCAL_OPTS,
+        "C360_PYFILES": str(tmp_path / "c360-lib.zip"),
+    }
+    args = pipeline_args("local[2]", crash_root, landing)
+    kills = []
+    for n, (pattern, times) in enumerate(KILL_POINTS):
+        log = tmp_path / f"killed-{n}.log"
+        proc = start(repo, args, local_env, log)
+        if kill_at(proc, log, pattern, times, timeout=1500):
+            kills.append(pattern)
+        else:  # finished before the point: a failed run is a bug, a finished one is not
+            assert proc.returncode == 0, tail(log)
+            break
+    final = tmp_path / "killed-final.log"
+    assert start(repo, args, local_env, final).wait(timeout=2400) == 0, tail(final)
+    thread.join()
+    assert rerun.get("rc") == 0, tail(rerun_log)
+    assert len(kills) == len(KILL_POINTS), kills  # every point was reached and killed
+
+    # The rerun of the finished run committed nothing and rewrote no export.
+    assert versions(cluster_run / "lake") == before_versions
+    assert exports(cluster_run) == before_exports
+    # The killed-and-resumed lake equals the uninterrupted one, table by table.
+    want = lake_checksums(spark, Lake(root=str(cluster_run / "lake")))
+    got = lake_checksums(spark, Lake(root=str(crash_root / "lake")))
+    assert any(t.startswith("gold.") for t in want) and len(want) > 40
+    assert {t: str(c) for t, c in got.items()} == {t: str(c) for t, c in want.items()}
+    assert exports(crash_root) == exports(cluster_run)
+    assert models(crash_root) == models(cluster_run) and len(models(cluster_run)) == 2
+
+
+def test_erasure_under_spark_submit(
+    spark: SparkSession,
+    repo: Path,
+    cluster: dict[str, str],
+    cluster_run: Path,
+    tmp_path: Path,
+) -> None:
+    """On a copy of the cluster run's lake and exports, so the other tests see it whole."""
+    for part in ("lake", "exports"):
+        shutil.copytree(cluster_run / part, tmp_path / part)
+    lake_root = tmp_path / "lake"
+    lake = Lake(root=str(lake_root))
+    plan = lake.read(spark, "gold.contact_plan")
     target = (
         plan.filter(F.col("status") == "selected").orderBy("customer_id").first()["customer_id"]
     )

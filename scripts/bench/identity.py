@@ -83,6 +83,89 @@ def splink_duckdb(records_parquet: str, threshold: float = 0.95) -> tuple[object
     return out, time.perf_counter() - t0
 
 
+def side_by_side(
+    spark, conf, work: Path, src_lake: Path, truth_root: Path, as_of: dt.date = AS_OF
+) -> dict:
+    """Our identity stage on a fresh lake holding a copy of ``src_lake``'s party records,
+    then Splink on DuckDB on the same records; both scored against the truth."""
+    from pyspark.sql import functions as F
+
+    from c360.identity.evaluate import evaluate
+    from c360.runner import run_stages
+
+    conf = conf.with_overrides([f"lake.root={work / 'lake'}"])
+    (work / "lake" / "silver").mkdir(parents=True, exist_ok=True)
+    shutil.copytree(src_lake / "silver/party_records", work / "lake/silver/party_records")
+    truth = spark.read.parquet(str(truth_root / "party_records")).select(
+        F.concat_ws(":", "source", "record_id").alias("uid"),
+        F.col("entity_id").cast("string").alias("truth"),
+    )
+    pr = spark.read.format("delta").load(str(work / "lake/silver/party_records"))
+    records = pr.filter(~F.col("is_deleted")).withColumn(
+        "uid", F.concat_ws(":", "source", "source_record_id")
+    )
+    parquet = str(work / "records.parquet")
+    records.select(
+        "uid",
+        "party_type",
+        "given_name",
+        "family_name",
+        "birth_date",
+        "email",
+        "phone",
+        "postal_code",
+        "street",
+    ).write.parquet(parquet)
+    n_records = records.count()
+    n_persons = records.filter(F.col("party_type") == "person").count()
+    loadavg_start = os.getloadavg()
+    with PeakMemory() as mem:
+        t0 = time.perf_counter()
+        run_stages(spark, conf, as_of, ["identity"])
+        ours_s = time.perf_counter() - t0
+    cw = spark.read.format("delta").load(str(work / "lake/silver/identity_crosswalk"))
+    cw = cw.filter(~F.col("is_deleted")).withColumnRenamed("record_key", "uid")
+    ours_all = evaluate(cw.join(truth, "uid"))
+    ours_persons = evaluate(cw.filter(F.col("party_type") == "person").join(truth, "uid"))
+    t1 = time.perf_counter()
+    run_stages(spark, conf, as_of, ["identity"])  # the no-op rerun
+    rerun_s = time.perf_counter() - t1
+
+    clusters, splink_s = splink_duckdb(parquet)
+    sp = spark.createDataFrame(clusters.astype(str)).withColumnRenamed("cluster_id", "customer_id")
+    splink_persons = evaluate(sp.join(truth, "uid"))
+
+    def row(name: str, secs: float, acc: object) -> dict[str, object]:
+        return {"system": name, "seconds": round(secs, 1), **acc.as_dict()}
+
+    return {
+        "records": n_records,
+        "person_records": n_persons,
+        "loadavg_start": loadavg_start,
+        "results": [
+            row("c360 identity (Spark), persons", ours_s, ours_persons),
+            row("c360 identity (Spark), all party records", ours_s, ours_all),
+            row("Splink 5 + DuckDB, persons", splink_s, splink_persons),
+        ],
+        "c360_rerun_no_new_input_seconds": round(rerun_s, 1),
+        "c360_peak_jvm_rss_gb": round(mem.peak / 1e9, 2),
+        "loadavg_end": os.getloadavg(),
+    }
+
+
+def markdown_table(results: list[dict]) -> list[str]:
+    return [
+        "| system | seconds | pairwise P | pairwise R | F1 | B-cubed P | B-cubed R |",
+        "|---|---|---|---|---|---|---|",
+        *[
+            f"| {r['system']} | {r['seconds']:.0f} | {r['pairwise_precision']:.4f} | "
+            f"{r['pairwise_recall']:.4f} | {r['pairwise_f1']:.4f} | "
+            f"{r['bcubed_precision']:.4f} | {r['bcubed_recall']:.4f} |"
+            for r in results
+        ],
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -95,10 +178,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
 
-    from pyspark.sql import functions as F
-
     from c360.config import load_config
-    from c360.identity.evaluate import evaluate
     from c360.logs import configure_logging
     from c360.runner import run_stages
     from c360.session import build_spark
@@ -126,78 +206,22 @@ def main() -> None:
         spark = build_spark(conf)
         generate(spark, conf)
         run_stages(spark, conf, AS_OF, ["bronze", "silver"])
-        conf = conf.with_overrides([f"lake.root={work / 'lake'}"])
-    # the same records for both: current party records, with their truth
-    (work / "lake" / "silver").mkdir(parents=True, exist_ok=True)
-    shutil.copytree(src_lake / "silver/party_records", work / "lake/silver/party_records")
-    truth = spark.read.parquet(str(truth_root / "party_records")).select(
-        F.concat_ws(":", "source", "record_id").alias("uid"),
-        F.col("entity_id").cast("string").alias("truth"),
-    )
-    pr = spark.read.format("delta").load(str(work / "lake/silver/party_records"))
-    records = pr.filter(~F.col("is_deleted")).withColumn(
-        "uid", F.concat_ws(":", "source", "source_record_id")
-    )
-    parquet = str(work / "records.parquet")
-    records.select(
-        "uid",
-        "party_type",
-        "given_name",
-        "family_name",
-        "birth_date",
-        "email",
-        "phone",
-        "postal_code",
-        "street",
-    ).write.parquet(parquet)
-    n_records = records.count()
-    n_persons = records.filter(F.col("party_type") == "person").count()
+    compared = side_by_side(spark, conf, work, src_lake, truth_root)
+    import splink
 
+    n_records, n_persons = compared["records"], compared["person_records"]
     result: dict[str, object] = {
         "benchmark": "identity: c360 (Spark) vs Splink (DuckDB)",
         "date": dt.date.today().isoformat(),
-        "records": n_records,
-        "person_records": n_persons,
         "machine": {
             "cores": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
         },
-        "loadavg_start": os.getloadavg(),
+        "versions": {"spark": spark.version, "splink": splink.__version__},
+        **compared,
     }
-    import splink
-
-    result["versions"] = {"spark": spark.version, "splink": splink.__version__}
-
-    with PeakMemory() as mem:
-        t0 = time.perf_counter()
-        run_stages(spark, conf, AS_OF, ["identity"])
-        ours_s = time.perf_counter() - t0
-    cw = spark.read.format("delta").load(str(work / "lake/silver/identity_crosswalk"))
-    cw = cw.filter(~F.col("is_deleted")).withColumnRenamed("record_key", "uid")
-    ours_all = evaluate(cw.join(truth, "uid"))
-    ours_persons = evaluate(cw.filter(F.col("party_type") == "person").join(truth, "uid"))
-    t1 = time.perf_counter()
-    rerun = run_stages(spark, conf, AS_OF, ["identity"])  # noqa: F841 - the no-op rerun
-    rerun_s = time.perf_counter() - t1
-
-    clusters, splink_s = splink_duckdb(parquet)
-    sp = spark.createDataFrame(clusters.astype(str)).withColumnRenamed("cluster_id", "customer_id")
-    splink_persons = evaluate(sp.join(truth, "uid"))
-
-    def row(name: str, secs: float, acc: object) -> dict[str, object]:
-        return {"system": name, "seconds": round(secs, 1), **acc.as_dict()}
-
-    result.update(
-        results=[
-            row("c360 identity (Spark), persons", ours_s, ours_persons),
-            row("c360 identity (Spark), all party records", ours_s, ours_all),
-            row("Splink 5 + DuckDB, persons", splink_s, splink_persons),
-        ],
-        c360_rerun_no_new_input_seconds=round(rerun_s, 1),
-        c360_peak_jvm_rss_gb=round(mem.peak / 1e9, 2),
-        loadavg_end=os.getloadavg(),
-    )
+    rerun_s, peak = compared["c360_rerun_no_new_input_seconds"], compared["c360_peak_jvm_rss_gb"]
     spark.stop()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -207,16 +231,9 @@ def main() -> None:
         f"{n_records:,} party records ({n_persons:,} persons); 2 cores; "
         f"load average {result['loadavg_start'][0]:.1f} at start",
         "",
-        "| system | seconds | pairwise P | pairwise R | F1 | B-cubed P | B-cubed R |",
-        "|---|---|---|---|---|---|---|",
-        *[
-            f"| {r['system']} | {r['seconds']:.0f} | {r['pairwise_precision']:.4f} | "
-            f"{r['pairwise_recall']:.4f} | {r['pairwise_f1']:.4f} | "
-            f"{r['bcubed_precision']:.4f} | {r['bcubed_recall']:.4f} |"
-            for r in result["results"]
-        ],
+        *markdown_table(result["results"]),
         "",
-        f"c360 rerun with no new input: {rerun_s:.0f} s; peak JVM RSS {mem.peak / 1e9:.2f} GB.",
+        f"c360 rerun with no new input: {rerun_s:.0f} s; peak JVM RSS {peak:.2f} GB.",
     ]
     (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -21,6 +21,8 @@ from splink.backends.spark import SparkAPI
 
 log = logging.getLogger(__name__)
 
+MODEL_DIGITS = 10  # significant digits kept of each trained parameter
+
 PERSON_FIELDS = (
     "given_key",
     "family_key",
@@ -84,7 +86,21 @@ def train(
     linker.training.estimate_parameters_using_expectation_maximisation(
         block_on("postal_code", "family_key")
     )
-    return linker.misc.save_model_to_json()
+    return rounded(linker.misc.save_model_to_json())
+
+
+def rounded(value: Any, digits: int = MODEL_DIGITS) -> Any:
+    """Every float in a settings dict to ``digits`` significant digits. EM sums in task
+    order, so the same records on another cluster layout give parameters that differ in
+    the last bits; rounded, they are equal, and so are every pair's weights and the
+    checksum of ``silver.identity_links``."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v, digits) for v in value]
+    return value
 
 
 def predict(

@@ -1,0 +1,457 @@
+"""Benchmark the whole pipeline at a scale: stages, IO floor, day-2 batch, identity vs Splink.
+
+    .venv/bin/python scripts/bench/run.py --records 100000 --repeats 3
+    .venv/bin/python scripts/bench/run.py --records 1000000 --repeats 3
+    .venv/bin/python scripts/bench/run.py --summary            # only rewrite summary.md
+
+One call generates the synthetic world once (about ``--records`` source records: a full
+dump dated ``generator.start_date`` plus one daily delta), then ``--repeats`` times, each
+on a fresh lake:
+
+1. the IO floor: Spark reads the full dump's landed files (CSV with its header, delimiter
+   and encoding; JSON lines) and writes each source once as Delta, nothing else;
+2. the full load: every stage of ``pipeline.stages`` on the full dump, timed one by one
+   (rows in and out from the stage's own counts), with the peak resident memory of the
+   Spark JVM (local mode: the whole engine);
+3. day 2: the delta batch is landed and every stage runs again for the next date.
+
+After the repeats, Splink 5 on DuckDB resolves exactly the party records silver made
+(scripts/bench/identity.py's settings), and both it and our identity stage are scored
+against the generator's truth. Reported: the median of the repeats, with every repeat's
+numbers and the load average around it. Results go to
+``bench/results/bench_<records>.{json,md}``; ``summary.md`` puts every scale measured so
+far beside the targets. Not run in CI; no test asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pipeline import PeakMemory  # noqa: E402
+
+RECORDS_PER_PERSON = 23.7  # the generator's source records per person (companies included)
+TARGETS = {
+    "pipeline_over_floor_at_1m": 5.0,
+    "scale_5m_over_1m": 5.5,
+    "day2_over_full": 0.10,
+}
+
+
+def label(records: int) -> str:
+    if records >= 1_000_000 and records % 1_000_000 == 0:
+        return f"{records // 1_000_000}m"
+    if records >= 1000 and records % 1000 == 0:
+        return f"{records // 1000}k"
+    return str(records)
+
+
+def machine() -> dict[str, object]:
+    mem = 0
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) * 1024
+    return {
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem / 2**30, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for dist in ("pyspark", "delta-spark", "splink", "duckdb", "pandas", "pyarrow"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "-"
+    return out
+
+
+def hold_deltas(landing: Path, held: Path) -> int:
+    """Move every daily delta batch out of the landing folder; returns its file count."""
+    n = 0
+    for batch in sorted(p for p in landing.glob("*/*-delta") if p.is_dir()):
+        dest = held / batch.parent.name / batch.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        n += sum(1 for f in batch.iterdir() if f.is_file())
+        batch.rename(dest)
+    return n
+
+
+def land_deltas(held: Path, landing: Path) -> None:
+    for batch in sorted(p for p in held.glob("*/*") if p.is_dir()):
+        batch.rename(landing / batch.parent.name / batch.name)
+
+
+def io_floor(spark, conf, landing: Path, target: Path) -> dict[str, object]:
+    """Read every landed file of every source and write it once as Delta."""
+    rows = 0
+    t0 = time.perf_counter()
+    for source, spec in sorted(conf.sources.items()):
+        files = [str(p) for p in sorted((landing / source).glob("*/*")) if p.is_file()]
+        if not files:
+            continue
+        if spec.format == "jsonl":
+            df = spark.read.json(files)
+        else:
+            df = (
+                spark.read.option("header", True)
+                .option("sep", spec.delimiter)
+                .option("encoding", spec.encoding)
+                .option("quote", spec.quote)
+                .option("multiLine", True)  # bronze keeps quoted newlines too
+                .csv(files)
+            )
+        df.write.format("delta").mode("overwrite").save(str(target / source))
+    seconds = time.perf_counter() - t0
+    for table in sorted(p for p in target.iterdir() if p.is_dir()):  # counted untimed
+        rows += spark.read.format("delta").load(str(table)).count()
+    return {"seconds": round(seconds, 1), "rows": rows}
+
+
+def run_pipeline(spark, conf, as_of: dt.date) -> list[dict[str, object]]:
+    from c360.runner import run_stages
+
+    steps = []
+    for stage in conf.pipeline.stages:
+        t0 = time.perf_counter()
+        res = run_stages(spark, conf, as_of, [stage])[stage]
+        steps.append(
+            {
+                "stage": stage,
+                "seconds": round(time.perf_counter() - t0, 1),
+                "rows_in": sum(res.rows_read.values()),
+                "rows_out": sum(res.rows_written.values()),
+            }
+        )
+    return steps
+
+
+def one_repeat(spark, conf, work: Path, n: int, start: dt.date) -> dict:
+    """Floor, full load and day 2 on a fresh lake; the landing ends as it began (all in)."""
+    landing, held = Path(conf.landing.root), work / "held"
+    conf = conf.with_overrides(
+        [
+            f"lake.root={work / f'lake-{n}'}",
+            f"activation.export_root={work / f'exports-{n}'}",
+            f"ml.model_root={work / f'models-{n}'}",
+        ]
+    )
+    hold_deltas(landing, held)  # day 1 sees the full dump only
+    out: dict = {"loadavg_start": [round(x, 2) for x in os.getloadavg()]}
+    floor_root = work / f"floor-{n}"
+    with PeakMemory() as mem:
+        out["floor"] = io_floor(spark, conf, landing, floor_root)
+    out["floor"]["peak_jvm_rss_gb"] = round(mem.peak / 1e9, 2)
+    shutil.rmtree(floor_root, ignore_errors=True)
+    with PeakMemory() as mem:
+        out["full"] = run_pipeline(spark, conf, start)
+    out["full_peak_jvm_rss_gb"] = round(mem.peak / 1e9, 2)
+    land_deltas(held, landing)
+    with PeakMemory() as mem:
+        out["day2"] = run_pipeline(spark, conf, start + dt.timedelta(days=1))
+    out["day2_peak_jvm_rss_gb"] = round(mem.peak / 1e9, 2)
+    out["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    out["lake"] = str(work / f"lake-{n}")
+    return out
+
+
+def median_steps(repeats: list[list[dict]]) -> list[dict[str, object]]:
+    """Per stage: the median seconds over the repeats, and the rows of the first repeat
+    (every repeat reads the same input)."""
+    out = []
+    for i, step in enumerate(repeats[0]):
+        secs = [r[i]["seconds"] for r in repeats]
+        out.append(
+            {
+                **step,
+                "seconds": round(statistics.median(secs), 1),
+                "seconds_each": secs,
+                "rows_per_second": round(step["rows_in"] / statistics.median(secs))
+                if step["rows_in"] and statistics.median(secs)
+                else None,
+            }
+        )
+    return out
+
+
+def total(steps: list[dict]) -> float:
+    return round(sum(s["seconds"] for s in steps), 1)
+
+
+def slowest(steps: list[dict]) -> str:
+    return max(steps, key=lambda s: s["seconds"])["stage"]
+
+
+def bronze_rows(spark, lake: str, batch_suffix: str) -> int:
+    """Rows landed in the files whose batch ends with ``batch_suffix`` (full or delta)."""
+    from pyspark.sql import functions as F
+
+    files = spark.read.format("delta").load(f"{lake}/ops/bronze_files")
+    return int(
+        files.filter((F.col("status") == "loaded") & F.col("batch_id").endswith(batch_suffix))
+        .agg(F.coalesce(F.sum("rows_landed"), F.lit(0)))
+        .first()[0]
+    )
+
+
+def build_result(args: argparse.Namespace, conf, reps: list[dict], spark, ident: dict) -> dict:
+    full = median_steps([r["full"] for r in reps])
+    day2 = median_steps([r["day2"] for r in reps])
+    floor_s = statistics.median(r["floor"]["seconds"] for r in reps)
+    lake = reps[0]["lake"]
+    full_rows, day2_rows = bronze_rows(spark, lake, "-full"), bronze_rows(spark, lake, "-delta")
+    result = {
+        "benchmark": "c360 pipeline: stages, IO floor, day 2, identity vs Splink",
+        "date": dt.date.today().isoformat(),
+        "label": label(args.records),
+        "requested_records": args.records,
+        "persons": conf.generator.persons,
+        "companies": conf.generator.companies,
+        "source_records_full": full_rows,
+        "source_records_day2": day2_rows,
+        "repeats": len(reps),
+        "machine": machine(),
+        "versions": versions(),
+        "floor_seconds": round(floor_s, 1),
+        "floor_rows": reps[0]["floor"]["rows"],
+        "full_load": full,
+        "full_load_seconds": total(full),
+        "day2": day2,
+        "day2_seconds": total(day2),
+        "peak_jvm_rss_gb": max(
+            max(r["full_peak_jvm_rss_gb"], r["day2_peak_jvm_rss_gb"], r["floor"]["peak_jvm_rss_gb"])
+            for r in reps
+        ),
+        "pipeline_over_floor": round(total(full) / floor_s, 2) if floor_s else None,
+        "day2_over_full": round(total(day2) / total(full), 3),
+        "identity": ident,
+        "runs": [
+            {k: r[k] for k in ("loadavg_start", "loadavg_end", "floor")}
+            | {"full_seconds": total(r["full"]), "day2_seconds": total(r["day2"])}
+            for r in reps
+        ],
+    }
+    return result
+
+
+def targets(results: dict[str, dict]) -> list[dict[str, object]]:
+    """Every target that the scales measured so far can answer, with the stage that holds
+    it back when it is missed."""
+    out: list[dict[str, object]] = []
+    one_m, five_m = results.get("1m"), results.get("5m")
+    for lab, res in sorted(results.items(), key=lambda kv: kv[1]["source_records_full"]):
+        ratio = res["day2_over_full"]
+        out.append(
+            {
+                "target": f"day 2 <= {TARGETS['day2_over_full']:.0%} of the full load ({lab})",
+                "value": f"{ratio:.1%}",
+                "met": ratio <= TARGETS["day2_over_full"],
+                "held_back_by": slowest(res["day2"]),
+            }
+        )
+    if one_m:
+        ratio = one_m["pipeline_over_floor"]
+        out.append(
+            {
+                "target": f"pipeline at 1M <= {TARGETS['pipeline_over_floor_at_1m']:.0f}x floor",
+                "value": f"{ratio:.1f}x",
+                "met": ratio <= TARGETS["pipeline_over_floor_at_1m"],
+                "held_back_by": slowest(one_m["full_load"]),
+            }
+        )
+        ident = {r["system"]: r for r in one_m["identity"]["results"]}
+        ours = ident["c360 identity (Spark), persons"]
+        splink = ident["Splink 5 + DuckDB, persons"]
+        out.append(
+            {
+                "target": "identity at 1M faster than Splink-DuckDB, higher F1",
+                "value": f"{ours['seconds']:.0f} s vs {splink['seconds']:.0f} s; "
+                f"F1 {ours['pairwise_f1']:.3f} vs {splink['pairwise_f1']:.3f}",
+                "met": ours["seconds"] < splink["seconds"]
+                and ours["pairwise_f1"] > splink["pairwise_f1"],
+                "held_back_by": "identity",
+            }
+        )
+    if one_m and five_m:
+        ratio = five_m["full_load_seconds"] / one_m["full_load_seconds"]
+        by_stage = {s["stage"]: s["seconds"] for s in one_m["full_load"]}
+        growth = max(
+            five_m["full_load"], key=lambda s: s["seconds"] / max(by_stage.get(s["stage"], 1), 1)
+        )
+        out.append(
+            {
+                "target": f"5M <= {TARGETS['scale_5m_over_1m']}x the 1M time",
+                "value": f"{ratio:.2f}x",
+                "met": ratio <= TARGETS["scale_5m_over_1m"],
+                "held_back_by": growth["stage"],
+            }
+        )
+    return out
+
+
+def markdown(res: dict) -> str:
+    from identity import markdown_table
+
+    loads = ", ".join(f"{r['loadavg_start'][0]:.1f}" for r in res["runs"])
+    lines = [
+        f"# Benchmark {res['label']}: {res['source_records_full']:,} source records "
+        f"(+{res['source_records_day2']:,} on day 2)",
+        "",
+        f"{res['persons']:,} persons, {res['companies']:,} companies; {res['date']}; "
+        f"{res['machine']['cores']} cores, {res['machine']['memory_gb']} GB; "
+        f"load average at the start of each repeat: {loads}. Median of {res['repeats']} "
+        "repeat(s); every repeat's seconds in brackets.",
+        "",
+        f"Versions: {', '.join(f'{k} {v}' for k, v in res['versions'].items())}.",
+        "",
+        f"- IO floor (read the landed files, write each source once as Delta): "
+        f"{res['floor_seconds']:.0f} s for {res['floor_rows']:,} rows",
+        f"- full load: {res['full_load_seconds']:.0f} s = {res['pipeline_over_floor']}x the floor",
+        f"- day 2: {res['day2_seconds']:.0f} s = {res['day2_over_full']:.1%} of the full load",
+        f"- peak JVM resident memory: {res['peak_jvm_rss_gb']} GB",
+        "",
+        "| stage | full load s | rows in | rows/s | day 2 s | day 2 rows in |",
+        "|---|---|---|---|---|---|",
+    ]
+    for f, d in zip(res["full_load"], res["day2"], strict=True):
+        rps = f"{f['rows_per_second']:,}" if f["rows_per_second"] else "-"
+        lines.append(
+            f"| {f['stage']} | {f['seconds']:.0f} {f['seconds_each']} | {f['rows_in']:,} | "
+            f"{rps} | {d['seconds']:.0f} {d['seconds_each']} | {d['rows_in']:,} |"
+        )
+    ident = res["identity"]
+    lines += [
+        "",
+        f"## Identity beside Splink: {ident['records']:,} party records "
+        f"({ident['person_records']:,} persons), one run each",
+        "",
+        *markdown_table(ident["results"]),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(out: Path) -> None:
+    results = {}
+    for path in sorted(out.glob("bench_*.json")):
+        res = json.loads(path.read_text())
+        results[res["label"]] = res
+    lines = [
+        "# Benchmark summary",
+        "",
+        "Written by `scripts/bench/run.py` from every `bench_*.json` here.",
+        "",
+        "| scale | source records | floor s | full load s | x floor | day 2 s | day 2 share | peak GB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for lab, r in sorted(results.items(), key=lambda kv: kv[1]["source_records_full"]):
+        lines.append(
+            f"| {lab} | {r['source_records_full']:,} | {r['floor_seconds']:.0f} | "
+            f"{r['full_load_seconds']:.0f} | {r['pipeline_over_floor']} | "
+            f"{r['day2_seconds']:.0f} | {r['day2_over_full']:.1%} | {r['peak_jvm_rss_gb']} |"
+        )
+    lines += ["", "| target | value | met | slowest stage |", "|---|---|---|---|"]
+    for t in targets(results):
+        lines.append(
+            f"| {t['target']} | {t['value']} | {'yes' if t['met'] else 'no'} | "
+            f"{t['held_back_by']} |"
+        )
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--records", type=int, default=100_000, help="source records, about")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--conf", default=str(REPO / "conf" / "local.yaml"))
+    parser.add_argument("--out", default=str(REPO / "bench" / "results"))
+    parser.add_argument("--work", default=None, help="work folder (default: a new temp one)")
+    parser.add_argument("--skip-splink", action="store_true")
+    parser.add_argument("--summary", action="store_true", help="only rewrite summary.md")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.summary:
+        write_summary(out)
+        return
+
+    from c360.config import load_config
+    from c360.generate.export import generate
+    from c360.logs import configure_logging
+    from c360.session import build_spark
+
+    os.environ.setdefault("C360_PSEUDONYM_KEY", "bench-key-not-a-secret")
+    work = Path(args.work or tempfile.mkdtemp(prefix="c360-bench-"))
+    persons = max(50, round(args.records / RECORDS_PER_PERSON))
+    conf = load_config(
+        args.conf,
+        [
+            f"generator.persons={persons}",
+            f"generator.companies={max(10, persons // 25)}",
+            "generator.daily_batches=1",
+            f"landing.root={work / 'landing'}",
+            f"generator.truth_root={work / 'truth'}",
+            f"lake.root={work / 'lake-0'}",
+        ],
+    )
+    configure_logging("WARNING")
+    spark = build_spark(conf)
+    for stage in conf.pipeline.stages:
+        from c360.runner import load_stage
+
+        load_stage(stage)  # import cost outside the timings
+    start = dt.date.fromisoformat(conf.generator.start_date)
+    t0 = time.perf_counter()
+    generate(spark, conf)
+    generate_s = time.perf_counter() - t0
+    reps = []
+    for n in range(args.repeats):
+        reps.append(one_repeat(spark, conf, work, n, start))
+        if n:  # the first lake stays for the identity comparison
+            shutil.rmtree(work / f"lake-{n}", ignore_errors=True)
+    if args.skip_splink:
+        ident = {"records": 0, "person_records": 0, "results": []}
+    else:
+        from identity import side_by_side
+
+        ident = side_by_side(
+            spark,
+            conf,
+            work / "identity",
+            Path(reps[0]["lake"]),
+            work / "truth",
+            start + dt.timedelta(days=1),
+        )
+    res = build_result(args, conf, reps, spark, ident)
+    res["generate_seconds"] = round(generate_s, 1)
+    spark.stop()
+    stem = f"bench_{res['label']}"
+    (out / f"{stem}.json").write_text(json.dumps(res, indent=2) + "\n")
+    (out / f"{stem}.md").write_text(markdown(res))
+    write_summary(out)
+    sys.stdout.write(markdown(res))
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

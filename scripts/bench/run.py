@@ -168,7 +168,11 @@ def one_repeat(spark, conf, work: Path, n: int, start: dt.date) -> dict:
         out["day2"] = run_pipeline(spark, conf, start + dt.timedelta(days=1))
     out["day2_peak_jvm_rss_gb"] = round(mem.peak / 1e9, 2)
     out["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-    out["lake"] = str(work / f"lake-{n}")
+    out["lake"] = lake = str(work / f"lake-{n}")
+    out["rows_full"], out["rows_day2"] = (
+        bronze_rows(spark, lake, "-full"),
+        bronze_rows(spark, lake, "-delta"),
+    )
     return out
 
 
@@ -211,24 +215,26 @@ def bronze_rows(spark, lake: str, batch_suffix: str) -> int:
     )
 
 
-def build_result(args: argparse.Namespace, conf, reps: list[dict], spark, ident: dict) -> dict:
+def build_result(raw: dict) -> dict:
+    """The report from the raw measurements (``raw.json`` in the work folder)."""
+    reps, ident = raw["repeats"], raw["identity"]
     full = median_steps([r["full"] for r in reps])
     day2 = median_steps([r["day2"] for r in reps])
     floor_s = statistics.median(r["floor"]["seconds"] for r in reps)
-    lake = reps[0]["lake"]
-    full_rows, day2_rows = bronze_rows(spark, lake, "-full"), bronze_rows(spark, lake, "-delta")
+    full_rows, day2_rows = reps[0]["rows_full"], reps[0]["rows_day2"]
     result = {
         "benchmark": "c360 pipeline: stages, IO floor, day 2, identity vs Splink",
         "date": dt.date.today().isoformat(),
-        "label": label(args.records),
-        "requested_records": args.records,
-        "persons": conf.generator.persons,
-        "companies": conf.generator.companies,
+        "label": label(raw["requested_records"]),
+        "requested_records": raw["requested_records"],
+        "persons": raw["persons"],
+        "companies": raw["companies"],
+        "generate_seconds": raw["generate_seconds"],
         "source_records_full": full_rows,
         "source_records_day2": day2_rows,
         "repeats": len(reps),
-        "machine": machine(),
-        "versions": versions(),
+        "machine": raw["machine"],
+        "versions": raw["versions"],
         "floor_seconds": round(floor_s, 1),
         "floor_rows": reps[0]["floor"]["rows"],
         "full_load": full,
@@ -277,8 +283,9 @@ def targets(results: dict[str, dict]) -> list[dict[str, object]]:
             }
         )
         ident = {r["system"]: r for r in one_m["identity"]["results"]}
-        ours = ident["c360 identity (Spark), persons"]
-        splink = ident["Splink 5 + DuckDB, persons"]
+        ours = ident.get("c360 identity (Spark), persons")
+        splink = ident.get("Splink 5 + DuckDB, persons")
+    if one_m and ours and splink:
         out.append(
             {
                 "target": "identity at 1M faster than Splink-DuckDB, higher F1",
@@ -366,7 +373,11 @@ def write_summary(out: Path) -> None:
             f"{r['full_load_seconds']:.0f} | {r['pipeline_over_floor']} | "
             f"{r['day2_seconds']:.0f} | {r['day2_over_full']:.1%} | {r['peak_jvm_rss_gb']} |"
         )
-    lines += ["", "| target | value | met | slowest stage |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "| target | value | met | stage to look at (most time, or most growth) |",
+        "|---|---|---|---|",
+    ]
     for t in targets(results):
         lines.append(
             f"| {t['target']} | {t['value']} | {'yes' if t['met'] else 'no'} | "
@@ -386,12 +397,16 @@ def main() -> None:
     parser.add_argument("--work", default=None, help="work folder (default: a new temp one)")
     parser.add_argument("--skip-splink", action="store_true")
     parser.add_argument("--summary", action="store_true", help="only rewrite summary.md")
+    parser.add_argument("--raw", default=None, help="report from a saved raw.json only")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.summary:
         write_summary(out)
+        return
+    if args.raw:
+        report(json.loads(Path(args.raw).read_text()), out)
         return
 
     from c360.config import load_config
@@ -420,37 +435,54 @@ def main() -> None:
 
         load_stage(stage)  # import cost outside the timings
     start = dt.date.fromisoformat(conf.generator.start_date)
+    log_line(f"work folder {work}; {persons:,} persons")
     t0 = time.perf_counter()
     generate(spark, conf)
-    generate_s = time.perf_counter() - t0
-    reps = []
+    raw: dict = {
+        "requested_records": args.records,
+        "persons": persons,
+        "companies": conf.generator.companies,
+        "generate_seconds": round(time.perf_counter() - t0, 1),
+        "machine": machine(),
+        "versions": versions(),
+        "repeats": [],
+        "identity": {"records": 0, "person_records": 0, "results": []},
+    }
     for n in range(args.repeats):
-        reps.append(one_repeat(spark, conf, work, n, start))
+        raw["repeats"].append(one_repeat(spark, conf, work, n, start))
+        (work / "raw.json").write_text(json.dumps(raw, indent=2))  # kept if a later step fails
+        log_line(f"repeat {n + 1} of {args.repeats} done")
         if n:  # the first lake stays for the identity comparison
             shutil.rmtree(work / f"lake-{n}", ignore_errors=True)
-    if args.skip_splink:
-        ident = {"records": 0, "person_records": 0, "results": []}
-    else:
+    if not args.skip_splink:
         from identity import side_by_side
 
-        ident = side_by_side(
+        raw["identity"] = side_by_side(
             spark,
             conf,
             work / "identity",
-            Path(reps[0]["lake"]),
+            Path(raw["repeats"][0]["lake"]),
             work / "truth",
             start + dt.timedelta(days=1),
         )
-    res = build_result(args, conf, reps, spark, ident)
-    res["generate_seconds"] = round(generate_s, 1)
+        (work / "raw.json").write_text(json.dumps(raw, indent=2))
     spark.stop()
+    report(raw, out)
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def log_line(text: str) -> None:
+    sys.stderr.write(f"[bench] {text}\n")
+
+
+def report(raw: dict, out: Path) -> None:
+    res = build_result(raw)
     stem = f"bench_{res['label']}"
     (out / f"{stem}.json").write_text(json.dumps(res, indent=2) + "\n")
     (out / f"{stem}.md").write_text(markdown(res))
     write_summary(out)
     sys.stdout.write(markdown(res))
-    if not args.keep:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

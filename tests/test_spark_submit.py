@@ -5,8 +5,8 @@ same lake; erase a customer through spark-submit.
 One run on the cluster (``cluster_run``) is the reference for the whole module: the
 killed runs go through ``spark-submit --master local[2]`` with the same config and landed
 files, and their lake must equal it table by table (content checksums), with the same
-export files and saved models. While they run, the cluster run is rerun beside them: it
-must commit nothing and rewrite no export."""
+export files and saved models. The cluster run and then its rerun (which must commit
+nothing and rewrite no export) go at the same time as the killed runs."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyspark
@@ -170,25 +171,83 @@ def versions(lake_root: Path) -> dict[str, int]:
     return out
 
 
+@dataclass
+class Runs:
+    """What the module's spark-submit runs did; the tests assert on it."""
+
+    cluster: Path  # the uninterrupted run on the cluster: the reference
+    killed: Path  # the lake killed at every point, then finished
+    logs: Path
+    cluster_rc: int | None = None
+    rerun_rc: int | None = None
+    final_rc: int | None = None
+    kills: list[str] = field(default_factory=list)
+    error: str | None = None  # a kill point never reached, or a killed run that failed
+    before_rerun: tuple[dict, dict] = ({}, {})  # versions and exports after the first run
+
+
+def run_on_cluster(repo: Path, cluster: dict[str, str], landing: str, runs: Runs) -> None:
+    """The uninterrupted run, then the same run again: both on the cluster."""
+    args = pipeline_args(cluster["master"], runs.cluster, landing)
+    env = {**cluster, "SPARK_SUBMIT_OPTS_EXTRA": CLUSTER_OPTS}
+    runs.cluster_rc = start(repo, args, env, runs.logs / "cluster.log").wait(timeout=2400)
+    if runs.cluster_rc == 0:
+        runs.before_rerun = (versions(runs.cluster / "lake"), exports(runs.cluster))
+        runs.rerun_rc = start(repo, args, env, runs.logs / "rerun.log").wait(timeout=2400)
+
+
+def run_killed(repo: Path, landing: str, runs: Runs) -> None:
+    """Killed at every point in turn on local[2], then one run to the end."""
+    env = {
+        **os.environ,
+        "SPARK_SUBMIT_OPTS_EXTRA": LOCAL_OPTS,
+        "C360_PYFILES": str(runs.logs / "c360-lib.zip"),
+    }
+    args = pipeline_args("local[2]", runs.killed, landing)
+    for n, (pattern, times) in enumerate(KILL_POINTS):
+        log = runs.logs / f"killed-{n}.log"
+        proc = start(repo, args, env, log)
+        if kill_at(proc, log, pattern, times, timeout=1500):
+            runs.kills.append(pattern)
+        elif proc.returncode != 0:  # ended before the point: failed is a bug, finished is not
+            runs.error = f"killed run {n} failed:\n{tail(log)}"
+            return
+        else:
+            break
+    runs.final_rc = start(repo, args, env, runs.logs / "killed-final.log").wait(timeout=2400)
+
+
 @pytest.fixture(scope="module")
-def cluster_run(
+def runs(
     repo: Path,
     cluster: dict[str, str],
     sample: dict[str, int],
     sample_conf: Config,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Path:
-    """The sample through the whole pipeline on the cluster, once for the module."""
-    root = tmp_path_factory.mktemp("cluster-run")
-    log = root / "run.log"
-    proc = start(
-        repo,
-        pipeline_args(cluster["master"], root, sample_conf.landing.root),
-        {**cluster, "SPARK_SUBMIT_OPTS_EXTRA": CLUSTER_OPTS},
-        log,
-    )
-    assert proc.wait(timeout=2400) == 0, tail(log)
-    return root
+) -> Runs:
+    """All of the module's pipeline runs, at once: the cluster run and its rerun in a
+    thread, beside the killed runs (two drivers on the 2 cores; both mostly wait on small
+    Spark jobs)."""
+    root = tmp_path_factory.mktemp("submitted")
+    runs = Runs(cluster=root / "cluster", killed=root / "killed", logs=root)
+    runs.cluster.mkdir()
+    runs.killed.mkdir()
+    landing = sample_conf.landing.root
+    thread = threading.Thread(target=run_on_cluster, args=(repo, cluster, landing, runs))
+    thread.start()
+    try:
+        run_killed(repo, landing, runs)
+    except AssertionError as exc:  # a kill point not logged in time
+        runs.error = str(exc)
+    finally:
+        thread.join()
+    return runs
+
+
+@pytest.fixture(scope="module")
+def cluster_run(runs: Runs) -> Path:
+    assert runs.cluster_rc == 0, tail(runs.logs / "cluster.log")
+    return runs.cluster
 
 
 def test_pipeline_runs_under_spark_submit(
@@ -270,58 +329,22 @@ def test_pipeline_runs_under_spark_submit(
 
 
 def test_killed_runs_resume_to_the_same_lake_and_a_rerun_changes_nothing(
-    spark: SparkSession,
-    repo: Path,
-    cluster: dict[str, str],
-    cluster_run: Path,
-    sample_conf: Config,
-    tmp_path: Path,
+    spark: SparkSession, runs: Runs, cluster_run: Path
 ) -> None:
-    landing = sample_conf.landing.root
-    before_versions, before_exports = versions(cluster_run / "lake"), exports(cluster_run)
-    rerun_log = tmp_path / "rerun.log"
-    rerun: dict[str, int] = {}
-
-    def run_again() -> None:  # on the cluster, beside the killed runs on local[2]
-        args = pipeline_args(cluster["master"], cluster_run, landing)
-        env = {**cluster, "SPARK_SUBMIT_OPTS_EXTRA": CLUSTER_OPTS}
-        rerun["rc"] = start(repo, args, env, rerun_log).wait(timeout=2400)
-
-    thread = threading.Thread(target=run_again)
-    thread.start()
-    crash_root = tmp_path / "killed"
-    crash_root.mkdir()
-    local_env = {
-        **os.environ,
-        "SPARK_SUBMIT_OPTS_EXTRA": LOCAL_OPTS,
-        "C360_PYFILES": str(tmp_path / "c360-lib.zip"),
-    }
-    args = pipeline_args("local[2]", crash_root, landing)
-    kills = []
-    for n, (pattern, times) in enumerate(KILL_POINTS):
-        log = tmp_path / f"killed-{n}.log"
-        proc = start(repo, args, local_env, log)
-        if kill_at(proc, log, pattern, times, timeout=1500):
-            kills.append(pattern)
-        else:  # finished before the point: a failed run is a bug, a finished one is not
-            assert proc.returncode == 0, tail(log)
-            break
-    final = tmp_path / "killed-final.log"
-    assert start(repo, args, local_env, final).wait(timeout=2400) == 0, tail(final)
-    thread.join()
-    assert rerun.get("rc") == 0, tail(rerun_log)
-    assert len(kills) == len(KILL_POINTS), kills  # every point was reached and killed
+    assert runs.error is None, runs.error
+    assert runs.final_rc == 0, tail(runs.logs / "killed-final.log")
+    assert runs.kills == [p for p, _ in KILL_POINTS]  # every point was reached and killed
+    assert runs.rerun_rc == 0, tail(runs.logs / "rerun.log")
 
     # The rerun of the finished run committed nothing and rewrote no export.
-    assert versions(cluster_run / "lake") == before_versions
-    assert exports(cluster_run) == before_exports
+    assert (versions(cluster_run / "lake"), exports(cluster_run)) == runs.before_rerun
     # The killed-and-resumed lake equals the uninterrupted one, table by table.
     want = lake_checksums(spark, Lake(root=str(cluster_run / "lake")))
-    got = lake_checksums(spark, Lake(root=str(crash_root / "lake")))
+    got = lake_checksums(spark, Lake(root=str(runs.killed / "lake")))
     assert any(t.startswith("gold.") for t in want) and len(want) > 40
     assert {t: str(c) for t, c in got.items()} == {t: str(c) for t, c in want.items()}
-    assert exports(crash_root) == exports(cluster_run)
-    assert models(crash_root) == models(cluster_run) and len(models(cluster_run)) == 2
+    assert exports(runs.killed) == exports(cluster_run)
+    assert models(runs.killed) == models(cluster_run) and len(models(cluster_run)) == 2
 
 
 def test_erasure_under_spark_submit(

@@ -257,58 +257,60 @@ def build_result(raw: dict) -> dict:
     return result
 
 
+def _target(name: str, value: str, met: bool, stage: str) -> dict[str, object]:
+    return {"target": name, "value": value, "met": met, "held_back_by": stage}
+
+
 def targets(results: dict[str, dict]) -> list[dict[str, object]]:
     """Every target that the scales measured so far can answer, with the stage that holds
     it back when it is missed."""
     out: list[dict[str, object]] = []
-    one_m, five_m = results.get("1m"), results.get("5m")
     for lab, res in sorted(results.items(), key=lambda kv: kv[1]["source_records_full"]):
-        ratio = res["day2_over_full"]
+        ratio, bound = res["day2_over_full"], TARGETS["day2_over_full"]
         out.append(
-            {
-                "target": f"day 2 <= {TARGETS['day2_over_full']:.0%} of the full load ({lab})",
-                "value": f"{ratio:.1%}",
-                "met": ratio <= TARGETS["day2_over_full"],
-                "held_back_by": slowest(res["day2"]),
-            }
+            _target(
+                f"day 2 <= {bound:.0%} of the full load ({lab})",
+                f"{ratio:.1%}",
+                ratio <= bound,
+                slowest(res["day2"]),
+            )
         )
-    if one_m:
-        ratio = one_m["pipeline_over_floor"]
-        out.append(
-            {
-                "target": f"pipeline at 1M <= {TARGETS['pipeline_over_floor_at_1m']:.0f}x floor",
-                "value": f"{ratio:.1f}x",
-                "met": ratio <= TARGETS["pipeline_over_floor_at_1m"],
-                "held_back_by": slowest(one_m["full_load"]),
-            }
+    one_m, five_m = results.get("1m"), results.get("5m")
+    if not one_m:
+        return out
+    ratio, bound = one_m["pipeline_over_floor"], TARGETS["pipeline_over_floor_at_1m"]
+    out.append(
+        _target(
+            f"pipeline at 1M <= {bound:.0f}x floor",
+            f"{ratio:.1f}x",
+            ratio <= bound,
+            slowest(one_m["full_load"]),
         )
-        ident = {r["system"]: r for r in one_m["identity"]["results"]}
-        ours = ident.get("c360 identity (Spark), persons")
-        splink = ident.get("Splink 5 + DuckDB, persons")
-    if one_m and ours and splink:
+    )
+    ident = {r["system"]: r for r in one_m["identity"]["results"]}
+    ours = ident.get("c360 identity (Spark), persons")
+    splink = ident.get("Splink 5 + DuckDB, persons")
+    if ours and splink:
         out.append(
-            {
-                "target": "identity at 1M faster than Splink-DuckDB, higher F1",
-                "value": f"{ours['seconds']:.0f} s vs {splink['seconds']:.0f} s; "
+            _target(
+                "identity at 1M faster than Splink-DuckDB, higher F1",
+                f"{ours['seconds']:.0f} s vs {splink['seconds']:.0f} s; "
                 f"F1 {ours['pairwise_f1']:.3f} vs {splink['pairwise_f1']:.3f}",
-                "met": ours["seconds"] < splink["seconds"]
-                and ours["pairwise_f1"] > splink["pairwise_f1"],
-                "held_back_by": "identity",
-            }
+                ours["seconds"] < splink["seconds"] and ours["pairwise_f1"] > splink["pairwise_f1"],
+                "identity",
+            )
         )
-    if one_m and five_m:
-        ratio = five_m["full_load_seconds"] / one_m["full_load_seconds"]
+    if five_m:
+        ratio, bound = (
+            five_m["full_load_seconds"] / one_m["full_load_seconds"],
+            TARGETS["scale_5m_over_1m"],
+        )
         by_stage = {s["stage"]: s["seconds"] for s in one_m["full_load"]}
         growth = max(
             five_m["full_load"], key=lambda s: s["seconds"] / max(by_stage.get(s["stage"], 1), 1)
         )
         out.append(
-            {
-                "target": f"5M <= {TARGETS['scale_5m_over_1m']}x the 1M time",
-                "value": f"{ratio:.2f}x",
-                "met": ratio <= TARGETS["scale_5m_over_1m"],
-                "held_back_by": growth["stage"],
-            }
+            _target(f"5M <= {bound}x the 1M time", f"{ratio:.2f}x", ratio <= bound, growth["stage"])
         )
     return out
 

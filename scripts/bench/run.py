@@ -28,8 +28,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import os
 import platform
+import re
 import shutil
 import statistics
 import sys
@@ -101,6 +103,8 @@ def land_deltas(held: Path, landing: Path) -> None:
 
 def io_floor(spark, conf, landing: Path, target: Path) -> dict[str, object]:
     """Read every landed file of every source and write it once as Delta."""
+    from c360.bronze.landing import normalize_column
+
     rows = 0
     t0 = time.perf_counter()
     for source, spec in sorted(conf.sources.items()):
@@ -118,11 +122,44 @@ def io_floor(spark, conf, landing: Path, target: Path) -> dict[str, object]:
                 .option("multiLine", True)  # bronze keeps quoted newlines too
                 .csv(files)
             )
+        df = df.toDF(*[normalize_column(c) for c in df.columns])  # Delta refuses spaces
         df.write.format("delta").mode("overwrite").save(str(target / source))
     seconds = time.perf_counter() - t0
     for table in sorted(p for p in target.iterdir() if p.is_dir()):  # counted untimed
         rows += spark.read.format("delta").load(str(table)).count()
     return {"seconds": round(seconds, 1), "rows": rows}
+
+
+STEP_LINE = re.compile(r"step=(?P<step>\S+) .*seconds=(?P<seconds>[0-9.]+)")
+
+
+class StepTimes(logging.Handler):
+    """Collects the library's own ``step=`` progress lines (name, seconds) while a phase
+    runs, so the results show where inside a stage the time goes."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.steps: list[dict[str, object]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = STEP_LINE.match(record.getMessage())
+        if found and "failed" not in found.group(0):
+            self.steps.append({"step": found["step"], "seconds": float(found["seconds"])})
+
+    def __enter__(self) -> StepTimes:
+        logger = logging.getLogger("c360")
+        logger.setLevel(logging.INFO)
+        logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger("c360").removeHandler(self)
+
+
+def slowest_steps(steps: list[dict], n: int = 8) -> list[dict]:
+    """The ``n`` slowest innermost steps (a stage's own total line is left out)."""
+    inner = [s for s in steps if "." in str(s["step"])]
+    return sorted(inner, key=lambda s: -s["seconds"])[:n]
 
 
 def run_pipeline(spark, conf, as_of: dt.date) -> list[dict[str, object]]:
@@ -140,12 +177,15 @@ def run_pipeline(spark, conf, as_of: dt.date) -> list[dict[str, object]]:
                 "rows_out": sum(res.rows_written.values()),
             }
         )
+        log_line(f"{as_of} {stage}: {steps[-1]['seconds']} s")
     return steps
 
 
 def one_repeat(spark, conf, work: Path, n: int, start: dt.date) -> dict:
     """Floor, full load and day 2 on a fresh lake; the landing ends as it began (all in)."""
     landing, held = Path(conf.landing.root), work / "held"
+    for stale in ("lake", "exports", "models", "floor"):  # left by a killed call
+        shutil.rmtree(work / f"{stale}-{n}", ignore_errors=True)
     conf = conf.with_overrides(
         [
             f"lake.root={work / f'lake-{n}'}",
@@ -153,20 +193,22 @@ def one_repeat(spark, conf, work: Path, n: int, start: dt.date) -> dict:
             f"ml.model_root={work / f'models-{n}'}",
         ]
     )
-    hold_deltas(landing, held)  # day 1 sees the full dump only
+    log_line(f"holding {hold_deltas(landing, held)} delta file(s) back for day 2")
     out: dict = {"loadavg_start": [round(x, 2) for x in os.getloadavg()]}
     floor_root = work / f"floor-{n}"
     with PeakMemory() as mem:
         out["floor"] = io_floor(spark, conf, landing, floor_root)
     out["floor"]["peak_jvm_rss_gb"] = round(mem.peak / 1e9, 2)
     shutil.rmtree(floor_root, ignore_errors=True)
-    with PeakMemory() as mem:
+    with PeakMemory() as mem, StepTimes() as inner:
         out["full"] = run_pipeline(spark, conf, start)
     out["full_peak_jvm_rss_gb"] = round(mem.peak / 1e9, 2)
+    out["full_slowest_steps"] = slowest_steps(inner.steps)
     land_deltas(held, landing)
-    with PeakMemory() as mem:
+    with PeakMemory() as mem, StepTimes() as inner:
         out["day2"] = run_pipeline(spark, conf, start + dt.timedelta(days=1))
     out["day2_peak_jvm_rss_gb"] = round(mem.peak / 1e9, 2)
+    out["day2_slowest_steps"] = slowest_steps(inner.steps)
     out["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     out["lake"] = lake = str(work / f"lake-{n}")
     out["rows_full"], out["rows_day2"] = (
@@ -235,6 +277,7 @@ def build_result(raw: dict) -> dict:
         "repeats": len(reps),
         "machine": raw["machine"],
         "versions": raw["versions"],
+        "overrides": raw.get("overrides", []),
         "floor_seconds": round(floor_s, 1),
         "floor_rows": reps[0]["floor"]["rows"],
         "full_load": full,
@@ -247,9 +290,11 @@ def build_result(raw: dict) -> dict:
         ),
         "pipeline_over_floor": round(total(full) / floor_s, 2) if floor_s else None,
         "day2_over_full": round(total(day2) / total(full), 3),
+        "full_slowest_steps": reps[0].get("full_slowest_steps", []),
+        "day2_slowest_steps": reps[0].get("day2_slowest_steps", []),
         "identity": ident,
         "runs": [
-            {k: r[k] for k in ("loadavg_start", "loadavg_end", "floor")}
+            {k: r.get(k) for k in ("loadavg_start", "loadavg_end", "floor", "commit")}
             | {"full_seconds": total(r["full"]), "day2_seconds": total(r["day2"])}
             for r in reps
         ],
@@ -328,7 +373,10 @@ def markdown(res: dict) -> str:
         f"load average at the start of each repeat: {loads}. Median of {res['repeats']} "
         "repeat(s); every repeat's seconds in brackets.",
         "",
-        f"Versions: {', '.join(f'{k} {v}' for k, v in res['versions'].items())}.",
+        f"Code measured: repeats at {', '.join(str(r.get('commit')) for r in res['runs'])}; "
+        f"identity at {res['identity'].get('commit')}. "
+        f"Versions: {', '.join(f'{k} {v}' for k, v in res['versions'].items())}. "
+        f"Config overrides: {', '.join(res.get('overrides') or []) or 'none'}.",
         "",
         f"- IO floor (read the landed files, write each source once as Delta): "
         f"{res['floor_seconds']:.0f} s for {res['floor_rows']:,} rows",
@@ -345,6 +393,16 @@ def markdown(res: dict) -> str:
             f"| {f['stage']} | {f['seconds']:.0f} {f['seconds_each']} | {f['rows_in']:,} | "
             f"{rps} | {d['seconds']:.0f} {d['seconds_each']} | {d['rows_in']:,} |"
         )
+    for phase in ("full", "day2"):
+        steps = res.get(f"{phase}_slowest_steps") or []
+        if steps:
+            what = "full load" if phase == "full" else "day 2"
+            lines += [
+                "",
+                f"Slowest steps inside the stages, {what} (first repeat): "
+                + "; ".join(f"{s['step']} {s['seconds']:.0f} s" for s in steps)
+                + ".",
+            ]
     ident = res["identity"]
     lines += [
         "",
@@ -401,6 +459,9 @@ def main() -> None:
     parser.add_argument("--summary", action="store_true", help="only rewrite summary.md")
     parser.add_argument("--raw", default=None, help="report from a saved raw.json only")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument(
+        "--set", action="append", default=[], help="config override, e.g. spark.driver_memory=12g"
+    )
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -412,7 +473,6 @@ def main() -> None:
         return
 
     from c360.config import load_config
-    from c360.generate.export import generate
     from c360.logs import configure_logging
     from c360.session import build_spark
 
@@ -428,9 +488,12 @@ def main() -> None:
             f"landing.root={work / 'landing'}",
             f"generator.truth_root={work / 'truth'}",
             f"lake.root={work / 'lake-0'}",
+            *args.set,
         ],
     )
     configure_logging("WARNING")
+    for handler in logging.getLogger().handlers:  # StepTimes listens at INFO; stderr does not
+        handler.setLevel(logging.WARNING)
     spark = build_spark(conf)
     for stage in conf.pipeline.stages:
         from c360.runner import load_stage
@@ -438,20 +501,26 @@ def main() -> None:
         load_stage(stage)  # import cost outside the timings
     start = dt.date.fromisoformat(conf.generator.start_date)
     log_line(f"work folder {work}; {persons:,} persons")
-    t0 = time.perf_counter()
-    generate(spark, conf)
+    generate_seconds = generated_world(spark, conf, work, persons)
     raw: dict = {
         "requested_records": args.records,
         "persons": persons,
         "companies": conf.generator.companies,
-        "generate_seconds": round(time.perf_counter() - t0, 1),
+        "generate_seconds": generate_seconds,
         "machine": machine(),
         "versions": versions(),
+        "overrides": args.set,
         "repeats": [],
         "identity": {"records": 0, "person_records": 0, "results": []},
     }
-    for n in range(args.repeats):
-        raw["repeats"].append(one_repeat(spark, conf, work, n, start))
+    earlier = work / "raw.json"
+    if earlier.is_file():  # a killed call: keep the repeats it finished
+        kept = json.loads(earlier.read_text())
+        if kept.get("persons") == persons:
+            raw["repeats"] = kept["repeats"][: args.repeats]
+            log_line(f"reusing {len(raw['repeats'])} finished repeat(s) from {earlier}")
+    for n in range(len(raw["repeats"]), args.repeats):
+        raw["repeats"].append(one_repeat(spark, conf, work, n, start) | {"commit": commit()})
         (work / "raw.json").write_text(json.dumps(raw, indent=2))  # kept if a later step fails
         log_line(f"repeat {n + 1} of {args.repeats} done")
         if n:  # the first lake stays for the identity comparison
@@ -466,12 +535,42 @@ def main() -> None:
             Path(raw["repeats"][0]["lake"]),
             work / "truth",
             start + dt.timedelta(days=1),
-        )
+        ) | {"commit": commit()}
         (work / "raw.json").write_text(json.dumps(raw, indent=2))
     spark.stop()
     report(raw, out)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def commit() -> str:
+    """The code measured: HEAD, marked ``+changes`` when the work tree differs from it."""
+    import subprocess
+
+    def git(*a: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(REPO), *a], capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+changes" if git("status", "--porcelain", "--", "lib", "conf") else "")
+
+
+def generated_world(spark, conf, work: Path, persons: int) -> float:
+    """Generate the world, or reuse the one a killed or earlier call left in ``--work``
+    (same persons): generation is not what is measured. Returns its seconds."""
+    from c360.generate.export import generate
+
+    marker = work / "generated.json"
+    if marker.is_file() and json.loads(marker.read_text())["persons"] == persons:
+        land_deltas(work / "held", Path(conf.landing.root))  # a killed repeat held them
+        log_line("reusing the generated world in the work folder")
+        return float(json.loads(marker.read_text())["seconds"])
+    t0 = time.perf_counter()
+    generate(spark, conf)
+    seconds = round(time.perf_counter() - t0, 1)
+    marker.write_text(json.dumps({"persons": persons, "seconds": seconds}))
+    return seconds
 
 
 def log_line(text: str) -> None:

@@ -562,10 +562,11 @@ def generated_world(spark, conf, work: Path, persons: int) -> float:
     from c360.generate.export import generate
 
     marker = work / "generated.json"
-    if marker.is_file() and json.loads(marker.read_text())["persons"] == persons:
+    earlier = json.loads(marker.read_text()) if marker.is_file() else {}
+    if earlier.get("persons") == persons:
         land_deltas(work / "held", Path(conf.landing.root))  # a killed repeat held them
         log_line("reusing the generated world in the work folder")
-        return float(json.loads(marker.read_text())["seconds"])
+        return float(earlier["seconds"])
     t0 = time.perf_counter()
     generate(spark, conf)
     seconds = round(time.perf_counter() - t0, 1)

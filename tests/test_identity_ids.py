@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
+import numpy as np
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 
-from c360.identity.cluster import connected_components
+from c360.identity.cluster import COMPONENTS_SCHEMA, connected_components, min_roots
 from c360.identity.ids import assign_ids
 
 
@@ -14,7 +17,14 @@ def frame(spark: SparkSession, rows: list[tuple], schema: str) -> DataFrame:
     return spark.createDataFrame(rows, schema)
 
 
-def test_components_chain_star_isolated_and_order_free(spark: SparkSession) -> None:
+# 0: the Spark rounds; 1000: the driver engine (the graphs here are far smaller)
+ENGINES = pytest.mark.parametrize("driver_max_edges", [0, 1000], ids=["spark", "driver"])
+
+
+@ENGINES
+def test_components_chain_star_isolated_and_order_free(
+    spark: SparkSession, driver_max_edges: int
+) -> None:
     vertices = frame(spark, [(v,) for v in "abcdefgh"], "id string")
     edges = [("d", "c"), ("c", "b"), ("b", "a"), ("e", "f"), ("g", "f"), ("h", "h")]
     want = frame(
@@ -32,18 +42,90 @@ def test_components_chain_star_isolated_and_order_free(spark: SparkSession) -> N
         "id string, component string",
     )
     for order in (edges, list(reversed(edges))):
-        got = connected_components(vertices, frame(spark, order, "src string, dst string"))
+        got = connected_components(
+            vertices,
+            frame(spark, order, "src string, dst string"),
+            driver_max_edges=driver_max_edges,
+        )
         assert_df_equality(got, want, ignore_row_order=True, ignore_nullable=True)
 
 
-def test_long_chain_converges(spark: SparkSession) -> None:
+@ENGINES
+def test_long_chain_converges(spark: SparkSession, driver_max_edges: int) -> None:
     n = 200
     vertices = frame(spark, [(f"v{i:04d}",) for i in range(n)], "id string")
     edges = frame(
         spark, [(f"v{i:04d}", f"v{i + 1:04d}") for i in range(n - 1)], "src string, dst string"
     )
-    got = connected_components(vertices, edges)
+    got = connected_components(vertices, edges, driver_max_edges=driver_max_edges)
     assert {r.component for r in got.collect()} == {"v0000"}
+    assert got.count() == n
+
+
+MESSY_EDGES = [
+    ("b", "B"),  # byte order: "B" < "a" < "b", so B names this component
+    ("a", "b"),
+    ("é", "e"),  # "e" < "é" in UTF-8 bytes
+    ("ghost", "e"),  # names no vertex: ignored, and "ghost" gets no row
+    (None, "z"),  # a NULL end: ignored
+    ("z", "z"),  # a self loop
+    ("p9", "p2"),  # a zig-zag chain p1..p9 given out of order
+    ("p2", "p8"),
+    ("p8", "p3"),
+    ("p3", "p7"),
+    ("p7", "p4"),
+    ("p4", "p6"),
+    ("p6", "p5"),
+    ("p5", "p1"),
+]
+MESSY_WANT = [
+    ("B", "B"),
+    ("a", "B"),
+    ("b", "B"),
+    ("e", "e"),
+    ("é", "e"),
+    ("z", "z"),
+    ("lone", "lone"),
+    *[(f"p{i}", "p1") for i in range(1, 10)],
+]
+
+
+def test_engines_agree_on_a_messy_graph(spark: SparkSession) -> None:
+    ids = ["B", "a", "b", "e", "é", "z", "lone", None, *[f"p{i}" for i in range(1, 10)]]
+    vertices = frame(spark, [(v,) for v in ids], "id string")
+    edges = frame(spark, MESSY_EDGES, "src string, dst string")
+    want = frame(spark, MESSY_WANT, "id string, component string")
+    in_spark = connected_components(vertices, edges, driver_max_edges=0)
+    on_driver = connected_components(vertices, edges, driver_max_edges=1000)
+    assert_df_equality(in_spark, want, ignore_row_order=True, ignore_nullable=True)
+    assert_df_equality(on_driver, in_spark, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_graph_over_the_threshold_runs_in_spark(
+    spark: SparkSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    vertices = frame(spark, [(v,) for v in "abcd"], "id string")
+    edges = frame(spark, [("a", "b"), ("b", "c"), ("d", None)], "src string, dst string")
+    want = frame(spark, [("a", "a"), ("b", "a"), ("c", "a"), ("d", "d")], COMPONENTS_SCHEMA)
+    with caplog.at_level(logging.INFO, logger="c360.identity.cluster"):
+        over = connected_components(vertices, edges, driver_max_edges=1)
+        under = connected_components(vertices, edges, driver_max_edges=2)
+    engines = [m.split("engine=")[1].split()[0] for m in caplog.messages if "engine=" in m]
+    assert engines == ["spark", "driver"]
+    assert_df_equality(over, want, ignore_row_order=True, ignore_nullable=True)
+    assert_df_equality(under, want, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_min_roots_points_every_vertex_at_its_smallest_member() -> None:
+    # 0-5-3 and 4-1 and a lone 2; edges given largest first
+    u = np.array([5, 3, 4], dtype=np.int64)
+    v = np.array([0, 5, 1], dtype=np.int64)
+    assert min_roots(6, u, v).tolist() == [0, 1, 2, 0, 1, 0]
+    assert min_roots(3, np.array([], dtype=np.int64), np.array([], dtype=np.int64)).tolist() == [
+        0,
+        1,
+        2,
+    ]
 
 
 def ids_of(a, key_to_id: dict[str, str] | None = None) -> dict[str, str]:
@@ -129,7 +211,10 @@ def test_empty_input(spark: SparkSession, n: int) -> None:
     assert a.crosswalk.count() == n and a.events.count() == n
 
 
-def test_recluster_breaks_listed_components_on_the_given_edges(spark: SparkSession) -> None:
+@ENGINES
+def test_recluster_breaks_listed_components_on_the_given_edges(
+    spark: SparkSession, driver_max_edges: int
+) -> None:
     from c360.identity.cluster import recluster
 
     # two strong triangles joined by one weak link, plus a weak pair that is not listed
@@ -146,9 +231,10 @@ def test_recluster_breaks_listed_components_on_the_given_edges(spark: SparkSessi
         "src string, dst string, weight double",
     )
     vertices = frame(spark, [(v,) for v in "abcdefxy"], "id string")
-    comps = connected_components(vertices, edges.select("src", "dst"))
+    engine = {"driver_max_edges": driver_max_edges}
+    comps = connected_components(vertices, edges.select("src", "dst"), **engine)
     strong = edges.filter("weight >= 10")
-    got = recluster(comps, strong, frame(spark, [("a",)], "component string"))
+    got = recluster(comps, strong, frame(spark, [("a",)], "component string"), **engine)
     rows = {r.id: r.component for r in got.collect()}
     assert rows == {"a": "a", "b": "a", "c": "a", "d": "d", "e": "d", "f": "d", "x": "x", "y": "x"}
     # nothing listed: unchanged

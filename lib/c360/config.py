@@ -115,6 +115,8 @@ class IdentityConfig:
     min_training_records: int = 500
     seed: int = 42
     u_max_pairs: float = 2_000_000
+    # Connected components on the driver (numpy) up to this many edges, else Spark rounds.
+    cluster_driver_max_edges: int = 20_000_000
     # Retrain the model on every run instead of reusing the stored one.
     retrain: bool = False
     # Must-link / must-not-link pairs and survivorship rules (YAML, relative to conf/).

@@ -28,6 +28,7 @@ from c360.identity.rules import (
     company_name_links,
     deterministic_links,
 )
+from c360.logs import step
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,9 @@ def find_links(
     if model is None and train:
         n = fs_input.count()
         if n >= conf.min_training_records:
-            model = fs.train(spark, fs_input, seed=conf.seed, max_pairs=conf.u_max_pairs)
+            with step(log, "identity.train") as p:
+                p.rows_in = n
+                model = fs.train(spark, fs_input, seed=conf.seed, max_pairs=conf.u_max_pairs)
         else:
             log.warning(
                 "step=identity.train skipped: %d person records < min_training_records=%d; "
@@ -185,19 +188,22 @@ def find_links(
                 conf.min_training_records,
             )
     if model is not None:
-        if new is None:
-            scored = fs.predict(spark, fs_input, model, threshold=conf.threshold)
-        else:
-            flags = new.select("uid").distinct().withColumn("_is_new", F.lit(True))
-            marked = fs_input.join(flags, "uid", "left").withColumn(
-                "_is_new", F.coalesce("_is_new", F.lit(False))
-            )
-            scored = fs.predict(spark, marked, restrict_to_new(model), threshold=conf.threshold)
+        with step(log, "identity.score"):  # Splink writes its blocked pairs eagerly
+            if new is None:
+                scored = fs.predict(spark, fs_input, model, threshold=conf.threshold)
+            else:
+                flags = new.select("uid").distinct().withColumn("_is_new", F.lit(True))
+                marked = fs_input.join(flags, "uid", "left").withColumn(
+                    "_is_new", F.coalesce("_is_new", F.lit(False))
+                )
+                scored = fs.predict(spark, marked, restrict_to_new(model), threshold=conf.threshold)
         g = apply_guards(scored, guards)
         parts.append(_link_rows(g.accepted, "person", "probabilistic", "accepted"))
         parts.append(_link_rows(g.vetoed, "person", "probabilistic", "vetoed"))
-    links = reduce(DataFrame.unionByName, parts)
-    return Matched(links.localCheckpoint(), model)
+    with step(log, "identity.link_rows") as p:  # rules, guards and the scored pairs' rows
+        links = reduce(DataFrame.unionByName, parts).localCheckpoint()
+        p.rows_out = links.count()
+    return Matched(links, model)
 
 
 def _holding_both(pairs: DataFrame, comps: DataFrame) -> DataFrame:
@@ -266,7 +272,8 @@ def cluster(
         .localCheckpoint()
     )
     ids = vertices.select(F.col("uid").alias("id"))
-    comps = connected_components(ids, edges.select("src", "dst")).localCheckpoint()
+    engine = {"driver_max_edges": conf.cluster_driver_max_edges}
+    comps = connected_components(ids, edges.select("src", "dst"), **engine).localCheckpoint()
     sizes = comps.groupBy("component").agg(F.count(F.lit(1)).alias("_n"))
     big = sizes.filter(F.col("_n") > conf.max_cluster_size).select("component")
     births = vertices.select("uid", "birth_date") if "birth_date" in vertices.columns else None
@@ -278,7 +285,7 @@ def cluster(
     strong = edges.filter(F.col("weight") >= conf.min_split_weight).join(
         mnl, ["src", "dst"], "left_anti"
     )
-    out = recluster(comps, strong, suspect)
+    out = recluster(comps, strong, suspect, **engine)
     # still too big, or a must-not-link pair still connected through strong links
     sizes = out.groupBy("component").agg(F.count(F.lit(1)).alias("_n"))
     still_big = sizes.filter(F.col("_n") > conf.max_cluster_size).select("component")

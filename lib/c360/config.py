@@ -115,6 +115,9 @@ class IdentityConfig:
     min_training_records: int = 500
     seed: int = 42
     u_max_pairs: float = 2_000_000
+    # EM over every blocked pair with term frequencies (Splink's default; one Spark job per
+    # iteration) instead of over agreement-pattern counts.
+    em_term_frequencies: bool = False
     # Connected components on the driver (numpy) up to this many edges, else Spark rounds.
     cluster_driver_max_edges: int = 20_000_000
     # Retrain the model on every run instead of reusing the stored one.

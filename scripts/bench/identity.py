@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import os
 import platform
 import shutil
@@ -176,6 +177,9 @@ def main() -> None:
     parser.add_argument("--conf", default=str(REPO / "conf" / "local.yaml"))
     parser.add_argument("--out", default=str(REPO / "bench" / "results"))
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument(
+        "--set", action="append", default=[], help="config override, e.g. spark.driver_memory=12g"
+    )
     args = parser.parse_args()
 
     from c360.config import load_config
@@ -185,9 +189,11 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="c360-bench-identity-"))
     configure_logging("WARNING")
+    for handler in logging.getLogger().handlers:  # StepTimes listens at INFO; stderr does not
+        handler.setLevel(logging.WARNING)
     if args.lake:
         src_lake, truth_root = Path(args.lake).resolve(), Path(args.truth).resolve()
-        conf = load_config(args.conf, [f"lake.root={work / 'lake'}"])
+        conf = load_config(args.conf, [f"lake.root={work / 'lake'}", *args.set])
         spark = build_spark(conf)
     else:
         from c360.generate.export import generate
@@ -201,12 +207,16 @@ def main() -> None:
                 f"landing.root={work / 'landing'}",
                 f"generator.truth_root={truth_root}",
                 f"lake.root={src_lake}",
+                *args.set,
             ],
         )
         spark = build_spark(conf)
         generate(spark, conf)
         run_stages(spark, conf, AS_OF, ["bronze", "silver"])
-    compared = side_by_side(spark, conf, work, src_lake, truth_root)
+    from run import StepTimes, commit, slowest_steps
+
+    with StepTimes() as inner:  # the identity stage's own step lines: where its time goes
+        compared = side_by_side(spark, conf, work, src_lake, truth_root)
     import splink
 
     n_records, n_persons = compared["records"], compared["person_records"]
@@ -219,7 +229,10 @@ def main() -> None:
             "python": platform.python_version(),
         },
         "versions": {"spark": spark.version, "splink": splink.__version__},
+        "commit": commit(),
+        "overrides": args.set,
         **compared,
+        "slowest_steps": slowest_steps(inner.steps, 10),
     }
     rerun_s, peak = compared["c360_rerun_no_new_input_seconds"], compared["c360_peak_jvm_rss_gb"]
     spark.stop()
@@ -229,11 +242,15 @@ def main() -> None:
     (out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         f"{n_records:,} party records ({n_persons:,} persons); 2 cores; "
-        f"load average {result['loadavg_start'][0]:.1f} at start",
+        f"load average {result['loadavg_start'][0]:.1f} at start; code {result['commit']}",
         "",
         *markdown_table(result["results"]),
         "",
         f"c360 rerun with no new input: {rerun_s:.0f} s; peak JVM RSS {peak:.2f} GB.",
+        "",
+        "Slowest steps inside c360's identity runs: "
+        + "; ".join(f"{s['step']} {s['seconds']:.0f} s" for s in result["slowest_steps"])
+        + ".",
     ]
     (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

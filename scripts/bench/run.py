@@ -411,7 +411,16 @@ def markdown(res: dict) -> str:
         "",
         *markdown_table(ident["results"]),
     ]
+    if ident.get("slowest_steps"):
+        lines += [
+            "",
+            "Slowest steps inside c360's identity runs: " + _steps(ident["slowest_steps"]),
+        ]
     return "\n".join(lines) + "\n"
+
+
+def _steps(steps: list[dict]) -> str:
+    return "; ".join(f"{s['step']} {s['seconds']:.0f} s" for s in steps) + "."
 
 
 def write_summary(out: Path) -> None:
@@ -422,16 +431,21 @@ def write_summary(out: Path) -> None:
     lines = [
         "# Benchmark summary",
         "",
-        "Written by `scripts/bench/run.py` from every `bench_*.json` here.",
+        "Written by `scripts/bench/run.py` from every `bench_*.json` here. Scales measured on",
+        "different dates ran different code, often on a machine of another speed: compare a",
+        "scale's ratios (x floor, day 2 share), which are measured within one run.",
         "",
-        "| scale | source records | floor s | full load s | x floor | day 2 s | day 2 share | peak GB |",
-        "|---|---|---|---|---|---|---|---|",
+        "| scale | measured | code | repeats | source records | floor s | full load s | x floor "
+        "| day 2 s | day 2 share | peak GB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for lab, r in sorted(results.items(), key=lambda kv: kv[1]["source_records_full"]):
+        code = str((r.get("runs") or [{}])[0].get("commit") or "-").split(" ")[0]
         lines.append(
-            f"| {lab} | {r['source_records_full']:,} | {r['floor_seconds']:.0f} | "
-            f"{r['full_load_seconds']:.0f} | {r['pipeline_over_floor']} | "
-            f"{r['day2_seconds']:.0f} | {r['day2_over_full']:.1%} | {r['peak_jvm_rss_gb']} |"
+            f"| {lab} | {r['date']} | {code} | {r['repeats']} | {r['source_records_full']:,} | "
+            f"{r['floor_seconds']:.0f} | {r['full_load_seconds']:.0f} | "
+            f"{r['pipeline_over_floor']} | {r['day2_seconds']:.0f} | {r['day2_over_full']:.1%} | "
+            f"{r['peak_jvm_rss_gb']} |"
         )
     lines += [
         "",
@@ -528,14 +542,16 @@ def main() -> None:
     if not args.skip_splink:
         from identity import side_by_side
 
-        raw["identity"] = side_by_side(
-            spark,
-            conf,
-            work / "identity",
-            Path(raw["repeats"][0]["lake"]),
-            work / "truth",
-            start + dt.timedelta(days=1),
-        ) | {"commit": commit()}
+        with StepTimes() as inner:
+            raw["identity"] = side_by_side(
+                spark,
+                conf,
+                work / "identity",
+                Path(raw["repeats"][0]["lake"]),
+                work / "truth",
+                start + dt.timedelta(days=1),
+            ) | {"commit": commit()}
+        raw["identity"]["slowest_steps"] = slowest_steps(inner.steps, 10)
         (work / "raw.json").write_text(json.dumps(raw, indent=2))
     spark.stop()
     report(raw, out)

@@ -74,7 +74,7 @@ def components_on_driver(vertices: DataFrame, edges: DataFrame) -> DataFrame:
     v = pc.filter(dst, known).to_numpy(zero_copy_only=False).astype(np.int64)
     root = min_roots(len(ids), u, v)
     out = pa.table({"id": ids, "component": ids.take(pa.array(root))})
-    return spark.createDataFrame(out.to_pandas(), COMPONENTS_SCHEMA)
+    return spark.createDataFrame(out, COMPONENTS_SCHEMA)  # Arrow all the way: no row objects
 
 
 def min_roots(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:

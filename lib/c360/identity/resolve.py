@@ -179,7 +179,13 @@ def find_links(
         if n >= conf.min_training_records:
             with step(log, "identity.train") as p:
                 p.rows_in = n
-                model = fs.train(spark, fs_input, seed=conf.seed, max_pairs=conf.u_max_pairs)
+                model = fs.train(
+                    spark,
+                    fs_input,
+                    seed=conf.seed,
+                    max_pairs=conf.u_max_pairs,
+                    em_term_frequencies=conf.em_term_frequencies,
+                )
         else:
             log.warning(
                 "step=identity.train skipped: %d person records < min_training_records=%d; "

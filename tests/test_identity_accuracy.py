@@ -11,7 +11,7 @@ import json
 import shutil
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from c360.identity.evaluate import evaluate
@@ -42,6 +42,13 @@ def test_accuracy_gate_on_the_default_sample(spark: SparkSession, default_world:
     assert mixed.filter(F.col("k") > 1).count() == 0
 
 
+def some_entities(df: DataFrame, column: str = "truth") -> DataFrame:
+    """A third of the true entities, all of their records: the identity tests that run
+    whole resolutions in a subprocess keep every true pair of the people they keep, at a
+    third of the cost of the whole sample (the gate test above covers all of it)."""
+    return df.filter(F.abs(F.xxhash64(column)) % 3 == 0)
+
+
 def test_incremental_batch_matches_the_full_answer(
     repo: Path, spark: SparkSession, default_world: Path, tmp_path: Path
 ) -> None:
@@ -51,7 +58,17 @@ def test_incremental_batch_matches_the_full_answer(
     (lake / "silver").mkdir(parents=True)
     shutil.copytree(src / "silver/party_records", lake / "silver/party_records")
     pr_path = str(lake / "silver/party_records")
-    full = spark.read.format("delta").load(pr_path).localCheckpoint()
+    kept = some_entities(truth(spark, default_world)).select("record_key")
+    full = (
+        spark.read.format("delta")
+        .load(pr_path)
+        .join(
+            kept,
+            F.concat_ws(":", "source", "source_record_id") == F.col("record_key"),
+            "left_semi",
+        )
+        .localCheckpoint()
+    )
     held = F.abs(F.hash("source", "source_record_id")) % 100 == 0
     full.filter(~held).write.format("delta").mode("overwrite").save(pr_path)
     sets2 = ["--set", f"lake.root={lake}", "--set", "spark.driver_memory=6g"]
@@ -115,6 +132,7 @@ def test_resolve_command_on_a_csv_with_truth(
         pr.filter(~F.col("is_deleted"))
         .withColumn("record_key", F.concat_ws(":", "source", "source_record_id"))
         .join(truth(spark, default_world), "record_key")
+        .transform(some_entities)
         .select(
             F.col("record_key").alias("rec_id"),
             F.col("party_type").alias("kind"),

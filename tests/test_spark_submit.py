@@ -53,8 +53,16 @@ FINISHED_BY_THE_LAST_RUN = {
     "gold.campaign_results",
     "gold.customer_360_pseudo",
 }
-CLUSTER_OPTS = "--conf spark.executor.memory=1g --conf spark.ui.enabled=false"
-LOCAL_OPTS = "--driver-memory 3g --conf spark.ui.enabled=false"
+# conf/test.yaml's speed settings for tiny data (C1 JIT only, no code generation); one
+# token each, because submit.sh splits SPARK_SUBMIT_OPTS_EXTRA on spaces.
+FAST = (
+    "--driver-java-options -XX:TieredStopAtLevel=1"
+    " --conf spark.executor.extraJavaOptions=-XX:TieredStopAtLevel=1"
+    " --conf spark.sql.codegen.wholeStage=false"
+    " --conf spark.sql.codegen.factoryMode=NO_CODEGEN"
+)
+CLUSTER_OPTS = f"--conf spark.executor.memory=1g --conf spark.ui.enabled=false {FAST}"
+LOCAL_OPTS = f"--driver-memory 3g --conf spark.ui.enabled=false {FAST}"
 
 
 def free_port() -> int:
@@ -386,7 +394,7 @@ def test_erasure_under_spark_submit(
             f"activation.export_root={tmp_path / 'exports'}",
         ],
         cwd=repo,
-        env={**cluster, "SPARK_SUBMIT_OPTS_EXTRA": "--conf spark.ui.enabled=false"},
+        env={**cluster, "SPARK_SUBMIT_OPTS_EXTRA": f"--conf spark.ui.enabled=false {FAST}"},
         capture_output=True,
         text=True,
         timeout=900,

@@ -38,6 +38,17 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         reporter.write_line(f"\n[{report.when} failed] {report.nodeid}\n{text[-3000:]}")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With pytest-xdist's ``--dist loadgroup`` (scripts/test.sh), one worker runs all the
+    tests of the default world, so it is built once, and each other module stays whole on
+    one worker, so its module fixtures (the standalone cluster, the bad-input corpus) are
+    built once too."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        group = "default_world" if "default_world" in fixtures else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO

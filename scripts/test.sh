@@ -9,6 +9,6 @@ bash scripts/setup.sh
 # fixture stay on one worker (tests/conftest.py). C360_TEST_WORKERS=0 runs in one process.
 workers=${C360_TEST_WORKERS:-2}
 if [ "$workers" != 0 ]; then
-  set -- -n "$workers" --dist loadgroup "$@"
+  set -- -n "$workers" "$@"
 fi
 exec .venv/bin/python -m pytest "$@"

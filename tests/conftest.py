@@ -38,15 +38,46 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         reporter.write_line(f"\n[{report.when} failed] {report.nodeid}\n{text[-3000:]}")
 
 
+# The test files that use the default world (a 20-minute fixture). Under pytest-xdist
+# (scripts/test.sh) they form one unit of work, so one worker builds that world once;
+# every other file is its own unit, so its module fixtures (the standalone cluster, the
+# bad-input corpus) are built once too. (pytest-xdist 3.8's own ``loadgroup`` has no
+# effect on pytest 9.2: it renames ``item._nodeid``, which pytest 9 no longer reads.)
+DEFAULT_WORLD_FILES = frozenset(
+    {
+        "test_activation_measurement.py",
+        "test_identity_accuracy.py",
+        "test_ml.py",
+        "test_privacy.py",
+        "test_reconcile.py",
+    }
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """With pytest-xdist's ``--dist loadgroup`` (scripts/test.sh), one worker runs all the
-    tests of the default world, so it is built once, and each other module stays whole on
-    one worker, so its module fixtures (the standalone cluster, the bad-input corpus) are
-    built once too."""
-    for item in items:
-        fixtures = getattr(item, "fixturenames", ())
-        group = "default_world" if "default_world" in fixtures else item.module.__name__
-        item.add_marker(pytest.mark.xdist_group(group))
+    """A test of another file that uses the default world would build it a second time
+    on the other worker: name its file above."""
+    strays = sorted(
+        {
+            item.path.name
+            for item in items
+            if "default_world" in getattr(item, "fixturenames", ())
+            and item.path.name not in DEFAULT_WORLD_FILES
+        }
+    )
+    if strays:
+        raise pytest.UsageError(f"add {', '.join(strays)} to conftest.DEFAULT_WORLD_FILES")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFile(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "default_world" if Path(path).name in DEFAULT_WORLD_FILES else path
+
+    return ByFile(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -52,32 +52,65 @@ DEFAULT_WORLD_FILES = frozenset(
         "test_reconcile.py",
     }
 )
+DEFAULT_WORLD = "default_world"
+
+# Units of work, longest first (``--durations``); the rest follow in file order. The
+# workers take units in this order, one at a time, so the two longest start at once on
+# different workers and the short files fill in at the end (longest processing time
+# first). xdist's own order, by number of tests, started the spark-submit module (four
+# tests, ~20 minutes) last and ran CI out of time.
+LONGEST_FIRST = (
+    DEFAULT_WORLD,
+    "test_spark_submit.py",
+    "test_bad_input.py",
+    "test_identity_stage.py",
+    "test_identity_ids.py",
+    "test_cli.py",
+    "test_gold_stage.py",
+    "test_silver_stage.py",
+    "test_activation_plan.py",
+    "test_bronze.py",
+)
+
+
+def unit_of_work(path: str) -> str:
+    """The xdist unit a test file belongs to."""
+    name = Path(path).name
+    return DEFAULT_WORLD if name in DEFAULT_WORLD_FILES else name
+
+
+def _rank(unit: str) -> int:
+    return LONGEST_FIRST.index(unit) if unit in LONGEST_FIRST else len(LONGEST_FIRST)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test of another file that uses the default world would build it a second time
-    on the other worker: name its file above."""
+    """Longest units first (stable: files and tests keep their order otherwise). A test of
+    another file that uses the default world would build it a second time on the other
+    worker: name its file above."""
     strays = sorted(
         {
             item.path.name
             for item in items
-            if "default_world" in getattr(item, "fixturenames", ())
+            if DEFAULT_WORLD in getattr(item, "fixturenames", ())
             and item.path.name not in DEFAULT_WORLD_FILES
         }
     )
     if strays:
         raise pytest.UsageError(f"add {', '.join(strays)} to conftest.DEFAULT_WORLD_FILES")
+    items.sort(key=lambda item: _rank(unit_of_work(str(item.path))))
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     from xdist.scheduler import LoadScopeScheduling
 
-    class ByFile(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            return "default_world" if Path(path).name in DEFAULT_WORLD_FILES else path
+    class ByUnit(LoadScopeScheduling):
+        """Units handed out in collection order (above), not xdist's by-count order."""
 
-    return ByFile(config, log)
+        def _split_scope(self, nodeid: str) -> str:
+            return unit_of_work(nodeid.split("::", 1)[0])
+
+    config.option.loadscopereorder = False
+    return ByUnit(config, log)
 
 
 @pytest.fixture(scope="session")

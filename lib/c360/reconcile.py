@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -178,43 +179,48 @@ def source_states(spark: SparkSession, lake: Lake, model: SourceModel) -> DataFr
     return states.withColumn("_state", F.when(pending, "pending").otherwise(F.col("_state")))
 
 
-def silver_checks(spark: SparkSession, lake: Lake) -> list[Check]:
-    """Per source table: bronze rows = current + quarantined + superseded."""
+def silver_checks(spark: SparkSession, lake: Lake, parallel: int = 1) -> list[Check]:
+    """Per source table: bronze rows = current + quarantined + superseded. The sources are
+    counted ``parallel`` at a time: on small data each is mostly driver-side planning, and
+    one source's planning overlaps another's job."""
     if not lake.exists(spark, SILVER_FILES):
         return []
-    out: list[Check] = []
-    for model in MODELS:
-        if not (lake.exists(spark, f"bronze.{model.source}") and lake.exists(spark, model.table)):
-            continue
-        counts = (
-            source_states(spark, lake, model)
-            .groupBy("_source_file", "_state")
-            .agg(F.count("*").alias("n"))
-            .collect()
-        )
-        total = sum(int(r.n) for r in counts)
-        by_state: dict[str, int] = {}
-        missing: dict[str, int] = {}
-        for r in counts:
-            by_state[r._state] = by_state.get(r._state, 0) + int(r.n)
-            if r._state in {"lost", "pending"}:
-                missing[f"{r._source_file} {r._state}"] = -int(r.n)
-        placed = sum(by_state.get(s, 0) for s in ("current", "quarantined", "superseded"))
-        parts = [f"{s} {by_state.get(s, 0):,}" for s in ("current", "quarantined", "superseded")]
-        detail = "; ".join(parts)
-        if missing:
-            detail += f"; not placed: {_named(missing)}"
-        out.append(
-            Check(
-                "silver",
-                model.table,
-                "bronze rows = current + silver.quarantine + superseded",
-                total,
-                placed,
-                detail,
-            )
-        )
-    return out
+    models = [
+        m
+        for m in MODELS
+        if lake.exists(spark, f"bronze.{m.source}") and lake.exists(spark, m.table)
+    ]
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        return list(pool.map(lambda m: _silver_check(spark, lake, m), models))
+
+
+def _silver_check(spark: SparkSession, lake: Lake, model: SourceModel) -> Check:
+    counts = (
+        source_states(spark, lake, model)
+        .groupBy("_source_file", "_state")
+        .agg(F.count("*").alias("n"))
+        .collect()
+    )
+    total = sum(int(r.n) for r in counts)
+    by_state: dict[str, int] = {}
+    missing: dict[str, int] = {}
+    for r in counts:
+        by_state[r._state] = by_state.get(r._state, 0) + int(r.n)
+        if r._state in {"lost", "pending"}:
+            missing[f"{r._source_file} {r._state}"] = -int(r.n)
+    placed = sum(by_state.get(s, 0) for s in ("current", "quarantined", "superseded"))
+    parts = [f"{s} {by_state.get(s, 0):,}" for s in ("current", "quarantined", "superseded")]
+    detail = "; ".join(parts)
+    if missing:
+        detail += f"; not placed: {_named(missing)}"
+    return Check(
+        "silver",
+        model.table,
+        "bronze rows = current + silver.quarantine + superseded",
+        total,
+        placed,
+        detail,
+    )
 
 
 # --------------------------------------------------------------------------- identity, gold
@@ -394,12 +400,12 @@ def export_checks(spark: SparkSession, lake: Lake, root: str, as_of: dt.date) ->
 
 
 def build_checks(
-    spark: SparkSession, lake: Lake, as_of: dt.date, export_root: str | None
+    spark: SparkSession, lake: Lake, as_of: dt.date, export_root: str | None, parallel: int = 1
 ) -> list[Check]:
     checks: list[Check] = []
     for name, fn in (
         ("bronze", lambda: bronze_checks(spark, lake)),
-        ("silver", lambda: silver_checks(spark, lake)),
+        ("silver", lambda: silver_checks(spark, lake, parallel)),
         ("identity", lambda: identity_checks(spark, lake)),
         ("gold", lambda: gold_checks(spark, lake, as_of)),
         ("export", lambda: export_checks(spark, lake, export_root, as_of) if export_root else []),
@@ -434,7 +440,13 @@ def report_frame(spark: SparkSession, checks: list[Check], ctx: StageContext) ->
 
 def run(ctx: StageContext) -> StageResult:
     spark, lake = ctx.spark, ctx.lake
-    checks = build_checks(spark, lake, ctx.as_of, ctx.conf.activation.export_root)
+    checks = build_checks(
+        spark,
+        lake,
+        ctx.as_of,
+        ctx.conf.activation.export_root,
+        ctx.conf.silver.parallel_sources,
+    )
     report = report_frame(spark, checks, ctx)
     # One report per run date: a rerun replaces it, and an identical one commits nothing.
     content = [c for c in RECONCILIATION.fieldNames() if c not in {"run_id", "recorded_at"}]

@@ -207,7 +207,16 @@ def sets(root: Path, lake: str = "lake") -> list[str]:
 def default_world(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default sample generated and run through the whole pipeline with the ``c360``
     command in a subprocess (its own JVM with enough memory). Shared by the identity
-    accuracy and the activation measurement tests."""
+    accuracy and the activation measurement tests.
+
+    ``C360_DEFAULT_WORLD`` names one already built (a folder with its ``run.log``, say a
+    ``default-world0`` left by an earlier session) to skip the 20 minutes when working on
+    these tests; the tests that rerun stages on it expect it unchanged since its run."""
+    given = os.environ.get("C360_DEFAULT_WORLD")
+    if given:
+        if not (Path(given) / "run.log").is_file():
+            raise pytest.UsageError(f"C360_DEFAULT_WORLD={given}: no finished world there")
+        return Path(given)
     root = tmp_path_factory.mktemp("default-world")
     c360(repo, "generate", "--conf", "conf/test.yaml", *sets(root))
     # INFO logs, kept in run.log: test_privacy greps them for the sample's emails and phones.

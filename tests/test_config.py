@@ -37,12 +37,14 @@ def test_set_overrides_typed_values(repo: Path) -> None:
             "spark.shuffle_partitions=3",
             "lake.register_catalog=true",
             "spark.conf.spark.executor.memory=2g",
+            "identity.engine=duckdb",
         ],
     )
     assert conf.lake.root == "s3a://bucket/c360"  # URIs are not made absolute
     assert conf.spark.shuffle_partitions == 3
     assert conf.lake.register_catalog is True
     assert conf.spark.conf["spark.executor.memory"] == "2g"
+    assert conf.identity.engine == "duckdb"
 
 
 @pytest.mark.parametrize(
@@ -54,6 +56,7 @@ def test_set_overrides_typed_values(repo: Path) -> None:
         ("lake.register_catalog=maybe", "must be true or false"),
         ("lake.root", "KEY=VALUE"),
         ("lake.root.deeper=1", "has no sub-keys"),
+        ("identity.engine=postgres", "'identity.engine' must be one of 'spark', 'duckdb'"),
     ],
 )
 def test_bad_overrides(repo: Path, override: str, message: str) -> None:

@@ -126,7 +126,9 @@ def test_incremental_batch_matches_the_full_answer(
 def test_resolve_command_on_a_csv_with_truth(
     repo: Path, spark: SparkSession, default_world: Path, tmp_path: Path
 ) -> None:
-    """Any table, its own column names, a mapping, and --truth: the user's own evaluation."""
+    """Any table, its own column names, a mapping, and --truth: the user's own evaluation.
+    Fellegi-Sunter runs on DuckDB here (identity.engine), so that engine meets the same
+    gate and keeps ids on a rerun (the default world's run used Spark)."""
     pr = spark.read.format("delta").load(str(default_world / "lake/silver/party_records"))
     records = (
         pr.filter(~F.col("is_deleted"))
@@ -171,6 +173,10 @@ def test_resolve_command_on_a_csv_with_truth(
         f"lake.root={tmp_path / 'lake'}",
         "--set",
         "spark.driver_memory=6g",
+        "--set",
+        "identity.engine=duckdb",
+        "--set",
+        "identity.duckdb_memory_limit=2GB",
         "--input",
         str(csv),
         "--mapping",

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 
+import pytest
 import splink.comparison_library as cl
 from pyspark.sql import SparkSession
 from splink import SettingsCreator, block_on
 
-from c360.identity.fs import predict, rounded
+from c360.errors import ModelError
+from c360.identity.fs import (
+    Engine,
+    dialect_of,
+    for_dialect,
+    in_dialect,
+    person_settings,
+    predict,
+    rounded,
+)
 
 SCHEMA = (
     "uid string, given_key string, family_key string, birth_date date, email string, phone string"
@@ -81,3 +92,96 @@ def test_trained_parameters_are_rounded_so_task_order_noise_vanishes() -> None:
         "s": "x",
         "tiny": 1.234567890e-300,
     }
+
+
+def trained(settings: dict) -> dict:
+    """``settings`` with parameters as EM might leave them: each level down the list is
+    weaker evidence (lower m, higher u); the last, "all other", level is against."""
+    out = json.loads(json.dumps(settings))
+    out["probability_two_random_records_match"] = 0.001
+    for comparison in out["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        for k, level in enumerate(levels[:-1]):
+            level["m_probability"] = 0.8 / 2**k
+            level["u_probability"] = 0.0005 * 4**k
+        levels[-1]["m_probability"] = 0.05
+        levels[-1]["u_probability"] = 0.95
+    return out
+
+
+PERSONS = (
+    "uid string, given_key string, family_key string, full_name_key string, name_lo string, "
+    "name_hi string, birth_date date, email string, phone string, postal_code string, "
+    "street string, vin string"
+)
+
+
+def person(uid, given, family, born, email, phone, postal, street, vin=None) -> tuple:
+    names = sorted(n for n in (given, family) if n)
+    both = given is not None and family is not None
+    return (
+        uid,
+        given,
+        family,
+        f"{given} {family}" if both else None,
+        names[0] if both else None,
+        names[-1] if both else None,
+        born,
+        email,
+        phone,
+        postal,
+        street,
+        vin,
+    )
+
+
+def test_duckdb_scores_the_same_pairs_and_weights_as_spark(spark: SparkSession) -> None:
+    d = dt.date(1980, 2, 1)
+    df = spark.createDataFrame(
+        [
+            person("sales:1", "ana", "garcia", d, "ana@x.es", "+34612345678", "28001", "mayor 5"),
+            person("service:7", "anna", "garcia", d, "ana@x.es", None, "28001", "c mayor 5"),
+            person("sales:2", "luis", "garcia", None, None, "+34612345678", "28001", "mayor 5"),
+            person("leads:4", "ana", "garcia", dt.date(1980, 1, 2), None, None, "08002", None),
+            person("leads:9", None, None, None, None, None, None, None),  # nothing to block on
+        ],
+        PERSONS,
+    )
+    on_spark = trained(person_settings().create_settings_dict("spark"))
+    on_duckdb = for_dialect(on_spark, "duckdb")
+    assert (dialect_of(on_spark), dialect_of(on_duckdb)) == ("spark", "duckdb")
+    assert in_dialect(on_spark, "spark") is on_spark
+    # the parameters travel, the SQL is rewritten, and the way back is the same model
+    back = for_dialect(on_duckdb, "spark")
+    assert back["comparisons"] == on_spark["comparisons"]
+
+    def scored(model: dict, engine: Engine) -> dict:
+        out = predict(spark, df, model, threshold=0.0, engine=engine)
+        return {(r.uid_l, r.uid_r): r for r in out.collect()}
+
+    a = scored(on_spark, Engine("spark"))
+    b = scored(on_duckdb, Engine("duckdb", "512MB"))
+    assert (
+        set(a)
+        == set(b)
+        == {
+            ("sales:1", "service:7"),
+            ("sales:1", "sales:2"),
+            ("sales:2", "service:7"),
+            ("leads:4", "sales:1"),  # the same full name, nothing else: blocked on it
+        }
+    )
+    for pair in a:
+        assert abs(a[pair].match_weight - b[pair].match_weight) < 1e-9, pair
+        assert set(a[pair].weights) == set(b[pair].weights), pair
+        for field, w in a[pair].weights.items():
+            assert abs(w - b[pair].weights[field]) < 1e-9, (pair, field)
+        assert (a[pair].email_l, a[pair].street_r) == (b[pair].email_l, b[pair].street_r)
+    assert a[("sales:1", "service:7")].match_probability > 0.99
+
+
+def test_a_stored_model_that_no_longer_fits_the_comparisons_is_refused() -> None:
+    model = trained(person_settings().create_settings_dict("spark"))
+    model["comparisons"][0]["comparison_levels"].pop(1)
+    with pytest.raises(ModelError, match=r"ops\.identity_models.*model_json"):
+        for_dialect(model, "duckdb")

@@ -14,7 +14,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 import yaml
 
@@ -118,6 +118,14 @@ class IdentityConfig:
     # EM over every blocked pair with term frequencies (Splink's default; one Spark job per
     # iteration) instead of over agreement-pattern counts.
     em_term_frequencies: bool = False
+    # Where the Fellegi-Sunter model trains and scores: "spark" (Splink's Spark backend,
+    # a Spark job per step) or "duckdb" (Splink on an in-process DuckDB on the driver: the
+    # person records go there as Arrow and the scored pairs come back the same way). DuckDB
+    # has no per-job overhead, but the records and the scored pairs must fit the driver.
+    engine: Literal["spark", "duckdb"] = "spark"
+    # DuckDB's memory limit (it spills to a temp folder beyond it); on a shared machine
+    # leave room for the Spark driver.
+    duckdb_memory_limit: str = "4GB"
     # Connected components on the driver (numpy) up to this many edges, else Spark rounds.
     cluster_driver_max_edges: int = 20_000_000
     # Retrain the model on every run instead of reusing the stored one.
@@ -560,6 +568,12 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
             raise ConfigError(f"config key '{path}' must be a mapping, got {value!r}")
         return {_coerce(key_t, k, path): _coerce(val_t, v, f"{path}.{k}") for k, v in value.items()}
     if tp is Any:
+        return value
+    if origin is typing.Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            names = ", ".join(repr(a) for a in allowed)
+            raise ConfigError(f"config key '{path}' must be one of {names}, got {value!r}")
         return value
     if tp is bool:
         if isinstance(value, bool):

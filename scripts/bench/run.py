@@ -333,7 +333,10 @@ def targets(results: dict[str, dict]) -> list[dict[str, object]]:
         )
     )
     ident = {r["system"]: r for r in one_m["identity"]["results"]}
-    ours = ident.get("c360 identity (Spark), persons")
+    ours = next(
+        (r for name, r in ident.items() if name.startswith("c360 ") and name.endswith(", persons")),
+        None,
+    )
     splink = ident.get("Splink 5 + DuckDB, persons")
     if ours and splink:
         out.append(

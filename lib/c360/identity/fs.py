@@ -10,7 +10,13 @@ adjusted) as its explanation.
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import splink.comparison_library as cl
@@ -18,6 +24,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from splink import Linker, SettingsCreator, block_on
 from splink.backends.spark import SparkAPI
+
+from c360.errors import ConfigError, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +74,79 @@ def person_settings() -> SettingsCreator:
     )
 
 
+@dataclass(frozen=True)
+class Engine:
+    """Where Splink runs: ``spark`` (the session) or ``duckdb`` (in-process on the driver,
+    limited to ``memory_limit``)."""
+
+    name: str = "spark"
+    memory_limit: str = "4GB"
+
+
+SPARK = Engine()
+
+
+@contextmanager
 def _linker(
-    spark: SparkSession, df: DataFrame, settings: SettingsCreator | dict[str, Any]
-) -> Linker:
-    db_api = SparkAPI(spark_session=spark, break_lineage_method="parquet")
-    return Linker(db_api.register(df), settings, log_level=None)
+    spark: SparkSession,
+    df: DataFrame,
+    settings: SettingsCreator | dict[str, Any],
+    engine: Engine = SPARK,
+) -> Iterator[Linker]:
+    if engine.name == "spark":
+        db_api = SparkAPI(spark_session=spark, break_lineage_method="parquet")
+        yield Linker(db_api.register(df), settings, log_level=None)
+        return
+    if engine.name != "duckdb":
+        raise ConfigError(f"identity.engine: unknown engine {engine.name!r}")
+    import duckdb
+    from splink import DuckDBAPI
+
+    con = duckdb.connect(config={"memory_limit": engine.memory_limit})
+    spill = tempfile.mkdtemp(prefix="c360-duckdb-")
+    try:
+        con.execute(f"SET temp_directory = '{spill}'")
+        table = df.toArrow()  # the records once to the driver, as Arrow
+        yield Linker(DuckDBAPI(connection=con).register(table), settings, log_level=None)
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+def dialect_of(model: dict[str, Any]) -> str:
+    """The SQL dialect a stored model's conditions are written in (Spark quotes names
+    with backticks, DuckDB with double quotes)."""
+    if model.get("sql_dialect"):
+        return str(model["sql_dialect"])
+    return "spark" if "`" in json.dumps(model["comparisons"]) else "duckdb"
+
+
+def in_dialect(model: dict[str, Any], dialect: str) -> dict[str, Any]:
+    """``model`` as it is when written in ``dialect``, else rewritten (``for_dialect``)."""
+    return model if dialect_of(model) == dialect else for_dialect(model, dialect)
+
+
+def for_dialect(model: dict[str, Any], dialect: str) -> dict[str, Any]:
+    """``model``'s trained parameters (the prior, every level's m and u) in this code's
+    settings written for ``dialect``: a stored model's SQL is in the dialect it was trained
+    in, its parameters are not. Fails if the comparisons no longer line up."""
+    out = person_settings().create_settings_dict(dialect)
+    out["probability_two_random_records_match"] = model["probability_two_random_records_match"]
+    theirs, ours = model["comparisons"], out["comparisons"]
+    shape = [[lv.get("label_for_charts") for lv in c["comparison_levels"]] for c in theirs]
+    if shape != [[lv.get("label_for_charts") for lv in c["comparison_levels"]] for c in ours]:
+        raise ModelError(
+            "table ops.identity_models: the stored person model's comparisons (column "
+            "model_json) differ from identity.fs.person_settings; retrain (identity.retrain)"
+        )
+    for mine, stored in zip(ours, theirs, strict=True):
+        for level, trained in zip(
+            mine["comparison_levels"], stored["comparison_levels"], strict=True
+        ):
+            for key in ("m_probability", "u_probability"):
+                if key in trained:
+                    level[key] = trained[key]
+    return out
 
 
 def train(
@@ -80,6 +156,7 @@ def train(
     seed: int = 42,
     max_pairs: float = 2e6,
     em_term_frequencies: bool = False,
+    engine: Engine = SPARK,
 ) -> dict[str, Any]:
     """Estimate the model on ``df`` (uid + PERSON_FIELDS); returns Splink's settings dict.
 
@@ -88,16 +165,16 @@ def train(
     25 iterations per session was a job over all pairs. Scoring still applies the
     term-frequency adjustments.
     """
-    linker = _linker(spark, df, person_settings())
-    linker.training.estimate_probability_two_random_records_match(
-        [block_on("email"), block_on("phone")], recall=0.7
-    )
-    linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
-    for rule in (block_on("email"), block_on("postal_code", "family_key")):
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            rule, estimate_without_term_frequencies=not em_term_frequencies
+    with _linker(spark, df, person_settings(), engine) as linker:
+        linker.training.estimate_probability_two_random_records_match(
+            [block_on("email"), block_on("phone")], recall=0.7
         )
-    return rounded(linker.misc.save_model_to_json())
+        linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+        for rule in (block_on("email"), block_on("postal_code", "family_key")):
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, estimate_without_term_frequencies=not em_term_frequencies
+            )
+        return rounded(linker.misc.save_model_to_json())
 
 
 def rounded(value: Any, digits: int = MODEL_DIGITS) -> Any:
@@ -120,10 +197,20 @@ def predict(
     model: dict[str, Any] | SettingsCreator,
     *,
     threshold: float = 0.5,
+    engine: Engine = SPARK,
 ) -> DataFrame:
-    """Scored blocked pairs: uid_l, uid_r, match_probability, match_weight, weights map."""
-    linker = _linker(spark, df, model)
-    pairs = linker.inference.predict(threshold_match_probability=threshold).as_spark_dataframe()
+    """Scored blocked pairs: uid_l, uid_r, match_probability, match_weight, weights map.
+
+    ``model`` in the engine's dialect (``in_dialect``). On DuckDB the scored pairs come
+    back to Spark as one Arrow table."""
+    with _linker(spark, df, model, engine) as linker:
+        predicted = linker.inference.predict(threshold_match_probability=threshold)
+        if engine.name == "spark":
+            pairs = predicted.as_spark_dataframe()
+        else:  # only the columns used below cross to Spark, once, and stay there
+            rel = predicted.as_duckdbpyrelation()
+            rel = rel.select(*[c for c in rel.columns if _explains(c)])
+            pairs = spark.createDataFrame(rel.to_arrow_table()).localCheckpoint()
     fields = [
         c[3:] for c in pairs.columns if c.startswith("mw_") and not c.startswith("mw_tf_adj_")
     ]
@@ -146,4 +233,13 @@ def predict(
             if c.endswith("_l") or c.endswith("_r")
             if c not in ("uid_l", "uid_r")
         ],
+    )
+
+
+def _explains(column: str) -> bool:
+    """A column of Splink's scored pairs that ``predict`` returns or builds its map from."""
+    return (
+        column in ("match_probability", "match_weight")
+        or column.startswith("mw_")
+        or column.endswith(("_l", "_r"))
     )

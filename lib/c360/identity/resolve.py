@@ -142,7 +142,7 @@ def restrict_to_new(model: dict[str, Any]) -> dict[str, Any]:
     rules = []
     for br in out["blocking_rules_to_generate_predictions"]:
         sql = br["blocking_rule"] if isinstance(br, dict) else br
-        sql = f"({sql}) AND (l.`_is_new` OR r.`_is_new`)"
+        sql = f"({sql}) AND (l._is_new OR r._is_new)"  # unquoted: Spark and DuckDB
         rules.append({**br, "blocking_rule": sql} if isinstance(br, dict) else sql)
     out["blocking_rules_to_generate_predictions"] = rules
     return out
@@ -174,6 +174,7 @@ def find_links(
         _rule_links(companies, "company", COMPANY_RULES, None, new, None),
     ]
     fs_input = persons.select("uid", *fs.PERSON_FIELDS)
+    engine = fs.Engine(conf.engine, conf.duckdb_memory_limit)
     if model is None and train:
         n = fs_input.count()
         if n >= conf.min_training_records:
@@ -185,6 +186,7 @@ def find_links(
                     seed=conf.seed,
                     max_pairs=conf.u_max_pairs,
                     em_term_frequencies=conf.em_term_frequencies,
+                    engine=engine,
                 )
         else:
             log.warning(
@@ -195,14 +197,23 @@ def find_links(
             )
     if model is not None:
         with step(log, "identity.score"):  # Splink writes its blocked pairs eagerly
+            scoring = fs.in_dialect(model, engine.name)  # a stored model may be another's
             if new is None:
-                scored = fs.predict(spark, fs_input, model, threshold=conf.threshold)
+                scored = fs.predict(
+                    spark, fs_input, scoring, threshold=conf.threshold, engine=engine
+                )
             else:
                 flags = new.select("uid").distinct().withColumn("_is_new", F.lit(True))
                 marked = fs_input.join(flags, "uid", "left").withColumn(
                     "_is_new", F.coalesce("_is_new", F.lit(False))
                 )
-                scored = fs.predict(spark, marked, restrict_to_new(model), threshold=conf.threshold)
+                scored = fs.predict(
+                    spark,
+                    marked,
+                    restrict_to_new(scoring),
+                    threshold=conf.threshold,
+                    engine=engine,
+                )
         g = apply_guards(scored, guards)
         parts.append(_link_rows(g.accepted, "person", "probabilistic", "accepted"))
         parts.append(_link_rows(g.vetoed, "person", "probabilistic", "vetoed"))

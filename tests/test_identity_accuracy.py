@@ -11,6 +11,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -49,6 +50,7 @@ def some_entities(df: DataFrame, column: str = "truth") -> DataFrame:
     return df.filter(F.abs(F.xxhash64(column)) % 3 == 0)
 
 
+@pytest.mark.slow
 def test_incremental_batch_matches_the_full_answer(
     repo: Path, spark: SparkSession, default_world: Path, tmp_path: Path
 ) -> None:
@@ -123,6 +125,7 @@ def test_incremental_batch_matches_the_full_answer(
     assert acc.pairwise_precision >= GATE and acc.pairwise_recall >= GATE, acc
 
 
+@pytest.mark.slow
 def test_resolve_command_on_a_csv_with_truth(
     repo: Path, spark: SparkSession, default_world: Path, tmp_path: Path
 ) -> None:

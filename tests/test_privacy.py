@@ -149,6 +149,7 @@ def test_a_second_writer_fails_fast_and_a_killed_holder_frees_the_lake(
         assert path == lock_path(conf)
 
 
+@pytest.mark.slow
 def test_two_runs_at_once_one_runs_and_the_other_is_refused(
     spark: SparkSession, sample_conf: Config, sample: dict[str, int], repo: Path, tmp_path: Path
 ) -> None:

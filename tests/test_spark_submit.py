@@ -33,6 +33,9 @@ from c360.checksum import lake_checksums
 from c360.config import Config
 from c360.lake import Lake
 
+# The whole pipeline on the cluster, the kill -9 runs and the erasure take ~40 minutes
+# of CI's 90 on a slow day: they are the ``slow`` tier (``scripts/test.sh --all``). The
+# default run starts the cluster and spark-submits bronze and silver to it.
 pytestmark = pytest.mark.cluster
 
 AS_OF = "2026-11-03"
@@ -93,10 +96,10 @@ def cluster(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         subprocess.run(["bash", "scripts/cluster.sh", "stop"], cwd=repo, env=env, timeout=120)
 
 
-def pipeline_args(master: str, root: Path, landing: str) -> list[str]:
+def pipeline_args(master: str, root: Path, landing: str, *sets: str) -> list[str]:
     """One pipeline run of the sample; every run in this module uses the same config."""
     out = ["bash", "scripts/submit.sh", master, "jobs/run_pipeline.py"]
-    out += ["--conf", "conf/cluster.yaml", "--as-of", AS_OF]
+    out += ["--conf", "conf/cluster.yaml", "--as-of", AS_OF, *sets]
     for key, value in (
         ("lake.root", root / "lake"),
         ("landing.root", landing),
@@ -256,27 +259,15 @@ def cluster_run(runs: Runs) -> Path:
     return runs.cluster
 
 
-def test_pipeline_runs_under_spark_submit(
-    spark: SparkSession,
-    cluster: dict[str, str],
-    cluster_run: Path,
-    sample: dict[str, int],
+def assert_bronze_and_silver_ran_on(
+    spark: SparkSession, lake: Lake, master: str, sample: dict[str, int], stages: list[str]
 ) -> None:
-    lake = Lake(root=str(cluster_run / "lake"))
+    """Every stage ran on ``master``; bronze holds every landed row (or quarantined it) and
+    silver, pandas UDFs on the executors included, reconciles every file."""
     runs = lake.read(spark, "ops.job_runs").collect()
+    assert sorted((r.stage, r.status) for r in runs) == [(s, "succeeded") for s in sorted(stages)]
+    assert {r.spark_master for r in runs} == {master}
     by_stage = {r.stage: r for r in runs}
-    assert sorted((r.stage, r.status) for r in runs) == [
-        ("activation", "succeeded"),
-        ("bronze", "succeeded"),
-        ("gold", "succeeded"),
-        ("identity", "succeeded"),
-        ("pseudonymize", "succeeded"),
-        ("reconcile", "succeeded"),
-        ("score", "succeeded"),
-        ("silver", "succeeded"),
-        ("train", "succeeded"),
-    ]
-    assert {r.spark_master for r in runs} == {cluster["master"]}
     assert by_stage["bronze"].rows_read["landing.sales"] == sample["sales"]
     quarantine = lake.read(spark, "bronze.quarantine")
     for source, n in sample.items():
@@ -284,12 +275,58 @@ def test_pipeline_runs_under_spark_submit(
         assert lake.read(spark, f"bronze.{source}").count() + in_q == n
     log = lake.read(spark, "ops.bronze_files")
     assert log.filter(~F.col("reconciled")).count() == 0
-    # silver ran on the executors too (pandas UDFs included) and every file reconciles
     silver_log = lake.read(spark, "ops.silver_files")
     assert silver_log.count() == log.filter(F.col("rows_bronze") > 0).count()
     assert silver_log.filter(~F.col("reconciled")).count() == 0
+    assert lake.read(spark, "silver.party_records").count() > 0
+
+
+def test_bronze_and_silver_under_spark_submit_on_the_cluster(
+    spark: SparkSession,
+    repo: Path,
+    cluster: dict[str, str],
+    sample: dict[str, int],
+    sample_conf: Config,
+    tmp_path: Path,
+) -> None:
+    """The default tier's spark-submit check: Delta and our code from --jars/--py-files on
+    the executors, for the two stages that run the most code there."""
+    stages = ["bronze", "silver"]
+    args = pipeline_args(
+        cluster["master"],
+        tmp_path,
+        sample_conf.landing.root,
+        "--set",
+        f"pipeline.stages=[{', '.join(stages)}]",
+    )
+    env = {**cluster, "SPARK_SUBMIT_OPTS_EXTRA": CLUSTER_OPTS}
+    log = tmp_path / "submit.log"
+    assert start(repo, args, env, log).wait(timeout=1800) == 0, tail(log)
+    lake = Lake(root=str(tmp_path / "lake"))
+    assert_bronze_and_silver_ran_on(spark, lake, cluster["master"], sample, stages)
+
+
+@pytest.mark.slow
+def test_pipeline_runs_under_spark_submit(
+    spark: SparkSession,
+    cluster: dict[str, str],
+    cluster_run: Path,
+    sample: dict[str, int],
+) -> None:
+    lake = Lake(root=str(cluster_run / "lake"))
+    stages = [
+        "activation",
+        "bronze",
+        "gold",
+        "identity",
+        "pseudonymize",
+        "reconcile",
+        "score",
+        "silver",
+        "train",
+    ]
+    assert_bronze_and_silver_ran_on(spark, lake, cluster["master"], sample, stages)
     party = lake.read(spark, "silver.party_records")
-    assert party.count() > 0
     # identity ran with Splink's JVM similarity functions from --jars: every current party
     # record has a customer id, and the model was trained (the sample has enough persons)
     crosswalk = lake.read(spark, "silver.identity_crosswalk").filter(~F.col("is_deleted"))
@@ -334,6 +371,7 @@ def test_pipeline_runs_under_spark_submit(
     assert pseudo.join(c360.select("email").dropna(), "email").count() == 0
 
 
+@pytest.mark.slow
 def test_killed_runs_resume_to_the_same_lake_and_a_rerun_changes_nothing(
     spark: SparkSession, runs: Runs, cluster_run: Path
 ) -> None:
@@ -355,6 +393,7 @@ def test_killed_runs_resume_to_the_same_lake_and_a_rerun_changes_nothing(
     assert models(runs.killed) == models(cluster_run) and len(models(cluster_run)) == 2
 
 
+@pytest.mark.slow
 def test_erasure_under_spark_submit(
     spark: SparkSession,
     repo: Path,

@@ -20,6 +20,9 @@ def test_local_extends_base(repo: Path) -> None:
     assert conf.spark.shuffle_partitions == 4  # from local.yaml
     assert conf.spark.app_name == "c360"  # inherited from base.yaml
     assert Path(conf.lake.root).is_absolute()
+    assert conf.identity.engine == "duckdb"  # one machine: Splink in-process
+    assert conf.identity.threshold == 0.99  # the rest of identity still from base.yaml
+    assert load_config(repo / "conf" / "cluster.yaml").identity.engine == "spark"
 
 
 def test_every_environment_loads(repo: Path) -> None:
@@ -37,14 +40,14 @@ def test_set_overrides_typed_values(repo: Path) -> None:
             "spark.shuffle_partitions=3",
             "lake.register_catalog=true",
             "spark.conf.spark.executor.memory=2g",
-            "identity.engine=duckdb",
+            "identity.engine=spark",
         ],
     )
     assert conf.lake.root == "s3a://bucket/c360"  # URIs are not made absolute
     assert conf.spark.shuffle_partitions == 3
     assert conf.lake.register_catalog is True
     assert conf.spark.conf["spark.executor.memory"] == "2g"
-    assert conf.identity.engine == "duckdb"
+    assert conf.identity.engine == "spark"  # local.yaml says duckdb
 
 
 @pytest.mark.parametrize(

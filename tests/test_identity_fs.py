@@ -8,6 +8,7 @@ import math
 
 import pytest
 import splink.comparison_library as cl
+from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 from splink import SettingsCreator, block_on
 
@@ -20,6 +21,7 @@ from c360.identity.fs import (
     person_settings,
     predict,
     rounded,
+    with_name_block_capped,
 )
 
 SCHEMA = (
@@ -185,3 +187,27 @@ def test_a_stored_model_that_no_longer_fits_the_comparisons_is_refused() -> None
     model["comparisons"][0]["comparison_levels"].pop(1)
     with pytest.raises(ModelError, match=r"ops\.identity_models.*model_json"):
         for_dialect(model, "duckdb")
+
+
+def test_the_name_block_skips_names_shared_by_more_records_than_the_cap(
+    spark: SparkSession,
+) -> None:
+    rows = [
+        ("a1", "garcia", "maria"),
+        ("a2", "garcia", "maria"),
+        ("a3", "garcia", "maria"),  # a third 'maría garcía': over a cap of 2
+        ("b1", "lopez", "pilar"),
+        ("b2", "lopez", "pilar"),  # two: kept
+        ("c1", "ruiz", "zoe"),  # alone: kept (blocks nothing)
+        ("d1", None, None),  # no name
+        ("d2", None, None),
+    ]
+    schema = "uid string, name_lo string, name_hi string"
+    df = spark.createDataFrame(rows, schema)
+    got = with_name_block_capped(df, 2)
+    expected = spark.createDataFrame(
+        [(u, None, None) if u.startswith("a") else (u, lo, hi) for u, lo, hi in rows], schema
+    )
+    assert_df_equality(got, expected, ignore_row_order=True)
+    assert_df_equality(with_name_block_capped(df, None), df)
+    assert_df_equality(with_name_block_capped(df, 3), df, ignore_row_order=True)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from c360.config import IdentityConfig
-from c360.identity.resolve import cluster
+from c360.identity.fs import person_settings
+from c360.identity.resolve import MATCH_COLUMNS, cluster, find_links
 
 LINKS = (
     "record_key_l string, record_key_r string, party_type string, method string, "
@@ -103,3 +105,35 @@ def test_split_overrides_and_birth_date_conflicts(spark: SparkSession) -> None:
         "v": ("v", False),
         "w": ("w", False),
     }
+
+
+def test_names_shared_past_max_name_block_are_no_block_of_their_own(spark: SparkSession) -> None:
+    """Three records agree only on the (sorted) name; one has it swapped, one shouts it."""
+    types = {"birth_date": "date"}
+    schema = ", ".join(f"{c} {types.get(c, 'string')}" for c in ("uid", *MATCH_COLUMNS))
+    blank = dict.fromkeys(MATCH_COLUMNS)
+
+    def person(uid: str, given: str | None, family: str | None, email: str, postal: str):
+        row = {**blank, "party_type": "person", "given_name": given, "family_name": family}
+        return (uid, *{**row, "email": email, "postal_code": postal}.values())
+
+    df = spark.createDataFrame(
+        [
+            person("sales:1", "Ana", "Pérez", "a@x.es", "28001"),
+            person("service:2", "Perez", "ana", "b@y.es", "08001"),  # swapped
+            person("leads:3", " ANA ", "PÉREZ", "c@z.es", "41001"),
+            person("leads:4", None, None, "d@w.es", "28001"),  # no name at all
+        ],
+        schema,
+    )
+    model = person_settings().create_settings_dict("duckdb")  # DuckDB: no Spark job per step
+
+    def scored_pairs(max_name_block: int | None) -> set[tuple[str, str]]:
+        conf = IdentityConfig(threshold=0.0, max_name_block=max_name_block, engine="duckdb")
+        links = find_links(spark, df, conf, model=model).links
+        probabilistic = links.filter(F.col("method") == "probabilistic").collect()
+        return {(r.record_key_l, r.record_key_r) for r in probabilistic}
+
+    trio = {("sales:1", "service:2"), ("leads:3", "sales:1"), ("leads:3", "service:2")}
+    assert {tuple(sorted(p)) for p in scored_pairs(None)} == {tuple(sorted(p)) for p in trio}
+    assert scored_pairs(2) == set()  # three share the name: no block, nothing else agrees

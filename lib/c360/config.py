@@ -111,6 +111,9 @@ class IdentityConfig:
     min_name_similarity: float = 0.5
     # A person rule key shared by more records than this is a shared value, not a person.
     max_group_size: int = 200
+    # The name-only blocking rule skips names shared by more person records than this
+    # (they still meet through every other rule); None scores every same-name pair.
+    max_name_block: int | None = 200
     # Fewer person records than this: rules only (EM cannot train on tiny inputs).
     min_training_records: int = 500
     seed: int = 42

@@ -10,6 +10,11 @@ probabilistic links that were accepted. A rule whose marginal pairs are many and
 blocks are few and huge is where scoring time goes. Counting runs on DuckDB (Splink's own
 blocking analysis) over the persons' match keys, which Spark computes once.
 
+With ``--truth`` (the generator's truth folder) it also counts, per rule, the true pairs
+(two records of one person) that no earlier rule found, the true pairs no rule finds (the
+ceiling on recall that blocking sets), and for caps on the size of a name block what a
+cap saves in pairs and loses in true pairs that only the name rule finds.
+
 Only counts are reported: block key values are names and e-mails, never printed.
 Results: ``bench/results/blocking_<label>.{json,md}``. Not run in CI.
 """
@@ -86,6 +91,62 @@ def blocking_profile(parquet: str) -> list[dict[str, object]]:
     return out
 
 
+NAME_CAPS = (25, 50, 100, 200, 400)
+
+
+def _agree(cols: tuple[str, ...]) -> str:
+    return "(" + " AND ".join(f"coalesce(l.{c} = r.{c}, false)" for c in cols) + ")"
+
+
+def truth_coverage(parquet: str, truth: str) -> dict[str, object]:
+    """True pairs per blocking rule (marginal), those no rule finds, and name-block caps."""
+    import duckdb
+
+    from c360.identity import fs
+
+    con = duckdb.connect()
+    con.execute(
+        f"""CREATE TABLE p AS SELECT k.*, t.entity_id,
+                count(*) OVER (PARTITION BY k.name_lo, k.name_hi) AS name_n
+            FROM read_parquet('{parquet}/*.parquet') k
+            JOIN (SELECT source || ':' || record_id AS uid, entity_id
+                  FROM read_parquet('{truth}/party_records/*.parquet')) t USING (uid)"""
+    )
+    rules = fs.PERSON_BLOCKING
+    flags = ", ".join(f"{_agree(cols)} AS b{i}" for i, cols in enumerate(rules))
+    con.execute(
+        f"""CREATE TABLE tp AS SELECT {flags},
+                CASE WHEN l.name_lo IS NOT NULL THEN l.name_n END AS name_n
+            FROM p l JOIN p r ON l.entity_id = r.entity_id AND l.uid < r.uid"""
+    )
+    total = con.execute("SELECT count(*) FROM tp").fetchone()[0]
+    per_rule = []
+    for i, cols in enumerate(rules):
+        earlier = " OR ".join(f"b{j}" for j in range(i)) or "false"
+        n = con.execute(f"SELECT count(*) FROM tp WHERE b{i} AND NOT ({earlier})").fetchone()[0]
+        per_rule.append({"rule": ", ".join(cols), "marginal_true_pairs": int(n)})
+    any_rule = " OR ".join(f"b{i}" for i in range(len(rules)))
+    missed = con.execute(f"SELECT count(*) FROM tp WHERE NOT ({any_rule})").fetchone()[0]
+    name = rules.index(fs.NAME_BLOCK)
+    others = " OR ".join(f"b{i}" for i in range(len(rules)) if i != name)
+    caps = []
+    for cap in NAME_CAPS:
+        lost = con.execute(
+            f"SELECT count(*) FROM tp WHERE b{name} AND name_n > {cap} AND NOT ({others})"
+        ).fetchone()[0]
+        pairs = con.execute(
+            f"""SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) AS n FROM p
+                WHERE name_lo IS NOT NULL GROUP BY name_lo, name_hi HAVING count(*) <= {cap})"""
+        ).fetchone()[0]
+        caps.append({"cap": cap, "name_rule_pairs": int(pairs), "true_pairs_lost": int(lost)})
+    return {
+        "true_pairs": int(total),
+        "true_pairs_no_rule_finds": int(missed),
+        "per_rule": per_rule,
+        "name_caps": caps,
+    }
+
+
 def markdown(res: dict) -> str:
     lines = [
         f"# Identity scoring profile ({res['label']}): candidate pairs per blocking rule",
@@ -106,6 +167,25 @@ def markdown(res: dict) -> str:
         )
     lines += ["", "Person links in `silver.identity_links`:", ""]
     lines += [f"- {k}: {v:,}" for k, v in sorted(res["links"].items())]
+    cov = res.get("truth")
+    if cov:
+        lines += [
+            "",
+            f"Against the truth: {cov['true_pairs']:,} true person pairs; "
+            f"{cov['true_pairs_no_rule_finds']:,} are in no block (recall ceiling "
+            f"{1 - cov['true_pairs_no_rule_finds'] / max(cov['true_pairs'], 1):.4f}).",
+            "",
+            "| blocking rule | true pairs no earlier rule finds |",
+            "|---|---|",
+            *[f"| {r['rule']} | {r['marginal_true_pairs']:,} |" for r in cov["per_rule"]],
+            "",
+            "| name block capped at (records) | name-rule pairs | true pairs only it found, lost |",
+            "|---|---|---|",
+            *[
+                f"| {c['cap']} | {c['name_rule_pairs']:,} | {c['true_pairs_lost']:,} |"
+                for c in cov["name_caps"]
+            ],
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -115,6 +195,7 @@ def main() -> None:
     )
     parser.add_argument("--lake", required=True, help="a lake with silver.party_records")
     parser.add_argument("--label", required=True, help="scale label for the file names")
+    parser.add_argument("--truth", default=None, help="the generator's truth folder")
     parser.add_argument("--conf", default=str(REPO / "conf" / "local.yaml"))
     parser.add_argument("--out", default=str(REPO / "bench" / "results"))
     args = parser.parse_args()
@@ -128,6 +209,7 @@ def main() -> None:
         n = person_keys(spark, args.lake, parquet)
         links = accepted_links(spark, args.lake)
         rules = blocking_profile(parquet)
+        coverage = truth_coverage(parquet, args.truth) if args.truth else None
     spark.stop()
     res = {
         "label": args.label,
@@ -135,6 +217,7 @@ def main() -> None:
         "person_records": n,
         "rules": rules,
         "links": links,
+        "truth": coverage,
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

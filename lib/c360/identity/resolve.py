@@ -173,7 +173,9 @@ def find_links(
         _rule_links(persons, "person", PERSON_RULES, conf.max_group_size, new, guards),
         _rule_links(companies, "company", COMPANY_RULES, None, new, None),
     ]
-    fs_input = persons.select("uid", *fs.PERSON_FIELDS)
+    fs_input = persons.transform(fs.with_name_block_capped, conf.max_name_block).select(
+        "uid", *fs.PERSON_FIELDS
+    )
     engine = fs.Engine(conf.engine, conf.duckdb_memory_limit)
     if model is None and train:
         n = fs_input.count()

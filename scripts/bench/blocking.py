@@ -115,8 +115,7 @@ def truth_coverage(parquet: str, truth: str) -> dict[str, object]:
     rules = fs.PERSON_BLOCKING
     flags = ", ".join(f"{_agree(cols)} AS b{i}" for i, cols in enumerate(rules))
     con.execute(
-        f"""CREATE TABLE tp AS SELECT {flags},
-                CASE WHEN l.name_lo IS NOT NULL THEN l.name_n END AS name_n
+        f"""CREATE TABLE tp AS SELECT {flags}, l.name_n
             FROM p l JOIN p r ON l.entity_id = r.entity_id AND l.uid < r.uid"""
     )
     total = con.execute("SELECT count(*) FROM tp").fetchone()[0]

@@ -75,7 +75,7 @@ def with_name_block_capped(df: DataFrame, max_records: int | None) -> DataFrame:
     shared = F.count(F.lit(1)).over(Window.partitionBy(*NAME_BLOCK))
     keep = F.col("_name_n") <= max_records
     return (
-        df.withColumn("_name_n", F.when(F.col("name_lo").isNotNull(), shared))
+        df.withColumn("_name_n", shared)
         .withColumns({c: F.when(keep, F.col(c)) for c in NAME_BLOCK})
         .drop("_name_n")
     )

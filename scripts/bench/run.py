@@ -181,8 +181,9 @@ def run_pipeline(spark, conf, as_of: dt.date) -> list[dict[str, object]]:
     return steps
 
 
-def one_repeat(spark, conf, work: Path, n: int, start: dt.date) -> dict:
-    """Floor, full load and day 2 on a fresh lake; the landing ends as it began (all in)."""
+def one_repeat(spark, conf, work: Path, n: int, start: dt.date, day2: bool = True) -> dict:
+    """Floor, full load and (unless ``day2`` is off) day 2 on a fresh lake; the landing
+    ends as it began (all in)."""
     landing, held = Path(conf.landing.root), work / "held"
     for stale in ("lake", "exports", "models", "floor"):  # left by a killed call
         shutil.rmtree(work / f"{stale}-{n}", ignore_errors=True)
@@ -205,10 +206,12 @@ def one_repeat(spark, conf, work: Path, n: int, start: dt.date) -> dict:
     out["full_peak_jvm_rss_gb"] = round(mem.peak / 1e9, 2)
     out["full_slowest_steps"] = slowest_steps(inner.steps)
     land_deltas(held, landing)
-    with PeakMemory() as mem, StepTimes() as inner:
-        out["day2"] = run_pipeline(spark, conf, start + dt.timedelta(days=1))
-    out["day2_peak_jvm_rss_gb"] = round(mem.peak / 1e9, 2)
-    out["day2_slowest_steps"] = slowest_steps(inner.steps)
+    out["day2"], out["day2_peak_jvm_rss_gb"], out["day2_slowest_steps"] = [], 0.0, []
+    if day2:
+        with PeakMemory() as mem, StepTimes() as inner:
+            out["day2"] = run_pipeline(spark, conf, start + dt.timedelta(days=1))
+        out["day2_peak_jvm_rss_gb"] = round(mem.peak / 1e9, 2)
+        out["day2_slowest_steps"] = slowest_steps(inner.steps)
     out["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     out["lake"] = lake = str(work / f"lake-{n}")
     out["rows_full"], out["rows_day2"] = (
@@ -221,8 +224,8 @@ def one_repeat(spark, conf, work: Path, n: int, start: dt.date) -> dict:
 def median_steps(repeats: list[list[dict]]) -> list[dict[str, object]]:
     """Per stage: the median seconds over the repeats, and the rows of the first repeat
     (every repeat reads the same input)."""
-    out = []
-    for i, step in enumerate(repeats[0]):
+    out: list[dict[str, object]] = []
+    for i, step in enumerate(repeats[0] if repeats else []):
         secs = [r[i]["seconds"] for r in repeats]
         out.append(
             {
@@ -261,7 +264,7 @@ def build_result(raw: dict) -> dict:
     """The report from the raw measurements (``raw.json`` in the work folder)."""
     reps, ident = raw["repeats"], raw["identity"]
     full = median_steps([r["full"] for r in reps])
-    day2 = median_steps([r["day2"] for r in reps])
+    day2 = median_steps([r["day2"] for r in reps if r["day2"]])  # [] when --skip-day2
     floor_s = statistics.median(r["floor"]["seconds"] for r in reps)
     full_rows, day2_rows = reps[0]["rows_full"], reps[0]["rows_day2"]
     result = {
@@ -283,19 +286,19 @@ def build_result(raw: dict) -> dict:
         "full_load": full,
         "full_load_seconds": total(full),
         "day2": day2,
-        "day2_seconds": total(day2),
+        "day2_seconds": total(day2) if day2 else None,
         "peak_jvm_rss_gb": max(
             max(r["full_peak_jvm_rss_gb"], r["day2_peak_jvm_rss_gb"], r["floor"]["peak_jvm_rss_gb"])
             for r in reps
         ),
         "pipeline_over_floor": round(total(full) / floor_s, 2) if floor_s else None,
-        "day2_over_full": round(total(day2) / total(full), 3),
+        "day2_over_full": round(total(day2) / total(full), 3) if day2 else None,
         "full_slowest_steps": reps[0].get("full_slowest_steps", []),
         "day2_slowest_steps": reps[0].get("day2_slowest_steps", []),
         "identity": ident,
         "runs": [
             {k: r.get(k) for k in ("loadavg_start", "loadavg_end", "floor", "commit")}
-            | {"full_seconds": total(r["full"]), "day2_seconds": total(r["day2"])}
+            | {"full_seconds": total(r["full"]), "day2_seconds": total(r["day2"]) or None}
             for r in reps
         ],
     }
@@ -312,6 +315,8 @@ def targets(results: dict[str, dict]) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     for lab, res in sorted(results.items(), key=lambda kv: kv[1]["source_records_full"]):
         ratio, bound = res["day2_over_full"], TARGETS["day2_over_full"]
+        if ratio is None:  # measured with --skip-day2
+            continue
         out.append(
             _target(
                 f"day 2 <= {bound:.0%} of the full load ({lab})",
@@ -384,17 +389,21 @@ def markdown(res: dict) -> str:
         f"- IO floor (read the landed files, write each source once as Delta): "
         f"{res['floor_seconds']:.0f} s for {res['floor_rows']:,} rows",
         f"- full load: {res['full_load_seconds']:.0f} s = {res['pipeline_over_floor']}x the floor",
-        f"- day 2: {res['day2_seconds']:.0f} s = {res['day2_over_full']:.1%} of the full load",
+        f"- day 2: {res['day2_seconds']:.0f} s = {res['day2_over_full']:.1%} of the full load"
+        if res["day2"]
+        else "- day 2: not run (--skip-day2)",
         f"- peak JVM resident memory: {res['peak_jvm_rss_gb']} GB",
         "",
         "| stage | full load s | rows in | rows/s | day 2 s | day 2 rows in |",
         "|---|---|---|---|---|---|",
     ]
-    for f, d in zip(res["full_load"], res["day2"], strict=True):
+    for i, f in enumerate(res["full_load"]):
         rps = f"{f['rows_per_second']:,}" if f["rows_per_second"] else "-"
+        d = res["day2"][i] if res["day2"] else None
+        day2 = f"{d['seconds']:.0f} {d['seconds_each']} | {d['rows_in']:,}" if d else "- | -"
         lines.append(
             f"| {f['stage']} | {f['seconds']:.0f} {f['seconds_each']} | {f['rows_in']:,} | "
-            f"{rps} | {d['seconds']:.0f} {d['seconds_each']} | {d['rows_in']:,} |"
+            f"{rps} | {day2} |"
         )
     for phase in ("full", "day2"):
         steps = res.get(f"{phase}_slowest_steps") or []
@@ -407,6 +416,8 @@ def markdown(res: dict) -> str:
                 + ".",
             ]
     ident = res["identity"]
+    if not ident["results"]:  # --skip-splink
+        return "\n".join([*lines, "", "Identity beside Splink: not run (--skip-splink)."]) + "\n"
     lines += [
         "",
         f"## Identity beside Splink: {ident['records']:,} party records "
@@ -424,6 +435,10 @@ def markdown(res: dict) -> str:
 
 def _steps(steps: list[dict]) -> str:
     return "; ".join(f"{s['step']} {s['seconds']:.0f} s" for s in steps) + "."
+
+
+def _or_dash(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
 
 
 def write_summary(out: Path) -> None:
@@ -447,7 +462,8 @@ def write_summary(out: Path) -> None:
         lines.append(
             f"| {lab} | {r['date']} | {code} | {r['repeats']} | {r['source_records_full']:,} | "
             f"{r['floor_seconds']:.0f} | {r['full_load_seconds']:.0f} | "
-            f"{r['pipeline_over_floor']} | {r['day2_seconds']:.0f} | {r['day2_over_full']:.1%} | "
+            f"{r['pipeline_over_floor']} | {_or_dash(r['day2_seconds'], '.0f')} | "
+            f"{_or_dash(r['day2_over_full'], '.1%')} | "
             f"{r['peak_jvm_rss_gb']} |"
         )
     lines += [
@@ -473,6 +489,9 @@ def main() -> None:
     parser.add_argument("--out", default=str(REPO / "bench" / "results"))
     parser.add_argument("--work", default=None, help="work folder (default: a new temp one)")
     parser.add_argument("--skip-splink", action="store_true")
+    parser.add_argument(
+        "--skip-day2", action="store_true", help="full load only (5M fits a session this way)"
+    )
     parser.add_argument("--summary", action="store_true", help="only rewrite summary.md")
     parser.add_argument("--raw", default=None, help="report from a saved raw.json only")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
@@ -537,7 +556,9 @@ def main() -> None:
             raw["repeats"] = kept["repeats"][: args.repeats]
             log_line(f"reusing {len(raw['repeats'])} finished repeat(s) from {earlier}")
     for n in range(len(raw["repeats"]), args.repeats):
-        raw["repeats"].append(one_repeat(spark, conf, work, n, start) | {"commit": commit()})
+        raw["repeats"].append(
+            one_repeat(spark, conf, work, n, start, not args.skip_day2) | {"commit": commit()}
+        )
         (work / "raw.json").write_text(json.dumps(raw, indent=2))  # kept if a later step fails
         log_line(f"repeat {n + 1} of {args.repeats} done")
         if n:  # the first lake stays for the identity comparison

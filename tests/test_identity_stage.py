@@ -197,6 +197,8 @@ def test_ids_persist_merge_split_and_rerun(spark: SparkSession, ident_conf: Conf
         (F.col("as_of") == DAY3) & (F.col("event") == "split")
     )
     assert [(r.customer_id, r.other_id) for r in split.collect()] == [(min(pedro), day3["sales:3"])]
+    cut = json.loads(split.first().evidence)["links"]  # the links that held the two together
+    assert any("sales:3" in (lk["record_key_l"], lk["record_key_r"]) for lk in cut)
     gone = lake.read(spark, "silver.identity_crosswalk").filter("record_key = 'ecommerce:11'")
     assert [(r.is_deleted, r.customer_id) for r in gone.collect()] == [(True, day1["sales:1"])]
     assert day3["sales:1"] == day1["sales:1"]  # Ana unchanged

@@ -173,8 +173,11 @@ def find_links(
         _rule_links(persons, "person", PERSON_RULES, conf.max_group_size, new, guards),
         _rule_links(companies, "company", COMPANY_RULES, None, new, None),
     ]
-    fs_input = persons.transform(fs.with_name_block_capped, conf.max_name_block).select(
-        "uid", *fs.PERSON_FIELDS
+    # read up to three times (the training count, training, scoring): the cap's window once
+    fs_input = (
+        persons.transform(fs.with_name_block_capped, conf.max_name_block)
+        .select("uid", *fs.PERSON_FIELDS)
+        .localCheckpoint()
     )
     engine = fs.Engine(conf.engine, conf.duckdb_memory_limit)
     if model is None and train:

@@ -182,6 +182,17 @@ def changelog_events(
     """``events`` from ids.assign_ids plus evidence: the links that joined or were cut."""
     o = old.select("record_key", F.col("customer_id").alias("_old"))
     n = new.select("record_key", F.col("customer_id").alias("_new"))
+    # Evidence is only read for merges and splits, and a link explains one only when its
+    # left record now carries one of their ids: on a day 2 that is a few thousand of
+    # millions of links, so filter before the four joins.
+    moved = events.filter(F.col("event").isin("merge", "split"))
+    moved_ids = moved.select("customer_id").unionByName(
+        moved.select(F.col("other_id").alias("customer_id"))
+    )
+    explaining = n.join(
+        moved_ids.select(F.col("customer_id").alias("_new")), "_new", "left_semi"
+    ).select(F.col("record_key").alias("record_key_l"))
+    links = links.join(explaining.distinct(), "record_key_l", "left_semi")
     lk = (
         links.join(o.toDF("record_key_l", "old_l"), "record_key_l", "left")
         .join(o.toDF("record_key_r", "old_r"), "record_key_r", "left")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import splink.comparison_library as cl
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from splink import Linker, SettingsCreator, block_on
@@ -236,8 +238,7 @@ def predict(
             pairs = predicted.as_spark_dataframe()
         else:  # only the columns used below cross to Spark, once, and stay there
             rel = predicted.as_duckdbpyrelation()
-            rel = rel.select(*[c for c in rel.columns if _explains(c)])
-            pairs = spark.createDataFrame(rel.to_arrow_table()).localCheckpoint()
+            pairs = _into_spark(spark, rel.select(*[c for c in rel.columns if _explains(c)]))
     fields = [
         c[3:] for c in pairs.columns if c.startswith("mw_") and not c.startswith("mw_tf_adj_")
     ]
@@ -261,6 +262,25 @@ def predict(
             if c not in ("uid_l", "uid_r")
         ],
     )
+
+
+def _into_spark(spark: SparkSession, rel: Any) -> DataFrame:
+    """DuckDB's scored pairs as a Spark frame that outlives the DuckDB connection.
+
+    On a local master DuckDB streams them to a Parquet file and Spark reads it back into
+    a disk-only checkpoint, so neither the driver's Python nor the JVM heap holds all
+    pairs at once: at 5M source records the pairs as one Arrow table, copied into the JVM,
+    got the driver killed for memory on 24 GB. Elsewhere executors cannot read the
+    driver's disk, so the pairs cross as one Arrow table."""
+    if not spark.sparkContext.master.startswith("local"):
+        return spark.createDataFrame(rel.to_arrow_table()).localCheckpoint()
+    folder = tempfile.mkdtemp(prefix="c360-pairs-")
+    try:
+        path = os.path.join(folder, "pairs.parquet")
+        rel.write_parquet(path)
+        return spark.read.parquet(path).localCheckpoint(storageLevel=StorageLevel.DISK_ONLY)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _explains(column: str) -> bool:

@@ -44,11 +44,13 @@ def assign_ids(
         previous = spark.createDataFrame([], "record_key string, customer_id string")
     if used_ids is None:
         used_ids = previous.select("customer_id").distinct()
-    m = members.join(previous, "record_key", "left")
-    comp_key = m.groupBy("component").agg(
-        F.min("record_key").alias("_min_key"),
-        F.array_join(F.array_sort(F.collect_list("record_key")), "\u0001").alias("_keys"),
-        F.count(F.lit(1)).alias("_size"),
+    # Checkpoints: each frame below is read by several of the jobs that follow (the
+    # collision count, the crosswalk, the events); without them each job redid the joins.
+    m = members.join(previous, "record_key", "left").localCheckpoint()
+    comp_key = (
+        m.groupBy("component")
+        .agg(F.min("record_key").alias("_min_key"), F.count(F.lit(1)).alias("_size"))
+        .localCheckpoint()
     )
     overlap = (
         m.filter(F.col("customer_id").isNotNull())
@@ -58,7 +60,12 @@ def assign_ids(
     )
     # each old id goes to its largest part
     home_rank = Window.partitionBy("customer_id").orderBy(F.desc("n"), F.asc("_min_key"))
-    homes = overlap.withColumn("_r", F.row_number().over(home_rank)).filter("_r = 1").drop("_r")
+    homes = (
+        overlap.withColumn("_r", F.row_number().over(home_rank))
+        .filter("_r = 1")
+        .drop("_r")
+        .localCheckpoint()
+    )
     # each component keeps its biggest old id; others that went to it are retired into it
     keep_rank = Window.partitionBy("component").orderBy(F.desc("n"), F.asc("customer_id"))
     ranked = homes.withColumn("_r", F.row_number().over(keep_rank))
@@ -67,16 +74,27 @@ def assign_ids(
         F.col("customer_id").alias("other_id"), "component", F.col("n").alias("records")
     )
     fresh = comp_key.join(kept, "component", "left_anti")
+    # the sorted record keys a new id hashes, built for components with no old id only
+    # (on a day 2, a few thousand of hundreds of thousands)
+    keys = (
+        m.join(fresh.select("component"), "component", "left_semi")
+        .groupBy("component")
+        .agg(F.array_join(F.array_sort(F.collect_list("record_key")), "\u0001").alias("_keys"))
+    )
     used = used_ids.select(F.col("customer_id").alias("_id0")).distinct()
-    fresh = fresh.withColumn("_id0", new_id(F.col("_keys")))
+    fresh = fresh.join(keys, "component").withColumn("_id0", new_id(F.col("_keys")))
     taken = (
         fresh.join(used, "_id0", "left_semi").select("component").withColumn("_taken", F.lit(True))
     )
-    fresh = fresh.join(taken, "component", "left").withColumn(
-        "customer_id",
-        F.when(F.col("_taken").isNull(), F.col("_id0")).otherwise(
-            new_id(F.concat(F.col("_keys"), F.lit("\u0002salt")))
-        ),
+    fresh = (
+        fresh.join(taken, "component", "left")
+        .withColumn(
+            "customer_id",
+            F.when(F.col("_taken").isNull(), F.col("_id0")).otherwise(
+                new_id(F.concat(F.col("_keys"), F.lit("\u0002salt")))
+            ),
+        )
+        .localCheckpoint()
     )
     again = used.withColumnRenamed("_id0", "customer_id")
     collisions = fresh.join(again, "customer_id", "left_semi").count()

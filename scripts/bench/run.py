@@ -382,7 +382,7 @@ def markdown(res: dict) -> str:
         "repeat(s); every repeat's seconds in brackets.",
         "",
         f"Code measured: repeats at {', '.join(str(r.get('commit')) for r in res['runs'])}; "
-        f"identity at {res['identity'].get('commit')}. "
+        f"identity at {res['identity'].get('commit') or 'not run'}. "
         f"Versions: {', '.join(f'{k} {v}' for k, v in res['versions'].items())}. "
         f"Config overrides: {', '.join(res.get('overrides') or []) or 'none'}.",
         "",

@@ -192,7 +192,7 @@ def changelog_events(
     explaining = n.join(
         moved_ids.select(F.col("customer_id").alias("_new")), "_new", "left_semi"
     ).select(F.col("record_key").alias("record_key_l"))
-    links = links.join(explaining.distinct(), "record_key_l", "left_semi")
+    links = links.join(explaining, "record_key_l", "left_semi")  # a semi join: no repeats
     lk = (
         links.join(o.toDF("record_key_l", "old_l"), "record_key_l", "left")
         .join(o.toDF("record_key_r", "old_r"), "record_key_r", "left")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import statistics
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,11 @@ BENCH = Path(__file__).resolve().parents[1] / "scripts" / "bench"
 
 @pytest.fixture(scope="module")
 def bench():
+    path = list(sys.path)
     spec = importlib.util.spec_from_file_location("bench_run", BENCH / "run.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    spec.loader.exec_module(module)  # puts scripts/bench on sys.path for its own imports
+    sys.path[:] = path  # ... where names like `identity` must not shadow anything later
     return module
 
 

@@ -18,12 +18,16 @@ BENCH = Path(__file__).resolve().parents[1] / "scripts" / "bench"
 
 @pytest.fixture(scope="module")
 def bench():
-    path = list(sys.path)
+    path, modules = list(sys.path), set(sys.modules)
     spec = importlib.util.spec_from_file_location("bench_run", BENCH / "run.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # puts scripts/bench on sys.path for its own imports
-    sys.path[:] = path  # ... where names like `identity` must not shadow anything later
-    return module
+    yield module
+    # the bench's top-level names (identity, pipeline) must not shadow anything later
+    sys.path[:] = path
+    for name in set(sys.modules) - modules:
+        if str(BENCH) in str(getattr(sys.modules[name], "__file__", "")):
+            del sys.modules[name]
 
 
 def _stages(seconds: dict[str, float], rows: int) -> list[dict]:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,7 +41,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         reporter.write_line(f"\n[{report.when} failed] {report.nodeid}\n{text[-3000:]}")
 
 
-# The test files that use the default world (a 20-minute fixture). Under pytest-xdist
+# The test files that use a built world (``world``, and ``default_world`` in the slow tier). Under pytest-xdist
 # (scripts/test.sh) they form one unit of work, so one worker builds that world once;
 # every other file is its own unit, so its module fixtures (the standalone cluster, the
 # bad-input corpus) are built once too. (pytest-xdist 3.8's own ``loadgroup`` has no
@@ -52,7 +55,8 @@ DEFAULT_WORLD_FILES = frozenset(
         "test_reconcile.py",
     }
 )
-DEFAULT_WORLD = "default_world"
+DEFAULT_WORLD = "default_world"  # their unit of work
+WORLD_FIXTURES = frozenset({"world", "default_world"})
 
 # Units of work, longest first (``--durations``); the rest follow in file order. The
 # workers take units in this order, one at a time, so the two longest start at once on
@@ -61,13 +65,13 @@ DEFAULT_WORLD = "default_world"
 # tests, ~20 minutes) last and ran CI out of time.
 LONGEST_FIRST = (
     DEFAULT_WORLD,
+    "test_silver_stage.py",
     "test_spark_submit.py",
     "test_bad_input.py",
     "test_identity_stage.py",
     "test_identity_ids.py",
     "test_cli.py",
     "test_gold_stage.py",
-    "test_silver_stage.py",
     "test_activation_plan.py",
     "test_bronze.py",
 )
@@ -91,7 +95,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         {
             item.path.name
             for item in items
-            if DEFAULT_WORLD in getattr(item, "fixturenames", ())
+            if WORLD_FIXTURES & set(getattr(item, "fixturenames", ()))
             and item.path.name not in DEFAULT_WORLD_FILES
         }
     )
@@ -173,6 +177,47 @@ def sample(spark: SparkSession, sample_conf: Config) -> dict[str, int]:
     return generate(spark, sample_conf)
 
 
+def start(repo: Path, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        args,
+        cwd=repo,
+        env=env,
+        # spark-submit copies the Python driver's stderr to its own stdout
+        stdout=log.open("w", encoding="utf-8"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: a kill reaches every child
+    )
+
+
+def tail(log: Path) -> str:
+    return log.read_text(encoding="utf-8", errors="replace")[-4000:]
+
+
+def kill_at(proc: subprocess.Popen, log: Path, pattern: str, times: int, timeout: float) -> bool:
+    """SIGKILL the whole run once ``pattern`` has been logged ``times`` times. False if the
+    run ended first."""
+    rx = re.compile(pattern)
+    deadline = time.monotonic() + timeout
+    seen, offset, rest = 0, 0, b""
+    while time.monotonic() < deadline:
+        with log.open("rb") as fh:  # read only what was added (Spark's own log is large)
+            fh.seek(offset)
+            chunk = fh.read()
+        offset += len(chunk)
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        seen += sum(len(rx.findall(line.decode("utf-8", "replace"))) for line in lines)
+        if seen >= times:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise AssertionError(f"{pattern} not logged within {timeout:.0f} s; see {log}")
+
+
 DEFAULT_AS_OF = "2026-11-03"  # the default sample's last daily batch
 
 
@@ -188,7 +233,14 @@ def c360(repo: Path, *args: str, timeout: int = 1800) -> subprocess.CompletedPro
     return proc
 
 
-def sets(root: Path, lake: str = "lake") -> list[str]:
+# The world every default-tier test of the DEFAULT_WORLD_FILES shares: the default
+# generator (households, nicknames, typos, moves, twelve campaigns with control groups) at
+# 300 persons and 12 companies, run through the whole pipeline once. Cheap enough for
+# the default tier (about 6 minutes), big enough that every stage has real work.
+SMALL_WORLD = ["generator.persons=300", "generator.companies=12"]
+
+
+def sets(root: Path, lake: str = "lake", shuffle_partitions: int = 4) -> list[str]:
     out = []
     for key, value in (
         ("lake.root", root / lake),
@@ -197,28 +249,22 @@ def sets(root: Path, lake: str = "lake") -> list[str]:
         ("activation.export_root", root / "exports"),
         ("ml.model_root", root / "models"),
         ("spark.driver_memory", "6g"),
-        ("spark.shuffle_partitions", "4"),
+        ("spark.shuffle_partitions", shuffle_partitions),
     ):
         out += ["--set", f"{key}={value}"]
     return out
 
 
-@pytest.fixture(scope="session")
-def default_world(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default sample generated and run through the whole pipeline with the ``c360``
-    command in a subprocess (its own JVM with enough memory). Shared by the identity
-    accuracy and the activation measurement tests.
+def world_sets(root: Path) -> list[str]:
+    """The ``--set`` arguments of the small world at ``root`` (the tests that run more
+    stages on its landed files use the same config, so their tables compare equal)."""
+    return [*sets(root, shuffle_partitions=1), *(a for o in SMALL_WORLD for a in ("--set", o))]
 
-    ``C360_DEFAULT_WORLD`` names one already built (a folder with its ``run.log``, say a
-    ``default-world0`` left by an earlier session) to skip the 20 minutes when working on
-    these tests; the tests that rerun stages on it expect it unchanged since its run."""
-    given = os.environ.get("C360_DEFAULT_WORLD")
-    if given:
-        if not (Path(given) / "run.log").is_file():
-            raise pytest.UsageError(f"C360_DEFAULT_WORLD={given}: no finished world there")
-        return Path(given)
-    root = tmp_path_factory.mktemp("default-world")
-    c360(repo, "generate", "--conf", "conf/test.yaml", *sets(root))
+
+def build_world(repo: Path, root: Path, world_args: list[str]) -> Path:
+    """Generate a world at ``root`` and run the whole pipeline on it with the ``c360``
+    command in a subprocess (its own JVM, as a user runs it)."""
+    c360(repo, "generate", "--conf", "conf/test.yaml", *world_args)
     # INFO logs, kept in run.log: test_privacy greps them for the sample's emails and phones.
     proc = c360(
         repo,
@@ -227,9 +273,46 @@ def default_world(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         "conf/test.yaml",
         "--as-of",
         DEFAULT_AS_OF,
-        *sets(root),
+        *world_args,
         "--set",
         "logging.level=INFO",
     )
     (root / "run.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
     return root
+
+
+def _given_world(variable: str) -> Path | None:
+    """A world already built (a folder with its ``run.log``, say a ``world0`` left by an
+    earlier session), named by an environment variable, to skip building it when working
+    on its tests; the tests that rerun stages on it expect it unchanged since its run."""
+    given = os.environ.get(variable)
+    if not given:
+        return None
+    if not (Path(given) / "run.log").is_file():
+        raise pytest.UsageError(f"{variable}={given}: no finished world there")
+    return Path(given)
+
+
+@pytest.fixture(scope="session")
+def world(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small world (``SMALL_WORLD``) through the whole pipeline: the default tier's
+    reconciliation, privacy, activation, ML, identity-accuracy and kill -9 tests read it.
+    ``C360_SMALL_WORLD`` reuses one already built."""
+    given = _given_world("C360_SMALL_WORLD")
+    if given:
+        return given
+    root = tmp_path_factory.mktemp("world")
+    return build_world(repo, root, world_sets(root))
+
+
+@pytest.fixture(scope="session")
+def default_world(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default sample (conf/base.yaml's generator: 2,000 persons, 80 companies) through
+    the whole pipeline: the slow tier's statistical gates (lift recovered and detected,
+    models against the baseline, identity accuracy at this scale) need its numbers.
+    ``C360_DEFAULT_WORLD`` reuses one already built."""
+    given = _given_world("C360_DEFAULT_WORLD")
+    if given:
+        return given
+    root = tmp_path_factory.mktemp("default-world")
+    return build_world(repo, root, sets(root))

@@ -1,6 +1,9 @@
-"""Activation on the default generated sample (conftest ``default_world``, run through the
-whole pipeline): the measured lift recovers the effect the generator planted; no exported
-row goes to a channel without consent as of the send date; a rerun changes nothing."""
+"""Activation on a generated world run through the whole pipeline: every campaign is
+measured against its control group (conftest ``world``, the default tier) and the measured
+lift recovers and detects the effect the generator planted (``default_world``, 2,000
+persons, the slow tier: a smaller world has too few held-out customers to detect it); no
+exported row goes to a channel without consent as of the send date; a rerun changes
+nothing."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import csv
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -41,6 +45,34 @@ def realized_effect(spark: SparkSession, root: Path) -> dict[str, float]:
     return {r["objective"]: r["caused"] / r["treated"] for r in per.collect()}
 
 
+def pooled_results(spark: SparkSession, root: Path) -> dict:
+    """gold.campaign_results' pooled row per objective, once every platform campaign is
+    checked to have its own row with a control group and a cost."""
+    res = gold(spark, root, "campaign_results")
+    pooled = {r["objective"]: r for r in res.filter(F.col("level") == "objective").collect()}
+    per_campaign = res.filter((F.col("level") == "campaign") & (F.col("source") == "platform"))
+    campaigns = spark.read.format("delta").load(str(root / "lake" / "silver" / "campaigns"))
+    assert per_campaign.count() == campaigns.count() == 12
+    assert per_campaign.filter((F.col("held_out") == 0) | (F.col("cost") <= 0)).count() == 0
+    return pooled
+
+
+def test_every_campaign_is_measured_against_its_control_group(
+    spark: SparkSession, world: Path
+) -> None:
+    pooled = pooled_results(spark, world)
+    assert set(pooled) == {"service", "purchase"}
+    for r in pooled.values():
+        assert 0 < r["held_out"] < r["targeted"], r
+        assert r["lift_ci_low"] <= r["lift"] <= r["lift_ci_high"], r
+    # the realized effect of this world is inside the pooled interval
+    truth = realized_effect(spark, world)
+    for objective in ("service", "purchase"):
+        r = pooled[objective]
+        assert r["lift_ci_low"] <= truth[objective] <= r["lift_ci_high"], (objective, r, truth)
+
+
+@pytest.mark.slow
 def test_measured_lift_recovers_the_planted_effect(
     spark: SparkSession, default_world: Path
 ) -> None:
@@ -50,17 +82,12 @@ def test_measured_lift_recovers_the_planted_effect(
     # planted probability; the realized share of this sample is what must be recovered
     for objective, effect in (("service", "effect_service"), ("purchase", "effect_purchase")):
         assert 0.5 * planted[effect] < truth[objective] < 1.5 * planted[effect]
-    res = gold(spark, default_world, "campaign_results")
-    pooled = {r["objective"]: r for r in res.filter(F.col("level") == "objective").collect()}
+    pooled = pooled_results(spark, default_world)
     for objective in ("service", "purchase"):
         r = pooled[objective]
         assert r["held_out"] > 100 and r["targeted"] > 5 * r["held_out"], r
         assert r["lift_ci_low"] <= truth[objective] <= r["lift_ci_high"], (objective, r, truth)
         assert r["lift_ci_low"] > 0, r  # and the effect is detected, not just bracketed
-    # each platform campaign has its own row with a control group and a cost
-    per_campaign = res.filter((F.col("level") == "campaign") & (F.col("source") == "platform"))
-    assert per_campaign.count() == 12
-    assert per_campaign.filter((F.col("held_out") == 0) | (F.col("cost") <= 0)).count() == 0
 
 
 def exported_rows(spark: SparkSession, folder: Path) -> DataFrame:
@@ -83,14 +110,14 @@ def exported_rows(spark: SparkSession, folder: Path) -> DataFrame:
 
 
 def test_no_export_without_consent_as_of_the_send_date(
-    spark: SparkSession, default_world: Path
+    spark: SparkSession, world: Path
 ) -> None:
     """For all exported rows: the latest consent event for that point and channel up to
     the end of the send date is an opt-in (mail: not an opt-out), computed here from
     silver independently of the plan's own code."""
-    folder = default_world / "exports" / DEFAULT_AS_OF
+    folder = world / "exports" / DEFAULT_AS_OF
     out = exported_rows(spark, folder)
-    assert out.count() > 200
+    assert out.count() > 100
     assert {r["channel"] for r in out.select("channel").distinct().collect()} == {
         "email",
         "sms",
@@ -98,7 +125,7 @@ def test_no_export_without_consent_as_of_the_send_date(
         "telemarketing",
     }
     events = spark.read.format("delta").load(
-        str(default_world / "lake" / "silver" / "consent_events")
+        str(world / "lake" / "silver" / "consent_events")
     )
     events = events.filter(~F.col("_is_deleted")).withColumn(
         "channel", F.when(F.col("channel") == "phone", "telemarketing").otherwise(F.col("channel"))
@@ -119,7 +146,7 @@ def test_no_export_without_consent_as_of_the_send_date(
     bad = latest.filter(~ok)
     assert bad.count() == 0, bad.select(out["channel"], "status").limit(5).collect()
     # and no contact went to a customer the plan itself did not select
-    plan = gold(spark, default_world, "contact_plan").filter(F.col("plan_date") == AS_OF)
+    plan = gold(spark, world, "contact_plan").filter(F.col("plan_date") == AS_OF)
     sent_ids = {r[0] for r in out.select("contact_id").collect()}
     selected = {
         r[0] for r in plan.filter(F.col("status") == "selected").select("contact_id").collect()
@@ -128,18 +155,18 @@ def test_no_export_without_consent_as_of_the_send_date(
 
 
 def test_activation_rerun_changes_nothing(
-    spark: SparkSession, base_conf: Config, default_world: Path
+    spark: SparkSession, base_conf: Config, world: Path
 ) -> None:
     conf = base_conf.with_overrides(
         [
-            f"lake.root={default_world / 'lake'}",
-            f"activation.export_root={default_world / 'exports'}",
+            f"lake.root={world / 'lake'}",
+            f"activation.export_root={world / 'exports'}",
         ]
     )
-    folder = default_world / "exports" / DEFAULT_AS_OF
+    folder = world / "exports" / DEFAULT_AS_OF
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     versions = {
-        t: spark.sql(f"DESCRIBE HISTORY delta.`{default_world / 'lake' / 'gold' / t}`")
+        t: spark.sql(f"DESCRIBE HISTORY delta.`{world / 'lake' / 'gold' / t}`")
         .agg(F.max("version"))
         .first()[0]
         for t in ("contact_plan", "campaign_results")
@@ -148,7 +175,7 @@ def test_activation_rerun_changes_nothing(
     assert result.rows_written == {"gold.contact_plan": 0, "gold.campaign_results": 0}
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     after = {
-        t: spark.sql(f"DESCRIBE HISTORY delta.`{default_world / 'lake' / 'gold' / t}`")
+        t: spark.sql(f"DESCRIBE HISTORY delta.`{world / 'lake' / 'gold' / t}`")
         .agg(F.max("version"))
         .first()[0]
         for t in versions

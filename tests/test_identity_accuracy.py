@@ -1,8 +1,10 @@
-"""The accuracy gate and the incremental path, on the default generated sample.
+"""The accuracy gate, ``c360 resolve`` on a labelled CSV, and the incremental path, on
+generated worlds scored against the generator's ground truth.
 
-The default world (conftest ``default_world``: conf/base.yaml generator, 2,000 persons,
-80 companies, households, nicknames, swapped names, typos, moves, shared family phones)
-is scored here against the generator's ground truth.
+The default tier scores the small world (conftest ``world``: 300 persons, 12 companies);
+the slow tier scores the default world too (``default_world``: conf/base.yaml generator,
+2,000 persons, 80 companies). Both have households, nicknames, swapped names, typos,
+moves and shared family phones, and both must pass the same gate.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from conftest import DEFAULT_AS_OF as AS_OF
 from conftest import c360
 
 GATE = 0.98
+# The small world in the default tier, the 2,000-person one in the slow tier: same gate.
+WORLDS = pytest.mark.parametrize(
+    "world_name", ["world", pytest.param("default_world", marks=pytest.mark.slow)]
+)
 
 
 def truth(spark: SparkSession, root: Path):
@@ -29,10 +35,12 @@ def truth(spark: SparkSession, root: Path):
     )
 
 
-def test_accuracy_gate_on_the_default_sample(spark: SparkSession, default_world: Path) -> None:
-    cw = spark.read.format("delta").load(str(default_world / "lake/silver/identity_crosswalk"))
+@WORLDS
+def test_accuracy_gate(spark: SparkSession, world_name: str, request: pytest.FixtureRequest) -> None:
+    built: Path = request.getfixturevalue(world_name)
+    cw = spark.read.format("delta").load(str(built / "lake/silver/identity_crosswalk"))
     current = cw.filter(~F.col("is_deleted"))
-    labelled = current.join(truth(spark, default_world), "record_key")
+    labelled = current.join(truth(spark, built), "record_key")
     assert labelled.count() == current.count()  # every record has its truth
     acc = evaluate(labelled)
     print(json.dumps(acc.as_dict()))  # shown with -s; the gate is below
@@ -125,19 +133,25 @@ def test_incremental_batch_matches_the_full_answer(
     assert acc.pairwise_precision >= GATE and acc.pairwise_recall >= GATE, acc
 
 
-@pytest.mark.slow
+@WORLDS
 def test_resolve_command_on_a_csv_with_truth(
-    repo: Path, spark: SparkSession, default_world: Path, tmp_path: Path
+    repo: Path,
+    spark: SparkSession,
+    world_name: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
 ) -> None:
     """Any table, its own column names, a mapping, and --truth: the user's own evaluation.
     Fellegi-Sunter runs on DuckDB here (identity.engine), so that engine meets the same
-    gate and keeps ids on a rerun (the default world's run used Spark)."""
-    pr = spark.read.format("delta").load(str(default_world / "lake/silver/party_records"))
+    gate and keeps ids on a rerun (the worlds' runs used Spark)."""
+    built: Path = request.getfixturevalue(world_name)
+    pr = spark.read.format("delta").load(str(built / "lake/silver/party_records"))
     records = (
         pr.filter(~F.col("is_deleted"))
         .withColumn("record_key", F.concat_ws(":", "source", "source_record_id"))
-        .join(truth(spark, default_world), "record_key")
-        .transform(some_entities)
+        .join(truth(spark, built), "record_key")
+        # the small world whole; a third of the default world's entities (the cost)
+        .transform(some_entities if world_name == "default_world" else lambda df: df)
         .select(
             F.col("record_key").alias("rec_id"),
             F.col("party_type").alias("kind"),

@@ -150,7 +150,7 @@ def test_model_metrics_known_answer(spark: SparkSession) -> None:
         M.evaluate(df.filter("label = 0"), "score", probability=False)
 
 
-# ------------------------------------------------------------- on the default sample
+# ------------------------------------------------ on a world run through the pipeline
 
 
 def _meta(world: Path, name: str) -> dict:
@@ -167,19 +167,37 @@ DRIVERS = {
 }
 
 
+def _check_saved_models(world: Path) -> dict[str, dict]:
+    """What every saved model states: an out-of-time test after its training snapshots,
+    the feature list, calibration by decile, and metrics beside the rules baseline."""
+    metas = {}
+    for name in (RENEWAL, CHURN):
+        meta = metas[name] = _meta(world, name)
+        m, b = meta["metrics"]["model"], meta["metrics"]["baseline"]
+        assert [c["decile"] for c in m["calibration"]] == list(range(1, 11))
+        assert meta["test_snapshot"] > max(meta["train_snapshots"])
+        assert meta["features"] == list(feat.FEATURES)
+        assert 0.0 <= m["auc"] <= 1.0 and 0.0 <= b["auc"] <= 1.0, name
+        assert len(meta["importances"]) == len(feat.FEATURES), name
+    return metas
+
+
+def test_the_pipeline_saves_both_models_with_their_evaluation(world: Path) -> None:
+    _check_saved_models(world)
+
+
+@pytest.mark.slow
 def test_models_beat_the_rules_baseline_and_find_the_planted_drivers(
     default_world: Path,
 ) -> None:
+    """The accuracy gate needs the 2,000-person world: at 300 the test snapshot is too
+    small for a stable AUC."""
     top = set()
-    for name in (RENEWAL, CHURN):
-        meta = _meta(default_world, name)
+    for name, meta in _check_saved_models(default_world).items():
         m, b = meta["metrics"]["model"], meta["metrics"]["baseline"]
         assert m["auc"] > b["auc"] + 0.05, (name, m["auc"], b["auc"])
         assert m["top_decile_lift"] > b["top_decile_lift"], name
         assert m["auc"] > 0.7 and m["ece"] < 0.12, (name, m)
-        assert [c["decile"] for c in m["calibration"]] == list(range(1, 11))
-        assert meta["test_snapshot"] > max(meta["train_snapshots"])
-        assert meta["features"] == list(feat.FEATURES)
         top |= {f for f, _ in meta["importances"][:10]}
     missing = [d for d, cols in DRIVERS.items() if not cols & top]
     assert not missing, f"planted drivers not among the top features: {missing}"
@@ -197,9 +215,9 @@ def _small(conf: Config, root: Path) -> Config:
 
 
 def test_training_is_deterministic_and_a_saved_model_reloads(
-    spark: SparkSession, base_conf: Config, default_world: Path, tmp_path: Path
+    spark: SparkSession, base_conf: Config, world: Path, tmp_path: Path
 ) -> None:
-    conf = _small(base_conf, tmp_path).with_overrides([f"lake.root={default_world / 'lake'}"])
+    conf = _small(base_conf, tmp_path).with_overrides([f"lake.root={world / 'lake'}"])
     as_of = D.fromisoformat(DEFAULT_AS_OF)
     job = plan_training(conf.ml, as_of)[RENEWAL]
     inp = feat.read_inputs(spark, Lake.from_config(conf))
@@ -228,9 +246,9 @@ def test_training_is_deterministic_and_a_saved_model_reloads(
 
 
 def test_scores_reach_customer_360_and_a_rerun_trains_nothing(
-    spark: SparkSession, base_conf: Config, default_world: Path
+    spark: SparkSession, base_conf: Config, world: Path
 ) -> None:
-    lake = default_world / "lake" / "gold"
+    lake = world / "lake" / "gold"
     tables = ("customer_scores", "customer_360", "model_metrics")
 
     def versions() -> dict[str, int]:
@@ -240,15 +258,15 @@ def test_scores_reach_customer_360_and_a_rerun_trains_nothing(
         }
 
     conf = base_conf.with_overrides(
-        [f"lake.root={default_world / 'lake'}", f"ml.model_root={default_world / 'models'}"]
+        [f"lake.root={world / 'lake'}", f"ml.model_root={world / 'models'}"]
     )
     before = versions()
-    models = sorted(p.name for p in (default_world / "models").glob("*/*"))
+    models = sorted(p.name for p in (world / "models").glob("*/*"))
     rerun = run_stages(spark, conf, D.fromisoformat(DEFAULT_AS_OF), ["train", "score"])
     assert rerun["train"].rows_written == {}
     assert set(rerun["score"].rows_written.values()) == {0}
     assert versions() == before
-    assert sorted(p.name for p in (default_world / "models").glob("*/*")) == models
+    assert sorted(p.name for p in (world / "models").glob("*/*")) == models
     scores = spark.read.format("delta").load(str(lake / "customer_scores"))
     c360 = spark.read.format("delta").load(str(lake / "customer_360"))
     for name in (RENEWAL, CHURN):
@@ -256,7 +274,7 @@ def test_scores_reach_customer_360_and_a_rerun_trains_nothing(
         deciles = {r[0] for r in mine.select("decile").distinct().collect()}
         assert deciles == set(range(1, 11))
         assert {r[0] for r in mine.select("model_version").distinct().collect()} == {
-            _meta(default_world, name)["version"]
+            _meta(world, name)["version"]
         }
     expected = customer_level(scores).select("customer_id", *G.SCORE_COLUMNS[:-1])
     got = c360.filter("renewal_score IS NOT NULL OR churn_score IS NOT NULL").select(

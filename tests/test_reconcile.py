@@ -1,4 +1,4 @@
-"""The reconcile stage on the default world's full run: every layer checked, nothing lost,
+"""The reconcile stage on the small world's full run: every layer checked, nothing lost,
 and the summary says so."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from c360.lake import Lake
 from c360.reporting import lake_summary
 
 
-def test_the_default_world_adds_up_in_every_layer(spark: SparkSession, default_world: Path) -> None:
-    lake = Lake(root=str(default_world / "lake"))
+def test_the_world_adds_up_in_every_layer(spark: SparkSession, world: Path) -> None:
+    lake = Lake(root=str(world / "lake"))
     report = lake.read(spark, "ops.reconciliation").filter(F.col("as_of") == "2026-11-03")
     rows = report.collect()
     assert {r.layer for r in rows} == {"bronze", "silver", "identity", "gold", "export"}
@@ -25,7 +25,7 @@ def test_the_default_world_adds_up_in_every_layer(spark: SparkSession, default_w
     assert by_table["bronze.sales"].expected > 0
     # The generator cuts a few lines short: they are part of the bronze sum, not lost.
     assert lake.read(spark, "bronze.quarantine").count() > 0
-    notes = lake_summary(spark, lake, str(default_world / "exports")).notes
+    notes = lake_summary(spark, lake, str(world / "exports")).notes
     assert f"reconciliation as_of=2026-11-03: {len(rows)} of {len(rows)} checks add up" in notes
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from c360.checksum import lake_checksums
 from c360.config import Config
 from c360.errors import DataQualityError
 from c360.lake import Lake
@@ -17,6 +20,7 @@ from c360.runner import StageContext, run_stages
 from c360.silver import stage
 from c360.silver.dq import load_rules
 from c360.silver.sources import MODEL_BY_SOURCE, MODELS
+from conftest import SAMPLE_OVERRIDES, kill_at, start, tail
 
 AS_OF = dt.date(2026, 11, 3)
 
@@ -123,6 +127,45 @@ def test_sample_rerun_changes_nothing(
     result = run_stages(spark, sample_conf, AS_OF, ["silver"])["silver"]
     assert result.rows_written == {}
     assert table_versions(spark, silver_sample, tables) == before
+
+
+def test_run_killed_mid_silver_then_rerun_equals_an_uninterrupted_run(
+    spark: SparkSession, silver_sample: Lake, sample_conf: Config, repo: Path, tmp_path: Path
+) -> None:
+    """A real ``kill -9`` of a ``c360 run`` process while silver is between two source
+    MERGEs; the same command run again gives, table by table, the content checksums of the
+    uninterrupted in-process run of the same config on the same landed files
+    (``silver_sample``)."""
+    lake_root = tmp_path / "lake"
+    args = [sys.executable, "-m", "c360.cli", "run"]
+    args += ["--conf", "conf/test.yaml", "--as-of", AS_OF.isoformat()]
+    args += ["--stage", "bronze", "--stage", "silver"]
+    for key_value in (
+        *SAMPLE_OVERRIDES,
+        f"landing.root={sample_conf.landing.root}",
+        f"lake.root={lake_root}",
+        "logging.level=INFO",  # the kill point is an INFO line
+    ):
+        args += ["--set", key_value]
+    log = tmp_path / "killed.log"
+    proc = start(repo, args, dict(os.environ), log)
+    # three sources merged, the next one under way
+    assert kill_at(proc, log, r"step=silver\.\w+ files=", 3, timeout=600), tail(log)
+    lake = Lake(root=str(lake_root))
+    runs = {r.stage: r.status for r in lake.read(spark, "ops.job_runs").collect()}
+    assert runs == {"bronze": "succeeded", "silver": "running"}, runs
+    assert lake.read(spark, "ops.silver_files").count() == 0  # silver had not finished
+
+    rerun = start(repo, args, dict(os.environ), tmp_path / "rerun.log")
+    assert rerun.wait(timeout=600) == 0, tail(tmp_path / "rerun.log")
+    layers = ("bronze", "silver")
+    got = lake_checksums(spark, lake, layers)
+    want = lake_checksums(spark, silver_sample, layers)
+    assert sorted(got) == sorted(want)
+    assert [t for t in want if got[t] != want[t]] == []
+    assert {
+        r.stage for r in lake.read(spark, "ops.job_runs").filter("status = 'succeeded'").collect()
+    } == {"bronze", "silver"}
 
 
 def test_incremental_late_delete_and_quarantine(spark: SparkSession, conf: Config) -> None:

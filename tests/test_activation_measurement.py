@@ -109,9 +109,7 @@ def exported_rows(spark: SparkSession, folder: Path) -> DataFrame:
     ).withColumn("send_date", F.to_date("send_date"))
 
 
-def test_no_export_without_consent_as_of_the_send_date(
-    spark: SparkSession, world: Path
-) -> None:
+def test_no_export_without_consent_as_of_the_send_date(spark: SparkSession, world: Path) -> None:
     """For all exported rows: the latest consent event for that point and channel up to
     the end of the send date is an opt-in (mail: not an opt-out), computed here from
     silver independently of the plan's own code."""
@@ -124,9 +122,7 @@ def test_no_export_without_consent_as_of_the_send_date(
         "mail",
         "telemarketing",
     }
-    events = spark.read.format("delta").load(
-        str(world / "lake" / "silver" / "consent_events")
-    )
+    events = spark.read.format("delta").load(str(world / "lake" / "silver" / "consent_events"))
     events = events.filter(~F.col("_is_deleted")).withColumn(
         "channel", F.when(F.col("channel") == "phone", "telemarketing").otherwise(F.col("channel"))
     )

@@ -36,7 +36,9 @@ def truth(spark: SparkSession, root: Path):
 
 
 @WORLDS
-def test_accuracy_gate(spark: SparkSession, world_name: str, request: pytest.FixtureRequest) -> None:
+def test_accuracy_gate(
+    spark: SparkSession, world_name: str, request: pytest.FixtureRequest
+) -> None:
     built: Path = request.getfixturevalue(world_name)
     cw = spark.read.format("delta").load(str(built / "lake/silver/identity_crosswalk"))
     current = cw.filter(~F.col("is_deleted"))

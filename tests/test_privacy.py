@@ -84,9 +84,7 @@ def test_key_comes_from_the_environment_or_a_file_never_config(
     assert "from-a-file" not in str(err.value)
 
 
-def test_pseudonymized_customer_360_on_the_small_world(
-    spark: SparkSession, world: Path
-) -> None:
+def test_pseudonymized_customer_360_on_the_small_world(spark: SparkSession, world: Path) -> None:
     lake = Lake(str(world / "lake"))
     real = lake.read(spark, "gold.customer_360")
     fake = lake.read(spark, "gold.customer_360_pseudo")
@@ -294,9 +292,7 @@ def test_erase_removes_the_person_everywhere_and_the_id_is_never_reused(
 # ------------------------------------------------------------------------ PII in logs
 
 
-def test_no_pii_in_the_logs_or_ops_tables_of_a_full_run(
-    spark: SparkSession, world: Path
-) -> None:
+def test_no_pii_in_the_logs_or_ops_tables_of_a_full_run(spark: SparkSession, world: Path) -> None:
     lake = Lake(str(world / "lake"))
     party = lake.read(spark, "silver.party_records")
     emails = [r[0] for r in party.select("email").dropna().distinct().collect()]

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -281,28 +281,32 @@ def build_world(repo: Path, root: Path, world_args: list[str]) -> Path:
     return root
 
 
-def _given_world(variable: str) -> Path | None:
-    """A world already built (a folder with its ``run.log``, say a ``world0`` left by an
-    earlier session), named by an environment variable, to skip building it when working
-    on its tests; the tests that rerun stages on it expect it unchanged since its run."""
+def reuse_or_build_world(
+    repo: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    variable: str,
+    name: str,
+    world_args: Callable[[Path], list[str]],
+) -> Path:
+    """The world named by the environment variable ``variable`` when set (a folder with
+    its ``run.log``, say a ``world0`` left by an earlier session, to skip building it when
+    working on its tests; the tests that rerun stages on it expect it unchanged since its
+    run), else a new one built under a temporary folder ``name``."""
     given = os.environ.get(variable)
-    if not given:
-        return None
-    if not (Path(given) / "run.log").is_file():
-        raise pytest.UsageError(f"{variable}={given}: no finished world there")
-    return Path(given)
+    if given:
+        if not (Path(given) / "run.log").is_file():
+            raise pytest.UsageError(f"{variable}={given}: no finished world there")
+        return Path(given)
+    root = tmp_path_factory.mktemp(name)
+    return build_world(repo, root, world_args(root))
 
 
 @pytest.fixture(scope="session")
 def world(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The small world (``SMALL_WORLD``) through the whole pipeline: the default tier's
-    reconciliation, privacy, activation, ML, identity-accuracy and kill -9 tests read it.
+    reconciliation, privacy, activation, ML and identity-accuracy tests read it.
     ``C360_SMALL_WORLD`` reuses one already built."""
-    given = _given_world("C360_SMALL_WORLD")
-    if given:
-        return given
-    root = tmp_path_factory.mktemp("world")
-    return build_world(repo, root, world_sets(root))
+    return reuse_or_build_world(repo, tmp_path_factory, "C360_SMALL_WORLD", "world", world_sets)
 
 
 @pytest.fixture(scope="session")
@@ -311,8 +315,4 @@ def default_world(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     the whole pipeline: the slow tier's statistical gates (lift recovered and detected,
     models against the baseline, identity accuracy at this scale) need its numbers.
     ``C360_DEFAULT_WORLD`` reuses one already built."""
-    given = _given_world("C360_DEFAULT_WORLD")
-    if given:
-        return given
-    root = tmp_path_factory.mktemp("default-world")
-    return build_world(repo, root, sets(root))
+    return reuse_or_build_world(repo, tmp_path_factory, "C360_DEFAULT_WORLD", "default-world", sets)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,46 +44,33 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         reporter.write_line(f"\n[{report.when} failed] {report.nodeid}\n{text[-3000:]}")
 
 
-# The test files that use a built world (``world``, and ``default_world`` in the slow tier). Under pytest-xdist
-# (scripts/test.sh) they form one unit of work, so one worker builds that world once;
-# every other file is its own unit, so its module fixtures (the standalone cluster, the
-# bad-input corpus) are built once too. (pytest-xdist 3.8's own ``loadgroup`` has no
-# effect on pytest 9.2: it renames ``item._nodeid``, which pytest 9 no longer reads.)
-DEFAULT_WORLD_FILES = frozenset(
-    {
-        "test_activation_measurement.py",
-        "test_identity_accuracy.py",
-        "test_ml.py",
-        "test_privacy.py",
-        "test_reconcile.py",
-    }
-)
-DEFAULT_WORLD = "default_world"  # their unit of work
-WORLD_FIXTURES = frozenset({"world", "default_world"})
-
-# Units of work, longest first (``--durations``); the rest follow in file order. The
-# workers take units in this order, one at a time, so the two longest start at once on
-# different workers and the short files fill in at the end (longest processing time
-# first). xdist's own order, by number of tests, started the spark-submit module (four
-# tests, ~20 minutes) last and ran CI out of time.
+# Units of work, longest first (``--durations``); the rest follow in file order. Every
+# file is one unit (its module fixtures, the standalone cluster or the bad-input corpus,
+# are built once), and the workers take units in this order, one at a time (longest
+# processing time first). The built worlds are shared by every worker (``build_once``): the
+# first unit asks for the world and builds it while the other worker runs the longest
+# units that do not need it; by the time those end, the world is there for both.
 LONGEST_FIRST = (
-    DEFAULT_WORLD,
-    "test_silver_stage.py",
-    "test_spark_submit.py",
-    "test_bad_input.py",
+    "test_privacy.py",
     "test_identity_stage.py",
+    "test_bad_input.py",
+    "test_gold_stage.py",
+    "test_silver_stage.py",
+    "test_identity_accuracy.py",
+    "test_spark_submit.py",
+    "test_activation_measurement.py",
+    "test_activation_plan.py",
+    "test_ml.py",
+    "test_generate.py",
+    "test_bronze.py",
     "test_identity_ids.py",
     "test_cli.py",
-    "test_gold_stage.py",
-    "test_activation_plan.py",
-    "test_bronze.py",
 )
 
 
 def unit_of_work(path: str) -> str:
-    """The xdist unit a test file belongs to."""
-    name = Path(path).name
-    return DEFAULT_WORLD if name in DEFAULT_WORLD_FILES else name
+    """The xdist unit a test file belongs to: the file."""
+    return Path(path).name
 
 
 def _rank(unit: str) -> int:
@@ -88,19 +78,7 @@ def _rank(unit: str) -> int:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Longest units first (stable: files and tests keep their order otherwise). A test of
-    another file that uses the default world would build it a second time on the other
-    worker: name its file above."""
-    strays = sorted(
-        {
-            item.path.name
-            for item in items
-            if WORLD_FIXTURES & set(getattr(item, "fixturenames", ()))
-            and item.path.name not in DEFAULT_WORLD_FILES
-        }
-    )
-    if strays:
-        raise pytest.UsageError(f"add {', '.join(strays)} to conftest.DEFAULT_WORLD_FILES")
+    """Longest units first (stable: files and tests keep their order otherwise)."""
     items.sort(key=lambda item: _rank(unit_of_work(str(item.path))))
 
 
@@ -108,7 +86,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     from xdist.scheduler import LoadScopeScheduling
 
     class ByUnit(LoadScopeScheduling):
-        """Units handed out in collection order (above), not xdist's by-count order."""
+        """Units handed out in collection order (above), not xdist's by-count order.
+        (pytest-xdist 3.8's own ``loadgroup`` has no effect on pytest 9.2: it renames
+        ``item._nodeid``, which pytest 9 no longer reads.)"""
 
         def _split_scope(self, nodeid: str) -> str:
             return unit_of_work(nodeid.split("::", 1)[0])
@@ -147,34 +127,33 @@ def conf(base_conf: Config, tmp_path: Path) -> Config:
     )
 
 
-SAMPLE_OVERRIDES = [
-    "generator.persons=200",
-    "generator.companies=8",
-    "generator.campaigns=4",
-    "generator.daily_batches=2",
-]
-
-
 @pytest.fixture(scope="session")
-def sample_conf(base_conf: Config, tmp_path_factory: pytest.TempPathFactory) -> Config:
-    """A small generated world shared by the tests that need realistic landed data."""
+def sample_conf(base_conf: Config, world: Path, tmp_path_factory: pytest.TempPathFactory) -> Config:
+    """The small world's landed files and truth (read only), with a fresh lake of this
+    worker's for the tests that load them again."""
     root = tmp_path_factory.mktemp("sample")
     return base_conf.with_overrides(
         [
-            *SAMPLE_OVERRIDES,
-            f"landing.root={root / 'landing'}",
-            f"generator.truth_root={root / 'truth'}",
+            *SMALL_WORLD,
+            f"landing.root={world / 'landing'}",
+            f"generator.truth_root={world / 'truth'}",
             f"lake.root={root / 'lake'}",
         ]
     )
 
 
 @pytest.fixture(scope="session")
-def sample(spark: SparkSession, sample_conf: Config) -> dict[str, int]:
-    """Generate the sample once per session; returns records landed per source."""
-    from c360.generate.export import generate
+def sample(world: Path) -> dict[str, int]:
+    """Records the generator landed per source in the small world."""
+    return json.loads((world / "generated.json").read_text(encoding="utf-8"))
 
-    return generate(spark, sample_conf)
+
+def copy_world(world: Path, dest: Path, parts: tuple[str, ...] = ("lake",)) -> Path:
+    """A private copy of parts of a built world, for a test that runs stages on it: the
+    world itself is read by both workers at once and must not change."""
+    for part in parts:
+        shutil.copytree(world / part, dest / part)
+    return dest
 
 
 def start(repo: Path, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -233,11 +212,15 @@ def c360(repo: Path, *args: str, timeout: int = 1800) -> subprocess.CompletedPro
     return proc
 
 
-# The world every default-tier test of the DEFAULT_WORLD_FILES shares: the default
+# The world every default-tier test that needs realistic landed data shares: the default
 # generator (households, nicknames, typos, moves, twelve campaigns with control groups) at
 # 300 persons and 12 companies, run through the whole pipeline once. Cheap enough for
 # the default tier (about 6 minutes), big enough that every stage has real work.
-SMALL_WORLD = ["generator.persons=300", "generator.companies=12"]
+SMALL_WORLD = [
+    "generator.persons=300",
+    "generator.companies=12",
+    "ml.gbt.max_iter=10",  # the models' quality is the slow tier's (default_world) to test
+]
 
 
 def sets(root: Path, lake: str = "lake", shuffle_partitions: int = 4) -> list[str]:
@@ -255,16 +238,28 @@ def sets(root: Path, lake: str = "lake", shuffle_partitions: int = 4) -> list[st
     return out
 
 
+# Fellegi-Sunter on the small world runs on DuckDB, as conf/local.yaml (the demo) has it:
+# a third of the Spark engine's time here. The Spark engine is tested on hand-built records
+# (test_identity_fs, both engines on the same pairs) and on the slow tier's default world.
+SMALL_WORLD_IDENTITY = ["identity.engine=duckdb", "identity.duckdb_memory_limit=2GB"]
+
+
 def world_sets(root: Path) -> list[str]:
     """The ``--set`` arguments of the small world at ``root`` (the tests that run more
     stages on its landed files use the same config, so their tables compare equal)."""
-    return [*sets(root, shuffle_partitions=1), *(a for o in SMALL_WORLD for a in ("--set", o))]
+    extra = [*SMALL_WORLD, *SMALL_WORLD_IDENTITY]
+    return [*sets(root, shuffle_partitions=1), *(a for o in extra for a in ("--set", o))]
+
+
+_LANDED = re.compile(r"^  (\w+)\s+([\d,]+)$", re.M)  # a source's line in `c360 generate`
 
 
 def build_world(repo: Path, root: Path, world_args: list[str]) -> Path:
     """Generate a world at ``root`` and run the whole pipeline on it with the ``c360``
     command in a subprocess (its own JVM, as a user runs it)."""
-    c360(repo, "generate", "--conf", "conf/test.yaml", *world_args)
+    gen = c360(repo, "generate", "--conf", "conf/test.yaml", *world_args)
+    counts = {m[1]: int(m[2].replace(",", "")) for m in _LANDED.finditer(gen.stdout)}
+    (root / "generated.json").write_text(json.dumps(counts), encoding="utf-8")
     # INFO logs, kept in run.log: test_privacy greps them for the sample's emails and phones.
     proc = c360(
         repo,
@@ -281,6 +276,28 @@ def build_world(repo: Path, root: Path, world_args: list[str]) -> Path:
     return root
 
 
+def shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder every pytest-xdist worker of this run shares (their base temps' parent)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if "PYTEST_XDIST_WORKER" in os.environ else base
+
+
+def build_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], Path]
+) -> Path:
+    """``build(folder)`` once per test run, whichever worker asks first; the other waits
+    for it (a lock file in the shared folder) and then reads the same folder."""
+    shared = shared_root(tmp_path_factory)
+    root = shared / name
+    with (shared / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if (root / "run.log").is_file():
+            return root
+        shutil.rmtree(root, ignore_errors=True)  # a build that failed on the other worker
+        root.mkdir()
+        return build(root)
+
+
 def reuse_or_build_world(
     repo: Path,
     tmp_path_factory: pytest.TempPathFactory,
@@ -289,24 +306,40 @@ def reuse_or_build_world(
     world_args: Callable[[Path], list[str]],
 ) -> Path:
     """The world named by the environment variable ``variable`` when set (a folder with
-    its ``run.log``, say a ``world0`` left by an earlier session, to skip building it when
+    its ``run.log``, say a ``world`` left by an earlier session, to skip building it when
     working on its tests; the tests that rerun stages on it expect it unchanged since its
-    run), else a new one built under a temporary folder ``name``."""
+    run), else one built once for the whole test run under the shared folder ``name``."""
     given = os.environ.get(variable)
     if given:
         if not (Path(given) / "run.log").is_file():
             raise pytest.UsageError(f"{variable}={given}: no finished world there")
         return Path(given)
-    root = tmp_path_factory.mktemp(name)
-    return build_world(repo, root, world_args(root))
+    return build_once(
+        tmp_path_factory, name, lambda root: build_world(repo, root, world_args(root))
+    )
 
 
 @pytest.fixture(scope="session")
 def world(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The small world (``SMALL_WORLD``) through the whole pipeline: the default tier's
-    reconciliation, privacy, activation, ML and identity-accuracy tests read it.
-    ``C360_SMALL_WORLD`` reuses one already built."""
+    """The small world (``SMALL_WORLD``) through the whole pipeline, built once for both
+    workers: the default tier's bronze, silver, generator, reconciliation, privacy,
+    activation, ML, identity-accuracy and spark-submit tests read it (read only: a test
+    that runs a stage on it works on a ``copy_world``). ``C360_SMALL_WORLD`` reuses one
+    already built."""
     return reuse_or_build_world(repo, tmp_path_factory, "C360_SMALL_WORLD", "world", world_sets)
+
+
+# The slow tier's default world runs with the production JIT and whole-stage code
+# generation (conf/test.yaml turns both off for speed), so that path stays tested.
+CODEGEN_ON = [
+    "spark.conf.spark.sql.codegen.wholeStage=true",
+    "spark.conf.spark.sql.codegen.factoryMode=FALLBACK",
+    "spark.conf.spark.driver.extraJavaOptions=",
+]
+
+
+def default_world_sets(root: Path) -> list[str]:
+    return [*sets(root), *(a for o in CODEGEN_ON for a in ("--set", o))]
 
 
 @pytest.fixture(scope="session")
@@ -315,4 +348,6 @@ def default_world(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     the whole pipeline: the slow tier's statistical gates (lift recovered and detected,
     models against the baseline, identity accuracy at this scale) need its numbers.
     ``C360_DEFAULT_WORLD`` reuses one already built."""
-    return reuse_or_build_world(repo, tmp_path_factory, "C360_DEFAULT_WORLD", "default-world", sets)
+    return reuse_or_build_world(
+        repo, tmp_path_factory, "C360_DEFAULT_WORLD", "default-world", default_world_sets
+    )

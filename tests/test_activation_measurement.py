@@ -20,7 +20,7 @@ from c360.generate.reference import SALES_PLANS
 from c360.lake import Lake
 from c360.report import build_report
 from c360.runner import run_stages
-from conftest import DEFAULT_AS_OF
+from conftest import DEFAULT_AS_OF, copy_world
 
 AS_OF = dt.date.fromisoformat(DEFAULT_AS_OF)
 
@@ -151,8 +151,9 @@ def test_no_export_without_consent_as_of_the_send_date(spark: SparkSession, worl
 
 
 def test_activation_rerun_changes_nothing(
-    spark: SparkSession, base_conf: Config, world: Path
+    spark: SparkSession, base_conf: Config, world: Path, tmp_path: Path
 ) -> None:
+    world = copy_world(world, tmp_path, ("lake", "exports"))
     conf = base_conf.with_overrides(
         [
             f"lake.root={world / 'lake'}",

@@ -17,6 +17,7 @@ from c360.bronze.landing import list_files, normalize_column
 from c360.config import Config, SourceSpec
 from c360.lake import Lake
 from c360.runner import run_stages
+from conftest import copy_world
 
 AS_OF = dt.date(2026, 11, 3)
 
@@ -50,10 +51,12 @@ def test_normalize_column() -> None:
 
 
 def test_sample_loads_reconciles_and_is_idempotent(
-    spark: SparkSession, sample: dict[str, int], sample_conf: Config
+    spark: SparkSession, sample: dict[str, int], sample_conf: Config, world: Path, tmp_path: Path
 ) -> None:
-    lake = Lake.from_config(sample_conf)
-    run_stages(spark, sample_conf, AS_OF, ["bronze"])
+    """The small world's bronze (``c360 run`` loaded it, conftest ``world``) holds every
+    generated record; bronze run again on a copy of it commits nothing."""
+    conf = sample_conf.with_overrides([f"lake.root={copy_world(world, tmp_path) / 'lake'}"])
+    lake = Lake.from_config(conf)
     log = lake.read(spark, "ops.bronze_files")
     assert log.filter("status != 'loaded'").count() == 0
     assert log.filter("NOT reconciled").count() == 0
@@ -69,7 +72,7 @@ def test_sample_loads_reconciles_and_is_idempotent(
     versions = {s: lake.delta(spark, f"bronze.{s}").history(1).first().version for s in sample}
     before = lake.read(spark, "bronze.sales")
 
-    run_stages(spark, sample_conf, AS_OF, ["bronze"])  # same input again
+    run_stages(spark, conf, AS_OF, ["bronze"])  # same input again
     assert {
         s: lake.delta(spark, f"bronze.{s}").history(1).first().version for s in sample
     } == versions

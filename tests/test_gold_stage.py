@@ -4,6 +4,7 @@ a read by another Delta reader (delta-rs); the HTML report."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -88,8 +89,14 @@ LUIS = {
 EMPTY = {"given_name": "X"}  # no contact point at all
 
 
-@pytest.fixture
-def gold_lake(spark: SparkSession, conf: Config) -> tuple[Config, Lake]:
+@pytest.fixture(scope="module")
+def gold_lake(
+    spark: SparkSession, base_conf: Config, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Config, Lake]:
+    """A hand-built silver lake with gold run on it once as of AS_OF: the tests here read
+    it, rerun gold on it (which must change nothing) or move a copy to a later date."""
+    root = tmp_path_factory.mktemp("gold")
+    conf = base_conf.with_overrides([f"lake.root={root / 'lake'}"])
     lake = Lake.from_config(conf)
     recs = [
         party("sales", "S1", "C1", vin="V1", record_date=D(2025, 12, 1), **ANA),
@@ -497,6 +504,7 @@ def gold_lake(spark: SparkSession, conf: Config) -> tuple[Config, Lake]:
             },
         ],
     )
+    run_stages(spark, conf, AS_OF, ["gold"])
     return conf, lake
 
 
@@ -506,7 +514,6 @@ def _versions(spark: SparkSession, lake: Lake) -> dict[str, int]:
 
 def test_customer_360_known_answers_and_rerun(spark: SparkSession, gold_lake) -> None:
     conf, lake = gold_lake
-    run_stages(spark, conf, AS_OF, ["gold"])
     c360 = lake.read(spark, "gold.customer_360")
     got = c360.select(
         "customer_id",
@@ -671,9 +678,14 @@ def test_customer_360_known_answers_and_rerun(spark: SparkSession, gold_lake) ->
     assert _versions(spark, lake) == before
 
 
-def test_two_dates_move_customers_between_stages(spark: SparkSession, gold_lake) -> None:
+def test_two_dates_move_customers_between_stages(
+    spark: SparkSession, gold_lake, tmp_path: Path
+) -> None:
+    """The lake of AS_OF, copied, then run as of a later date."""
     conf, lake = gold_lake
-    run_stages(spark, conf, AS_OF, ["gold"])
+    shutil.copytree(lake.root, tmp_path / "lake")
+    conf = conf.with_overrides([f"lake.root={tmp_path / 'lake'}"])
+    lake = Lake.from_config(conf)
     run_stages(spark, conf, D(2026, 12, 1), ["gold"])
     hist = lake.read(spark, "gold.lifecycle_history")
     moved = hist.filter(F.col("previous_stage").isNotNull()).select(
@@ -705,8 +717,7 @@ def test_two_dates_move_customers_between_stages(spark: SparkSession, gold_lake)
 def test_gold_tables_read_by_delta_rs_and_report(
     spark: SparkSession, gold_lake, tmp_path: Path
 ) -> None:
-    conf, lake = gold_lake
-    run_stages(spark, conf, AS_OF, ["gold"])
+    _, lake = gold_lake
     for t in GOLD:
         rs = RsDeltaTable(lake.path(f"gold.{t}")).to_pyarrow_table()
         assert rs.num_rows == lake.read(spark, f"gold.{t}").count() > 0

@@ -24,7 +24,7 @@ from c360.ml.scores import customer_level
 from c360.ml.stage import plan_training, train_model
 from c360.runner import run_stages
 from c360.schemas import gold as G
-from conftest import DEFAULT_AS_OF
+from conftest import DEFAULT_AS_OF, copy_world
 from test_activation_plan import activation, build, consent, person, seg
 
 D = dt.date
@@ -246,8 +246,9 @@ def test_training_is_deterministic_and_a_saved_model_reloads(
 
 
 def test_scores_reach_customer_360_and_a_rerun_trains_nothing(
-    spark: SparkSession, base_conf: Config, world: Path
+    spark: SparkSession, base_conf: Config, world: Path, tmp_path: Path
 ) -> None:
+    world = copy_world(world, tmp_path, ("lake", "models"))
     lake = world / "lake" / "gold"
     tables = ("customer_scores", "customer_360", "model_metrics")
 

@@ -30,7 +30,7 @@ from c360.privacy import pseudo
 from c360.privacy.erase import Request, bronze_lineage, footprint, run_erase
 from c360.privacy.scan import find_values
 from c360.runner import run_stages
-from conftest import DEFAULT_AS_OF
+from conftest import DEFAULT_AS_OF, SMALL_WORLD_IDENTITY
 
 KEY = b"k3y-for-tests"
 
@@ -186,6 +186,7 @@ def _world_copy(world: Path, dest: Path, base_conf: Config) -> Config:
             f"activation.export_root={dest / 'exports'}",
             f"ml.model_root={world / 'models'}",
             "spark.shuffle_partitions=2",
+            *SMALL_WORLD_IDENTITY,  # the world's own engine
         ]
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from c360.checksum import lake_checksums
+from c360.checksum import TableChecksum, lake_checksums, table_checksum
 from c360.config import Config
 from c360.errors import DataQualityError
 from c360.lake import Lake
@@ -20,7 +21,7 @@ from c360.runner import StageContext, run_stages
 from c360.silver import stage
 from c360.silver.dq import load_rules
 from c360.silver.sources import MODEL_BY_SOURCE, MODELS
-from conftest import SAMPLE_OVERRIDES, kill_at, start, tail
+from conftest import SMALL_WORLD, copy_world, kill_at, start, tail
 
 AS_OF = dt.date(2026, 11, 3)
 
@@ -67,9 +68,18 @@ def table_versions(spark: SparkSession, lake: Lake, tables: list[str]) -> dict[s
 
 
 @pytest.fixture(scope="module")
-def silver_sample(spark: SparkSession, sample: dict[str, int], sample_conf: Config) -> Lake:
-    run_stages(spark, sample_conf, AS_OF, ["bronze", "silver"])
-    return Lake.from_config(sample_conf)
+def silver_conf(
+    sample_conf: Config, world: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Config:
+    """The small world's landed files and a copy of its lake: bronze and silver ran on
+    them in ``c360 run`` (conftest ``world``); the tests here check and rerun them."""
+    root = copy_world(world, tmp_path_factory.mktemp("silver-sample"))
+    return sample_conf.with_overrides([f"lake.root={root / 'lake'}"])
+
+
+@pytest.fixture(scope="module")
+def silver_sample(silver_conf: Config) -> Lake:
+    return Lake.from_config(silver_conf)
 
 
 def test_sample_reconciles_every_file(spark: SparkSession, silver_sample: Lake) -> None:
@@ -120,13 +130,29 @@ def test_sample_keys_unique_and_domain_tables_consistent(
 
 
 def test_sample_rerun_changes_nothing(
-    spark: SparkSession, silver_sample: Lake, sample_conf: Config
+    spark: SparkSession, silver_sample: Lake, silver_conf: Config
 ) -> None:
     tables = [m.table for m in MODELS] + ["silver.party_records", "silver.vehicles"]
     before = table_versions(spark, silver_sample, tables)
-    result = run_stages(spark, sample_conf, AS_OF, ["silver"])["silver"]
+    result = run_stages(spark, silver_conf, AS_OF, ["silver"])["silver"]
     assert result.rows_written == {}
     assert table_versions(spark, silver_sample, tables) == before
+
+
+# The kill -9 test lands these sources' 13 files (Latin-1 and UTF-8 CSV, JSON lines, the
+# pipe-separated finance export, and the dealers they reference).
+KILL_SOURCES = ("dealers", "ecommerce", "finance", "sales", "service")
+
+
+def bronze_checksums(spark: SparkSession, lake: Lake) -> dict[str, TableChecksum]:
+    """Each KILL_SOURCES bronze table and their rows of the shared quarantine."""
+    out = {
+        f"bronze.{s}": table_checksum(lake.read(spark, f"bronze.{s}"), f"bronze.{s}")
+        for s in KILL_SOURCES
+    }
+    quarantine = lake.read(spark, "bronze.quarantine").filter(F.col("source").isin(*KILL_SOURCES))
+    out["bronze.quarantine"] = table_checksum(quarantine, "bronze.quarantine")
+    return out
 
 
 def test_run_killed_mid_bronze_then_rerun_equals_an_uninterrupted_run(
@@ -134,15 +160,18 @@ def test_run_killed_mid_bronze_then_rerun_equals_an_uninterrupted_run(
 ) -> None:
     """A real ``kill -9`` of a ``c360 run`` process while bronze is between two landed
     files; the same command run again gives, table by table, the content checksums of the
-    uninterrupted in-process run of the same config on the same landed files
-    (``silver_sample``'s bronze). Bronze only: a subprocess silver costs minutes here, and
+    uninterrupted run of the same config on the same landed files (the small world's
+    bronze, ``silver_sample``). Bronze only: a subprocess silver costs minutes here, and
     silver's own resume is tested in-process below and on the cluster in the slow tier."""
+    landing = tmp_path / "landing"
+    for source in KILL_SOURCES:
+        shutil.copytree(Path(sample_conf.landing.root) / source, landing / source)
     lake_root = tmp_path / "lake"
     args = [sys.executable, "-m", "c360.cli", "run"]
     args += ["--conf", "conf/test.yaml", "--as-of", AS_OF.isoformat(), "--stage", "bronze"]
     for key_value in (
-        *SAMPLE_OVERRIDES,
-        f"landing.root={sample_conf.landing.root}",
+        *SMALL_WORLD,
+        f"landing.root={landing}",
         f"lake.root={lake_root}",
         "logging.level=INFO",  # the kill point is an INFO line
     ):
@@ -154,7 +183,7 @@ def test_run_killed_mid_bronze_then_rerun_equals_an_uninterrupted_run(
     lake = Lake(root=str(lake_root))
     runs = {r.stage: r.status for r in lake.read(spark, "ops.job_runs").collect()}
     assert runs == {"bronze": "running"}, runs
-    want = lake_checksums(spark, silver_sample, ("bronze",))
+    want = bronze_checksums(spark, silver_sample)
     partial = lake_checksums(spark, lake, ("bronze",))
     assert 0 < sum(c.rows for c in partial.values()) < sum(c.rows for c in want.values())
 

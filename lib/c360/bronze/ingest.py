@@ -19,6 +19,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -264,23 +265,10 @@ def ingest_file(
             )
     finally:
         parsed.unpersist()
-
-    in_bronze = _count_file(lake.read(spark, table), f, sha)
-    in_quarantine = (
-        _count_file(lake.read(spark, QUARANTINE_TABLE), f, sha)
-        if lake.exists(spark, QUARANTINE_TABLE)
-        else 0
-    )
+    # rows_bronze and rows_quarantined are counted from the tables once the source's
+    # files are all in (count_from_tables): one job per source, not two per file.
     return FileOutcome(
-        f,
-        sha,
-        "loaded",
-        rows_landed=landed,
-        rows_bronze=in_bronze,
-        rows_quarantined=in_quarantine,
-        reconciled=landed == in_bronze + in_quarantine,
-        txn_version=txn_version,
-        columns_added=added,
+        f, sha, "loaded", rows_landed=landed, txn_version=txn_version, columns_added=added
     )
 
 
@@ -301,8 +289,38 @@ def _append(
     writer.save(path)
 
 
-def _count_file(df: DataFrame, f: LandedFile, sha: str) -> int:
-    return df.filter((F.col("_file_sha256") == sha) & (F.col("_source_file") == f.relative)).count()
+def count_from_tables(
+    spark: SparkSession, lake: Lake, source: str, outcomes: list[FileOutcome]
+) -> None:
+    """Fill in, for each loaded file, its rows in ``bronze.<source>`` and in the quarantine
+    as the tables hold them, and whether ``landed = bronze + quarantined``: a writer that
+    added rows twice, or lost some, shows here. One Spark job for all the files."""
+    loaded = [o for o in outcomes if o.status == "loaded"]
+    if not loaded:
+        return
+    files = sorted({o.file.relative for o in loaded})
+
+    def per_file(name: str) -> DataFrame:
+        return (
+            lake.read(spark, name)
+            .filter(F.col("_source_file").isin(files))
+            .groupBy("_source_file", "_file_sha256")
+            .agg(F.count(F.lit(1)).alias("n"))
+            .withColumn("_table", F.lit(name))
+        )
+
+    table = f"bronze.{source}"
+    parts = [per_file(table)]
+    if lake.exists(spark, QUARANTINE_TABLE):
+        parts.append(per_file(QUARANTINE_TABLE))
+    counts = {
+        (r["_table"], r["_source_file"], r["_file_sha256"]): int(r["n"])
+        for r in reduce(DataFrame.unionByName, parts).collect()
+    }
+    for o in loaded:
+        o.rows_bronze = counts.get((table, o.file.relative, o.sha), 0)
+        o.rows_quarantined = counts.get((QUARANTINE_TABLE, o.file.relative, o.sha), 0)
+        o.reconciled = o.rows_landed == o.rows_bronze + o.rows_quarantined
 
 
 # --------------------------------------------------------------------------- the stage
@@ -416,6 +434,7 @@ def ingest_source(
     loaded_shas = {r.file_sha256: r.file for r in history if r.status == "loaded"}
     version = max([r.txn_version for r in history if r.txn_version is not None], default=0)
     outcomes: list[FileOutcome] = []
+    seconds: list[float] = []
     for f in files:
         t0 = time.perf_counter()
         sha = file_sha256(spark, f.path) if f.size else "empty"
@@ -436,26 +455,29 @@ def ingest_source(
         if outcome.status == "loaded":
             version += 1
             loaded_shas[sha] = f.relative
-            if not outcome.reconciled:
-                log.error(
-                    "source=%s file=%s does not reconcile: landed=%d bronze=%d quarantined=%d",
-                    source,
-                    f.relative,
-                    outcome.rows_landed,
-                    outcome.rows_bronze,
-                    outcome.rows_quarantined,
-                )
         seen.add((f.relative, sha))
         outcomes.append(outcome)
+        seconds.append(time.perf_counter() - t0)
+    count_from_tables(spark, lake, source, outcomes)
+    for outcome, took in zip(outcomes, seconds, strict=True):
+        if outcome.reconciled is False:
+            log.error(
+                "source=%s file=%s does not reconcile: landed=%d bronze=%d quarantined=%d",
+                source,
+                outcome.file.relative,
+                outcome.rows_landed,
+                outcome.rows_bronze,
+                outcome.rows_quarantined,
+            )
         log.info(
             "step=bronze.%s file=%s status=%s rows_in=%d rows_out=%d quarantined=%d seconds=%.1f",
             source,
-            f.relative,
+            outcome.file.relative,
             outcome.status,
             outcome.rows_landed,
             outcome.rows_bronze,
             outcome.rows_quarantined,
-            time.perf_counter() - t0,
+            took,
         )
     _record(spark, lake, outcomes, lin)
     return outcomes

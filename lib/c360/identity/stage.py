@@ -255,7 +255,7 @@ def run(ctx: StageContext) -> StageResult:
     with step(log, "identity.input") as p:
         records = party_input(lake.read(spark, PARTY_RECORDS)).localCheckpoint()
         current = records.filter(~F.col("is_deleted"))
-        p.rows_in = records.count()
+        n_records = p.rows_in = records.count()
     prev_all = (
         lake.read(spark, CROSSWALK).localCheckpoint() if lake.exists(spark, CROSSWALK) else None
     )
@@ -297,7 +297,6 @@ def run(ctx: StageContext) -> StageResult:
             fresh = validate_schema(fresh, schemas.IDENTITY_LINKS, LINKS).localCheckpoint()
             lake.ensure_table(spark, LINKS, schemas.IDENTITY_LINKS)
             fresh.write.format("delta").mode("overwrite").save(lake.path(LINKS))
-            p.rows_out = fresh.count()
     links = lake.read(spark, LINKS)
 
     with step(log, "identity.cluster") as p:
@@ -309,7 +308,6 @@ def run(ctx: StageContext) -> StageResult:
             overrides.filter(F.col("kind") == "must_link").select(*pair),
             overrides.filter(F.col("kind") == "must_not_link").select(*pair),
         ).localCheckpoint()
-        p.rows_in, p.rows_out = current.count(), comps.select("component").distinct().count()
 
     with step(log, "identity.ids") as p:
         used = None
@@ -349,7 +347,7 @@ def run(ctx: StageContext) -> StageResult:
             )
             events = events.unionByName(retired)
         events = events.localCheckpoint()
-        p.rows_out = events.count()
+        n_events = p.rows_out = events.count()
 
     with step(log, "identity.changelog") as p:
         base = (
@@ -360,7 +358,7 @@ def run(ctx: StageContext) -> StageResult:
         log_rows = changelog_events(events, links, base, crosswalk_ids, ctx)
         log_rows = validate_schema(log_rows, schemas.IDENTITY_CHANGELOG, CHANGELOG)
         table = lake.ensure_table(spark, CHANGELOG, schemas.IDENTITY_CHANGELOG)
-        p.rows_in = events.count()
+        p.rows_in = n_events
         if p.rows_in:
             (
                 table.alias("t")
@@ -447,7 +445,7 @@ def run(ctx: StageContext) -> StageResult:
             "flagged",
             "party_type",
         ]
-        p.rows_in = records.count()
+        p.rows_in = n_records
         p.rows_out = _write(ctx, CROSSWALK, now, "record_key", compare, delete=False)
 
     return StageResult(

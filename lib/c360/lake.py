@@ -109,16 +109,23 @@ class Lake:
         )
 
     def tables(self, spark: SparkSession) -> list[str]:
-        """Every Delta table under the root, as ``layer.table`` (local lakes only)."""
+        """Every Delta table under the root, as ``layer.table`` (local lakes only). A folder
+        whose log has no commit yet (a run killed while creating the table) is none."""
         names: list[str] = []
         for layer in LAYERS:
             folder = os.path.join(local_path(self.root), layer)
             if not os.path.isdir(folder):
                 continue
             for table in sorted(os.listdir(folder)):
-                if os.path.isdir(os.path.join(folder, table, "_delta_log")):
+                if _has_commit(os.path.join(folder, table, "_delta_log")):
                     names.append(f"{layer}.{table}")
         return names
+
+
+def _has_commit(log_dir: str) -> bool:
+    if not os.path.isdir(log_dir):
+        return False
+    return any(n.endswith(".json") or ".checkpoint." in n for n in os.listdir(log_dir))
 
 
 def local_path(root: str) -> str:

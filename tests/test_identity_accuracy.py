@@ -22,7 +22,7 @@ from c360.config import Config
 from c360.identity.evaluate import evaluate
 from c360.identity.standalone import load_mapping, read_input, resolve_table
 from conftest import DEFAULT_AS_OF as AS_OF
-from conftest import c360
+from conftest import SMALL_WORLD_IDENTITY, c360
 
 GATE = 0.98
 # The small world in the default tier, the 2,000-person one in the slow tier: same gate.
@@ -222,9 +222,7 @@ def test_resolve_command_on_a_csv_with_truth(
     }
     # a second run on the same output keeps every id (in this process: the command's own
     # path ran above; a second JVM would only add its start-up)
-    again_conf = base_conf.with_overrides(
-        ["identity.engine=duckdb", "identity.duckdb_memory_limit=2GB"]
-    )
+    again_conf = base_conf.with_overrides(SMALL_WORLD_IDENTITY)
     m2 = load_mapping(str(mapping))
     resolve_table(
         spark,

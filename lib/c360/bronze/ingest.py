@@ -68,6 +68,7 @@ class FileOutcome:
     txn_version: int | None = None
     columns_added: list[str] = field(default_factory=list)
     error: str | None = None
+    seconds: float = 0.0  # hashing, parsing and writing the file
 
 
 @dataclass(frozen=True)
@@ -434,7 +435,6 @@ def ingest_source(
     loaded_shas = {r.file_sha256: r.file for r in history if r.status == "loaded"}
     version = max([r.txn_version for r in history if r.txn_version is not None], default=0)
     outcomes: list[FileOutcome] = []
-    seconds: list[float] = []
     for f in files:
         t0 = time.perf_counter()
         sha = file_sha256(spark, f.path) if f.size else "empty"
@@ -456,10 +456,10 @@ def ingest_source(
             version += 1
             loaded_shas[sha] = f.relative
         seen.add((f.relative, sha))
+        outcome.seconds = time.perf_counter() - t0
         outcomes.append(outcome)
-        seconds.append(time.perf_counter() - t0)
     count_from_tables(spark, lake, source, outcomes)
-    for outcome, took in zip(outcomes, seconds, strict=True):
+    for outcome in outcomes:
         if outcome.reconciled is False:
             log.error(
                 "source=%s file=%s does not reconcile: landed=%d bronze=%d quarantined=%d",
@@ -477,7 +477,7 @@ def ingest_source(
             outcome.rows_landed,
             outcome.rows_bronze,
             outcome.rows_quarantined,
-            took,
+            outcome.seconds,
         )
     _record(spark, lake, outcomes, lin)
     return outcomes

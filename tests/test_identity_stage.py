@@ -1,5 +1,6 @@
 """The identity stage on a hand-built silver lake: persistent ids across runs, merges,
-splits, overrides, deletions, and reruns that change nothing."""
+splits, overrides, deletions, reruns that change nothing, and a run killed before its
+crosswalk commit that the next run completes."""
 
 from __future__ import annotations
 
@@ -103,6 +104,19 @@ def versions(spark: SparkSession, lake: Lake) -> dict[str, int]:
     return {t: lake.delta(spark, f"silver.{t}").history().count() for t in TABLES}
 
 
+def changelog(spark: SparkSession, lake: Lake) -> list[tuple]:
+    events = lake.read(spark, "silver.identity_changelog")
+    return sorted(
+        tuple(r) for r in events.select("event_id", "event", "customer_id", "other_id").collect()
+    )
+
+
+def golden_records(spark: SparkSession, lake: Lake) -> DataFrame:
+    """Golden records without the run id; maps cannot be sorted, so provenance as JSON."""
+    c = lake.read(spark, "silver.customers").drop("run_id")
+    return c.withColumn("provenance", F.to_json("provenance"))
+
+
 def run(spark: SparkSession, conf: Config, day: dt.date) -> None:
     run_stages(spark, conf, day, ["identity"])
 
@@ -135,6 +149,7 @@ def test_ids_persist_merge_split_and_rerun(spark: SparkSession, ident_conf: Conf
     before = versions(spark, lake)
     run(spark, ident_conf, DAY1)
     assert versions(spark, lake) == before and ids(spark, lake) == day1
+    day1_crosswalk = lake.delta(spark, "silver.identity_crosswalk").history(1).first().version
 
     # day 2: a new record of Ana joins her id; a new record bridges Pedro's two ids
     day2_rows = [
@@ -170,6 +185,17 @@ def test_ids_persist_merge_split_and_rerun(spark: SparkSession, ident_conf: Conf
     cw = lake.read(spark, "silver.identity_crosswalk")
     seen = {r.record_key: (r.first_seen, r.last_seen) for r in cw.collect()}
     assert seen["sales:1"] == (DAY1, DAY1) and seen["ecommerce:11"] == (DAY2, DAY2)
+
+    # a run killed after links, changelog and customers, before the crosswalk (the
+    # commit point): the next run on the same input completes it, recording nothing twice
+    done_log = changelog(spark, lake)
+    done_customers = golden_records(spark, lake).localCheckpoint()
+    lake.delta(spark, "silver.identity_crosswalk").restoreToVersion(day1_crosswalk)
+    assert "loyalty:12" not in ids(spark, lake)
+    run(spark, ident_conf, DAY2)
+    assert ids(spark, lake) == day2
+    assert changelog(spark, lake) == done_log
+    assert_df_equality(golden_records(spark, lake), done_customers, ignore_row_order=True)
 
     # day 3: a steward says Pedro's loyalty record is someone else; Ana's web record is
     # deleted at source
@@ -228,55 +254,3 @@ def test_bad_override_file_names_the_entry(
     path.write_text("must_link:\n  - {a: 'sales:3'}\n")
     with pytest.raises(ConfigError, match=r"must_link\[0\] needs 'a' and 'b'"):
         run(spark, ident_conf.with_overrides([f"identity.overrides={path}"]), DAY1)
-
-
-def test_run_killed_before_the_crosswalk_is_completed_by_the_next(
-    spark: SparkSession, ident_conf: Config
-) -> None:
-    """Links, changelog and customers written, crosswalk not: the next run finishes it."""
-    lake = Lake.from_config(ident_conf)
-    write_party_records(spark, lake, BASE)
-    run(spark, ident_conf, DAY1)
-    crosswalk = lake.delta(spark, "silver.identity_crosswalk")
-    day1_version = crosswalk.history(1).first().version
-    bridge = party(
-        "loyalty",
-        "12",
-        batch="b2",
-        given_name="Pedro",
-        family_name="Ruiz",
-        email="pedro@y.es",
-        phone="+34699000111",
-    )
-    write_party_records(spark, lake, [*BASE, bridge])
-    run(spark, ident_conf, DAY2)
-    done_ids = ids(spark, lake)
-    done_log = sorted(
-        tuple(r)
-        for r in lake.read(spark, "silver.identity_changelog")
-        .select("event_id", "event", "customer_id", "other_id")
-        .collect()
-    )
-
-    def customers() -> DataFrame:  # maps cannot be sorted: compare provenance as JSON
-        c = lake.read(spark, "silver.customers").drop("run_id")
-        return c.withColumn("provenance", F.to_json("provenance"))
-
-    done_customers = customers().localCheckpoint()
-    # the crash: every write of day 2 landed except the crosswalk, the commit point
-    crosswalk.restoreToVersion(day1_version)
-    assert "loyalty:12" not in ids(spark, lake)
-    run(spark, ident_conf, DAY2)
-    assert ids(spark, lake) == done_ids
-    again_log = sorted(
-        tuple(r)
-        for r in lake.read(spark, "silver.identity_changelog")
-        .select("event_id", "event", "customer_id", "other_id")
-        .collect()
-    )
-    assert again_log == done_log  # no event recorded twice
-    assert_df_equality(
-        customers(),
-        done_customers,
-        ignore_row_order=True,
-    )

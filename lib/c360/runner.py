@@ -21,6 +21,7 @@ from c360.config import Config
 from c360.errors import UsageError
 from c360.lake import Lake
 from c360.lock import lake_lock
+from c360.meter import Meter
 from c360.schemas.ops import JOB_RUNS
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ STAGES: dict[str, str] = {
 class StageResult:
     rows_read: dict[str, int] = field(default_factory=dict)
     rows_written: dict[str, int] = field(default_factory=dict)
+    jobs: int = 0  # Spark jobs the stage started (filled in by the run loop)
+    commits: int = 0  # Delta commits it wrote, in any table of the lake
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,7 @@ def _run_stages(
         log.info("stage=%s run_id=%s as_of=%s started", name, run_id, as_of.isoformat())
         t0 = time.perf_counter()
         ctx = StageContext(spark, conf, lake, as_of, run_id, pipeline_run_id, started)
+        meter = Meter(spark, lake.root).start()
         try:
             result = fn(ctx)
         except BaseException as exc:
@@ -164,6 +168,8 @@ def _run_stages(
             log.error("stage=%s status=failed seconds=%.1f", name, seconds)
             raise
         seconds = time.perf_counter() - t0
+        meter.stop()
+        result.jobs, result.commits = meter.jobs, meter.commits
         row.update(
             status="succeeded",
             ended_at=_utcnow(),
@@ -173,10 +179,12 @@ def _run_stages(
         )
         _record(spark, lake, row)
         log.info(
-            "stage=%s status=succeeded rows_in=%d rows_out=%d seconds=%.1f",
+            "stage=%s status=succeeded rows_in=%d rows_out=%d jobs=%d commits=%d seconds=%.1f",
             name,
             sum(result.rows_read.values()),
             sum(result.rows_written.values()),
+            result.jobs,
+            result.commits,
             seconds,
         )
         results[name] = result

@@ -4,6 +4,7 @@ Per file: hash it, skip it if it was loaded before (same path and content) or is
 copy of a loaded file, parse it with the source's conventions, split malformed rows into
 ``bronze.quarantine`` with a reason, append the rest to ``bronze.<source>`` with lineage,
 then reconcile ``rows landed = rows in bronze + rows quarantined`` from the tables.
+The file log ``ops.bronze_files`` is read once and written once per run, for every source.
 
 Crash safety: both appends carry Delta's idempotent-write options
 (``txnAppId`` = ``c360-bronze-<source>``, ``txnVersion`` = the source's file sequence).
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -327,28 +327,23 @@ def count_from_tables(
 # --------------------------------------------------------------------------- the stage
 
 
-def _log_rows(spark: SparkSession, lake: Lake) -> list:
+def _log_rows(spark: SparkSession, lake: Lake) -> dict[str, list]:
+    """The file log so far, per source: read once per stage, not once per source."""
     if not lake.exists(spark, FILES_TABLE):
-        return []
-    return (
+        return {}
+    out: dict[str, list] = {}
+    for r in (
         lake.read(spark, FILES_TABLE)
         .select("source", "file", "file_sha256", "status", "txn_version")
         .collect()
-    )
-
-
-# Sources load concurrently; their log MERGEs into the shared ops tables do not.
-_OPS_LOCK = threading.Lock()
-
-
-def _record(spark: SparkSession, lake: Lake, outcomes: list[FileOutcome], lin: Lineage) -> None:
-    if not outcomes:
-        return
-    with _OPS_LOCK:
-        _merge_log(spark, lake, outcomes, lin)
+    ):
+        out.setdefault(r.source, []).append(r)
+    return out
 
 
 def _merge_log(spark: SparkSession, lake: Lake, outcomes: list[FileOutcome], lin: Lineage) -> None:
+    if not outcomes:
+        return
     rows = [
         (
             o.file.source,
@@ -409,9 +404,16 @@ def _merge_log(spark: SparkSession, lake: Lake, outcomes: list[FileOutcome], lin
 
 
 def ingest_source(
-    spark: SparkSession, lake: Lake, landing_root: str, source: str, spec: SourceSpec, lin: Lineage
+    spark: SparkSession,
+    lake: Lake,
+    landing_root: str,
+    source: str,
+    spec: SourceSpec,
+    lin: Lineage,
+    history: list,
 ) -> list[FileOutcome]:
-    """Ingest every new file of one source; a bad file fails alone and is recorded."""
+    """Ingest every new file of one source (``history``: its rows of the file log so far);
+    a bad file fails alone. The caller writes the outcomes to the log."""
     if spec.format == "jsonl" and spec.encoding.upper().replace("_", "-") not in {"UTF-8", "UTF8"}:
         raise ConfigError(
             f"source {source}: JSON lines must be UTF-8 (RFC 8259), got {spec.encoding}"
@@ -425,8 +427,6 @@ def ingest_source(
     if not files:
         log.warning("source=%s landing folder is empty: nothing to load", source)
         return []
-    with _OPS_LOCK:
-        history = [r for r in _log_rows(spark, lake) if r.source == source]
     seen = {
         (r.file, r.file_sha256)
         for r in history
@@ -479,7 +479,6 @@ def ingest_source(
             outcome.rows_quarantined,
             outcome.seconds,
         )
-    _record(spark, lake, outcomes, lin)
     return outcomes
 
 
@@ -488,15 +487,26 @@ def run(ctx: StageContext) -> StageResult:
     # Shared tables are created before the sources start, so no two threads race to it.
     ctx.lake.ensure_table(ctx.spark, FILES_TABLE, BRONZE_FILES)
     ctx.lake.ensure_table(ctx.spark, QUARANTINE_TABLE, QUARANTINE)
+    history = _log_rows(ctx.spark, ctx.lake)
 
     def one(item: tuple[str, SourceSpec]) -> tuple[str, list[FileOutcome]]:
         source, spec = item
         lin = Lineage(spec.system or source, ctx.run_id, ctx.started_at, ctx.as_of)
-        return source, ingest_source(ctx.spark, ctx.lake, conf.landing.root, source, spec, lin)
+        return source, ingest_source(
+            ctx.spark, ctx.lake, conf.landing.root, source, spec, lin, history.get(source, [])
+        )
 
     # Sources are independent: overlap their small Spark jobs and Delta commits.
     with ThreadPoolExecutor(max_workers=conf.bronze.parallel_sources) as pool:
         done = list(pool.map(one, sorted(conf.sources.items())))
+    # One log commit for every source's files. A run killed before it leaves the files
+    # unlogged; the next run loads them again, and Delta skips the appends that committed.
+    _merge_log(
+        ctx.spark,
+        ctx.lake,
+        [o for _, outcomes in done for o in outcomes],
+        Lineage("", ctx.run_id, ctx.started_at, ctx.as_of),
+    )
 
     result = StageResult()
     failed: list[str] = []

@@ -16,6 +16,7 @@ them: a family's shared email stays with the rest of the family.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -23,6 +24,8 @@ import logging
 import os
 import time
 import urllib.parse
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from delta.tables import DeltaTable
@@ -38,7 +41,7 @@ from c360.schemas.ops import ERASURE_LOG
 from c360.session import remove_old_checkpoints
 from c360.silver import standardize as st
 from c360.silver.phones import phone_e164
-from c360.silver.sources import MODELS
+from c360.silver.sources import MODELS, SourceModel
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,7 @@ ID_COLUMNS = ("customer_id", "other_id")
 RECORD_KEY_COLUMNS = ("record_key", "record_key_l", "record_key_r", "record_key_a", "record_key_b")
 EMAIL_COLUMNS = ("email", "recipient_email", "contact_point")
 PHONE_COLUMNS = ("phone", "recipient_phone", "contact_point")
+ERASE_THREADS = 4  # tables searched, deleted from or purged at once
 
 
 def lineage() -> Column:
@@ -245,19 +249,22 @@ def any_of(conds: list[Column]) -> Column | None:
 def bronze_lineage(spark: SparkSession, lake: Lake, fp: Footprint) -> dict[str, list[str]]:
     """Per bronze table, the person's rows as "<file>#<row>": each source's own silver
     typer reads the raw strings, so every spelling and every older version matches."""
-    out: dict[str, list[str]] = {}
-    for model in MODELS:
+
+    def rows_of(model: SourceModel) -> tuple[str, list[str]]:
         name = f"bronze.{model.source}"
         if not lake.exists(spark, name):
-            continue
+            return name, []
         typed = lake.read(spark, name).transform(model.typer)
         cond = person_filter(name, typed.columns, fp)
         if cond is None:
-            continue
+            return name, []
         rows = typed.filter(cond).select(lineage().alias("l")).distinct().collect()
-        if rows:
-            out[name] = sorted(r["l"] for r in rows)
-    return out
+        return name, sorted(r["l"] for r in rows)
+
+    # Most of a source's cost is building and planning its typer on the driver: overlap
+    # the sources, as silver does.
+    with ThreadPoolExecutor(max_workers=ERASE_THREADS) as pool:
+        return {name: rows for name, rows in pool.map(rows_of, MODELS) if rows}
 
 
 def _bronze_quarantine_filter(fp: Footprint) -> Column | None:
@@ -304,6 +311,17 @@ def delete_where(spark: SparkSession, lake: Lake, name: str, cond: Column) -> in
     return n
 
 
+@contextlib.contextmanager
+def retention_check_off(spark: SparkSession) -> Iterator[None]:
+    """VACUUM RETAIN 0 HOURS is refused unless Delta's retention check is off; turn it
+    off once around all the purges (they run in threads that share the session)."""
+    spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+    try:
+        yield
+    finally:
+        spark.conf.unset("spark.databricks.delta.retentionDurationCheck.enabled")
+
+
 def purge(spark: SparkSession, lake: Lake, name: str) -> int:
     """Leave on disk only the files the current version reads: no old data file, orphan of
     a crashed write, change-data file or deletion vector keeps a copy of a deleted row.
@@ -318,11 +336,7 @@ def purge(spark: SparkSession, lake: Lake, name: str) -> int:
     if props.get("delta.enableDeletionVectors", "false").lower() == "true":
         spark.sql(f"REORG TABLE delta.`{path}` APPLY (PURGE)")
     if not is_local(lake.root):
-        spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
-        try:
-            DeltaTable.forPath(spark, path).vacuum(0)
-        finally:
-            spark.conf.unset("spark.databricks.delta.retentionDurationCheck.enabled")
+        DeltaTable.forPath(spark, path).vacuum(0)  # inside retention_check_off()
         return -1
     folder = local_path(path)
     live = {local_path(urllib.parse.unquote(f)) for f in lake.read(spark, name).inputFiles()}
@@ -410,12 +424,17 @@ def erase_customers(
             f = x.rsplit("#", 1)[0]
             files[f] = files.get(f, 0) + 1
     tables = lake.tables(spark)
-    order = [t for t in tables if t.startswith("gold.")]
-    order += [t for t in tables if t.startswith("bronze.")]
-    order += [t for t in tables if t.startswith("silver.") and t not in IDENTITY_LAST]
-    order += [t for t in IDENTITY_LAST if t in tables]
-    t_del = time.perf_counter()
-    for name in order:
+    # Gold, then bronze, then silver, the identity tables last and one by one: a run
+    # killed midway still finds the person through the crosswalk. Within a group the
+    # tables are independent, so their deletes overlap.
+    groups = [
+        [t for t in tables if t.startswith("gold.")],
+        [t for t in tables if t.startswith("bronze.")],
+        [t for t in tables if t.startswith("silver.") and t not in IDENTITY_LAST],
+    ]
+    order = [t for g in groups for t in g] + [t for t in IDENTITY_LAST if t in tables]
+
+    def erase_table(name: str) -> None:
         columns = lake.read(spark, name).columns
         if name in found:
             cond: Column | None = lineage().isin(found[name])
@@ -426,7 +445,7 @@ def erase_customers(
         else:
             cond = person_filter(name, columns, fp)
         if cond is None:
-            continue
+            return
         if name == "bronze.quarantine":
             # Malformed landed lines count as landed rows too: keep per-file counts so
             # landed = bronze + quarantined + erased still adds up (c360.reconcile).
@@ -436,11 +455,22 @@ def erase_customers(
         if n:
             deleted[name] = n
             log.info("step=erase.delete request=%s table=%s rows=%d", rid, name, n)
+
+    t_del = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=ERASE_THREADS) as pool:
+        for group in groups:
+            list(pool.map(erase_table, group))
+    for name in IDENTITY_LAST:
+        if name in tables:
+            erase_table(name)
     log.info("step=erase.delete tables=%d seconds=%.1f", len(order), time.perf_counter() - t_del)
     to_purge = sorted(deleted) if not resumed else [t for t in order if t != ERASURES]
-    with step(log, "erase.purge") as p:
-        for name in to_purge:
-            purge(spark, lake, name)
+    with (
+        step(log, "erase.purge") as p,
+        retention_check_off(spark),
+        ThreadPoolExecutor(max_workers=ERASE_THREADS) as pool,
+    ):
+        list(pool.map(lambda name: purge(spark, lake, name), to_purge))
         p.rows_in = len(to_purge)
     checkpoints = remove_old_checkpoints(spark, lake.root)
     _log(

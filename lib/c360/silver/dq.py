@@ -261,7 +261,7 @@ def apply_checks_and_split(df: DataFrame, rules: list[DqRule], ctx: DqContext) -
     df = df.withColumn("_dq", F.filter(failures, lambda x: x.isNotNull())).drop(
         *[_flag(r) for r in rules if r.check in ("unique", "references")]
     )
-    df = df.persist()
+    df = df.localCheckpoint()
     aggs = [F.count(F.lit(1)).alias("_checked")] + [
         F.sum(F.exists("_dq", _is_rule(r.name)).cast("long")).alias(f"r{i}")
         for i, r in enumerate(rules)

@@ -151,7 +151,7 @@ def process_source(
     typed = bronze.transform(model.typer).withColumns(
         {"_run_id": F.lit(ctx.run_id), "_as_of": F.lit(ctx.as_of)}
     )
-    typed = with_version_rank_or_keyless(typed, model.key).persist()
+    typed = with_version_rank_or_keyless(typed, model.key).localCheckpoint()
     winners = typed.filter(F.col("_rank") == 1).drop("_rank")
     dq_ctx = DqContext(spark, lake, model.table, model.key, ctx.as_of)
     split = apply_checks_and_split(winners, [key_rule(model), *rules], dq_ctx)
@@ -387,7 +387,10 @@ def run(ctx: StageContext) -> StageResult:
         t0 = time.perf_counter()
         write_shared(ctx, outcomes)
         log.info("step=silver.shared seconds=%.1f", time.perf_counter() - t0)
-        log_rows = [row for o in outcomes for row in reconcile(ctx, o)]
+        with ThreadPoolExecutor(max_workers=max(1, ctx.conf.silver.parallel_sources)) as pool:
+            log_rows = [
+                row for rows in pool.map(lambda o: reconcile(ctx, o), outcomes) for row in rows
+            ]
         record_results(ctx, outcomes)
         files = spark.createDataFrame(log_rows, SILVER_FILES)
         insert_new(lake, spark, FILES_TABLE, files, ["source", "file", "file_sha256"])

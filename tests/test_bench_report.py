@@ -32,7 +32,8 @@ def bench():
 
 def _stages(seconds: dict[str, float], rows: int) -> list[dict]:
     return [
-        {"stage": s, "seconds": v, "rows_in": rows, "rows_out": rows} for s, v in seconds.items()
+        {"stage": s, "seconds": v, "rows_in": rows, "rows_out": rows, "jobs": 7, "commits": 2}
+        for s, v in seconds.items()
     ]
 
 
@@ -106,6 +107,8 @@ def test_full_load_and_day2_are_the_median_of_the_repeats_totals(bench):
     md = bench.markdown(res)
     assert "full load: 60 s = 20.0x the floor (median of the repeats' totals: [60, 30, 120])" in md
     assert "3 s for 1,000 rows (median of [4, 2, 3])" in md
+    # each stage's Spark jobs and Delta commits, full load and day 2
+    assert "| bronze | 20 [10.0, 20.0, 100.0] | 1,000 | 50 | 7 | 2 | " in md
 
 
 def test_a_full_load_only_run_reports_day2_as_not_run(bench):
@@ -114,7 +117,7 @@ def test_a_full_load_only_run_reports_day2_as_not_run(bench):
     assert res["day2_seconds"] is None and res["day2_over_full"] is None
     md = bench.markdown(res)
     assert "- day 2: not run (--skip-day2)" in md
-    assert "| bronze | 10 [10.0] | 1,000 | 100 | - | - |" in md
+    assert "| bronze | 10 [10.0] | 1,000 | 100 | 7 | 2 | - | - | - | - |" in md
     assert "Identity beside Splink: not run (--skip-splink)." in md
     assert [t["target"] for t in bench.targets({"5m": res})] == []
 

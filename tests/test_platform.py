@@ -136,3 +136,6 @@ def test_job_runs_records_success_and_failure(
     assert failed.ended_at >= failed.started_at
     ok = runs.filter("status = 'succeeded'").first()
     assert ok.seconds is not None and ok.seconds >= 0
+    # the stage's fixed cost: one table written is one commit; the failure wrote nothing
+    assert ok.delta_commits == 1 and ok.spark_jobs >= 1
+    assert (failed.delta_commits, failed.spark_jobs) == (0, 0)

@@ -148,6 +148,8 @@ def _run_stages(
             "error": None,
             "spark_master": spark.sparkContext.master,
             "app_id": spark.sparkContext.applicationId,
+            "spark_jobs": None,
+            "delta_commits": None,
         }
         _record(spark, lake, row)
         log.info("stage=%s run_id=%s as_of=%s started", name, run_id, as_of.isoformat())
@@ -158,7 +160,10 @@ def _run_stages(
             result = fn(ctx)
         except BaseException as exc:
             seconds = time.perf_counter() - t0
+            meter.stop()
             row.update(
+                spark_jobs=meter.jobs,
+                delta_commits=meter.commits,
                 status="failed",
                 ended_at=_utcnow(),
                 seconds=seconds,
@@ -171,6 +176,8 @@ def _run_stages(
         meter.stop()
         result.jobs, result.commits = meter.jobs, meter.commits
         row.update(
+            spark_jobs=result.jobs,
+            delta_commits=result.commits,
             status="succeeded",
             ended_at=_utcnow(),
             seconds=seconds,

@@ -31,6 +31,8 @@ JOB_RUNS = StructType(
         StructField("error", StringType(), True),
         StructField("spark_master", StringType(), True),
         StructField("app_id", StringType(), True),
+        StructField("spark_jobs", LongType(), True),
+        StructField("delta_commits", LongType(), True),
     ]
 )
 

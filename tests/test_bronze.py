@@ -12,11 +12,12 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from c360.bronze import ingest
-from c360.bronze.ingest import Lineage, ingest_file
+from c360.bronze.ingest import Lineage, load_batch, parse_file
 from c360.bronze.landing import list_files, normalize_column
 from c360.config import Config, SourceSpec
 from c360.lake import Lake
 from c360.runner import run_stages
+from c360.schemas.bronze import LINEAGE
 from conftest import copy_world
 
 AS_OF = dt.date(2026, 11, 3)
@@ -252,12 +253,18 @@ def test_crash_after_append_does_not_duplicate(spark: SparkSession, conf: Config
     from c360.bronze.landing import file_sha256
 
     lin = Lineage("Toy CSV", "crashed-run", dt.datetime(2026, 11, 3, 6, 0), AS_OF)
-    ingest_file(spark, lake, f, file_sha256(spark, f.path), TOY, lin, txn_version=1)
+    parsed = parse_file(spark, f, file_sha256(spark, f.path), TOY, lin, 1)
+    load_batch(spark, lake, "toy", [parsed], lin)
     assert not lake.exists(spark, "ops.bronze_files")  # the crash: nothing was logged
+    # a new file lands before the rerun: it joins the rerun's batch, the first is not redone
+    land(Path(conf.landing.root), "toy", "b2", "b.csv", b"id,name\n3,Eva\n")
     run_stages(spark, conf, AS_OF, ["bronze"])
-    assert lake.read(spark, "bronze.toy").count() == 2
-    row = files_log(spark, conf).first()
-    assert row.status == "loaded" and row.reconciled and row.txn_version == 1
+    assert sorted(r.id for r in lake.read(spark, "bronze.toy").collect()) == ["1", "2", "3"]
+    rows = files_log(spark, conf).orderBy("file").collect()
+    assert [(r.status, r.reconciled, r.txn_version) for r in rows] == [
+        ("loaded", True, 1),
+        ("loaded", True, 2),
+    ]
 
 
 def test_unreconciled_file_fails_the_stage(spark: SparkSession, conf: Config) -> None:
@@ -269,9 +276,9 @@ def test_unreconciled_file_fails_the_stage(spark: SparkSession, conf: Config) ->
     path = land(Path(conf.landing.root), "toy", "b1", "a.csv", b"id,name\n1,Ana\n")
     (f,) = list_files(spark, conf.landing.root, "toy")
     lin = Lineage("Toy CSV", "rogue", dt.datetime(2026, 11, 3), AS_OF)
-    parsed = ingest.parse_csv(spark, f, TOY, ["id", "name"])
-    stray = ingest.to_bronze_rows(parsed, ["id", "name"], f, file_sha256(spark, str(path)), lin)
-    stray.write.format("delta").save(Lake.from_config(conf).path("bronze.toy"))  # no txn options
+    parsed = parse_file(spark, f, file_sha256(spark, str(path)), TOY, lin, 1)
+    stray = parsed.rows.filter("_reason IS NULL").select("id", "name", *LINEAGE.names)
+    stray.write.format("delta").save(Lake.from_config(conf).path("bronze.toy"))  # no batch tag
     with pytest.raises(ReconciliationError, match=r"toy/b1/a.csv"):
         run_stages(spark, conf, AS_OF, ["bronze"])
     row = files_log(spark, conf).first()

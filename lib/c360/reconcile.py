@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -402,19 +403,25 @@ def export_checks(spark: SparkSession, lake: Lake, root: str, as_of: dt.date) ->
 def build_checks(
     spark: SparkSession, lake: Lake, as_of: dt.date, export_root: str | None, parallel: int = 1
 ) -> list[Check]:
-    checks: list[Check] = []
-    for name, fn in (
+    layers: list[tuple[str, Callable[[], list[Check]]]] = [
         ("bronze", lambda: bronze_checks(spark, lake)),
         ("silver", lambda: silver_checks(spark, lake, parallel)),
         ("identity", lambda: identity_checks(spark, lake)),
         ("gold", lambda: gold_checks(spark, lake, as_of)),
         ("export", lambda: export_checks(spark, lake, export_root, as_of) if export_root else []),
-    ):
+    ]
+
+    def one(layer: tuple[str, Callable[[], list[Check]]]) -> list[Check]:
+        name, fn = layer
         with step(log, f"reconcile.{name}") as p:
             found = fn()
             p.rows_out = len(found)
-        checks += found
-    return checks
+        return found
+
+    # The layers only read, and each is mostly small jobs and driver-side planning:
+    # overlapping them keeps the cores busy. The report keeps the layer order.
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        return [c for found in pool.map(one, layers) for c in found]
 
 
 def report_frame(spark: SparkSession, checks: list[Check], ctx: StageContext) -> DataFrame:

@@ -1,20 +1,22 @@
 """``c360 run --stage bronze``: land every new source file into append-only Delta tables.
 
 Per file: hash it, skip it if it was loaded before (same path and content) or is a
-copy of a loaded file, parse it with the source's conventions, split malformed rows into
-``bronze.quarantine`` with a reason, append the rest to ``bronze.<source>`` with lineage,
-then reconcile ``rows landed = rows in bronze + rows quarantined`` from the tables.
-The file log ``ops.bronze_files`` is read once and written once per run, for every source.
+copy of a loaded file, and parse it with the source's conventions. Per source, all its
+new files at once: split malformed rows into ``bronze.quarantine`` with a reason, append
+the rest to ``bronze.<source>`` with lineage (one commit each, whatever the number of
+files), then reconcile ``rows landed = rows in bronze + rows quarantined`` per file from
+the tables. The file log ``ops.bronze_files`` is read once and written once per run.
 
-Crash safety: both appends carry Delta's idempotent-write options
-(``txnAppId`` = ``c360-bronze-<source>``, ``txnVersion`` = the source's file sequence).
-A rerun after a crash recomputes the same sequence for the same file, so Delta skips a
-write that already committed, and the log in ``ops.bronze_files`` is completed.
+Crash safety: each append names the files it holds in its commit's ``userMetadata``. A
+rerun after a crash between the appends and the file log finds them there and does not
+append those files again; then the log is completed. Rows that reach a table any other
+way are not excused: they break the file's counts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +51,9 @@ QUARANTINE_TABLE = "bronze.quarantine"
 FILES_TABLE = "ops.bronze_files"
 SCHEMA_CHANGES_TABLE = "ops.schema_changes"
 CORRUPT = "_corrupt_record"
+# Bronze commits a rerun looks back through for files a killed run appended but never
+# logged: a run writes at most one commit per source to each table.
+HISTORY_LOOKBACK = 100
 
 REASON_MALFORMED = "malformed row: wrong column count or unbalanced quotes"
 REASON_BAD_ENCODING = "bad encoding: bytes not valid in {encoding}"
@@ -185,42 +190,25 @@ def with_lineage(df: DataFrame, f: LandedFile, sha: str, lin: Lineage) -> DataFr
     )
 
 
-def to_bronze_rows(
-    parsed: DataFrame, columns: list[str], f: LandedFile, sha: str, lin: Lineage
-) -> DataFrame:
-    good = parsed.filter(F.col("_reason").isNull()).select(*columns, "_row_number")
-    out = with_lineage(good, f, sha, lin)
-    return out.select(*columns, *LINEAGE.names)
+# --------------------------------------------------------------------------- one source
 
 
-def to_quarantine_rows(parsed: DataFrame, f: LandedFile, sha: str, lin: Lineage) -> DataFrame:
-    bad = parsed.filter(F.col("_reason").isNotNull()).select(
-        F.lit(f.source).alias("source"),
-        F.col("_reason").alias("reason"),
-        F.col("_raw").alias("raw_line"),
-        "_row_number",
-    )
-    out = with_lineage(bad, f, sha, lin)
-    return out.select(*QUARANTINE.names)
-
-
-# --------------------------------------------------------------------------- one file
+@dataclass
+class ParsedFile:
+    outcome: FileOutcome
+    rows: DataFrame  # the file's records: its columns, _row_number, _reason, _raw, lineage
+    columns: list[str]
 
 
 def _required_missing(spec: SourceSpec, columns: list[str]) -> list[str]:
     return [c for c in spec.required_columns if c not in columns]
 
 
-def ingest_file(
-    spark: SparkSession,
-    lake: Lake,
-    f: LandedFile,
-    sha: str,
-    spec: SourceSpec,
-    lin: Lineage,
-    txn_version: int,
-) -> FileOutcome:
-    """Parse one file and append it to bronze and quarantine (idempotently)."""
+def parse_file(
+    spark: SparkSession, f: LandedFile, sha: str, spec: SourceSpec, lin: Lineage, seq: int
+) -> ParsedFile | FileOutcome:
+    """The file's records, lazily (no Spark job for CSV); or its outcome when there is
+    nothing to load. A missing required column raises ``SourceError``."""
     if spec.format == "csv":
         header = csv_header(read_head(spark, f.path), spec.encoding, spec.delimiter, spec.quote)
         if header is None:
@@ -238,50 +226,111 @@ def ingest_file(
         raise SourceError(
             f.source, f"missing required column(s): {', '.join(missing)}", file=f.relative
         )
-
-    parsed = parsed.persist()
-    try:
-        counts = parsed.groupBy((F.col("_reason").isNull()).alias("ok")).count().collect()
-        by_ok = {row.ok: row["count"] for row in counts}
-        landed = sum(by_ok.values())
-        table = f"bronze.{f.source}"
-        existing_cols = lake.read(spark, table).columns if lake.exists(spark, table) else None
-        added = [c for c in columns if existing_cols is not None and c not in existing_cols]
-        if by_ok.get(True, 0) or existing_cols is None:
-            _append(
-                to_bronze_rows(parsed, columns, f, sha, lin),
-                lake.path(table),
-                f"c360-bronze-{f.source}",
-                txn_version,
-                merge_schema=True,
-            )
-            lake.register(spark, table)
-        if by_ok.get(False, 0):
-            lake.ensure_table(spark, QUARANTINE_TABLE, QUARANTINE)
-            _append(
-                to_quarantine_rows(parsed, f, sha, lin),
-                lake.path(QUARANTINE_TABLE),
-                f"c360-bronze-quarantine-{f.source}",
-                txn_version,
-            )
-    finally:
-        parsed.unpersist()
-    # rows_bronze and rows_quarantined are counted from the tables once the source's
-    # files are all in (count_from_tables): one job per source, not two per file.
-    return FileOutcome(
-        f, sha, "loaded", rows_landed=landed, txn_version=txn_version, columns_added=added
-    )
+    outcome = FileOutcome(f, sha, "loaded", txn_version=seq)
+    return ParsedFile(outcome, with_lineage(parsed, f, sha, lin), columns)
 
 
-def _append(
-    df: DataFrame, path: str, app_id: str, version: int, *, merge_schema: bool = False
+def _batch_tag(source: str, files: list[ParsedFile]) -> str:
+    """The commit's ``userMetadata``: which landed files it holds, so a rerun after a crash
+    between the commit and the file log knows they are in (names and hashes only)."""
+    pairs = sorted([p.outcome.file.relative, p.outcome.sha] for p in files)
+    return json.dumps({"c360": "bronze", "source": source, "files": pairs})
+
+
+def committed_files(spark: SparkSession, lake: Lake, table: str, source: str) -> set[tuple]:
+    """(file, sha) of ``source`` that recent bronze commits of ``table`` say they hold."""
+    if not lake.exists(spark, table):
+        return set()
+    out: set[tuple] = set()
+    for r in lake.delta(spark, table).history(HISTORY_LOOKBACK).select("userMetadata").collect():
+        try:
+            tag = json.loads(r["userMetadata"] or "null")
+        except ValueError:
+            continue
+        if isinstance(tag, dict) and tag.get("c360") == "bronze" and tag.get("source") == source:
+            out.update((f, sha) for f, sha in tag.get("files", []))
+    return out
+
+
+def load_batch(
+    spark: SparkSession, lake: Lake, source: str, batch: list[ParsedFile], lin: Lineage
 ) -> None:
-    writer = (
-        df.write.format("delta")
-        .mode("append")
-        .option("txnAppId", app_id)
-        .option("txnVersion", version)
-    )
+    """Every new file of a source in one pass: one count, one append to ``bronze.<source>``
+    and one to the quarantine (was one of each per file).
+
+    Crash safety: each append carries the files it holds in its commit's ``userMetadata``.
+    A rerun whose files a commit already holds (the run died before logging them) does
+    not append them again; rows written by anything else still break the counts."""
+    table = f"bronze.{source}"
+    known = set(lake.read(spark, table).columns) if lake.exists(spark, table) else None
+    columns: list[str] = []
+    for p in batch:  # a column is new in the first file of the run that brings it
+        p.outcome.columns_added = [c for c in p.columns if known is not None and c not in known]
+        known = (known or set()) | set(p.columns)
+        columns += [c for c in p.columns if c not in columns]
+    rows = reduce(
+        lambda a, b: a.unionByName(b, allowMissingColumns=True), [p.rows for p in batch]
+    ).persist()
+    try:
+        counts = (
+            rows.groupBy("_source_file", F.col("_reason").isNull().alias("ok")).count().collect()
+        )
+        landed: dict[str, int] = {}
+        good = 0
+        for r in counts:
+            landed[r["_source_file"]] = landed.get(r["_source_file"], 0) + r["count"]
+            good += r["count"] if r["ok"] else 0
+        for p in batch:
+            p.outcome.rows_landed = landed.get(p.outcome.file.relative, 0)
+        bad = sum(landed.values()) - good
+        tag = _batch_tag(source, batch)
+        if good or not lake.exists(spark, table):
+            good_rows = rows.filter(F.col("_reason").isNull()).select(*columns, *LINEAGE.names)
+            _append_new(spark, lake, table, source, batch, good_rows, tag, merge_schema=True)
+            lake.register(spark, table)
+        if bad:
+            lake.ensure_table(spark, QUARANTINE_TABLE, QUARANTINE)
+            bad_rows = to_quarantine_rows(rows.filter(F.col("_reason").isNotNull()), source)
+            _append_new(spark, lake, QUARANTINE_TABLE, source, batch, bad_rows, tag)
+    finally:
+        rows.unpersist()
+
+
+def _append_new(
+    spark: SparkSession,
+    lake: Lake,
+    table: str,
+    source: str,
+    batch: list[ParsedFile],
+    df: DataFrame,
+    tag: str,
+    *,
+    merge_schema: bool = False,
+) -> None:
+    """Append the batch's rows of the files no earlier commit holds (a killed run's)."""
+    done = committed_files(spark, lake, table, source)
+    todo = {(p.outcome.file.relative, p.outcome.sha) for p in batch} - done
+    if not todo:
+        return
+    if len(todo) < len(batch):
+        pair = F.concat_ws("\u0001", "_source_file", "_file_sha256")
+        df = df.filter(pair.isin(sorted(f"{f}\u0001{sha}" for f, sha in todo)))
+    _append(df, lake.path(table), tag, merge_schema=merge_schema)
+
+
+def to_quarantine_rows(bad: DataFrame, source: str) -> DataFrame:
+    """Malformed records of a batch (lineage already on them), as ``bronze.quarantine``."""
+    lineage = [F.col(c) for c in LINEAGE.names]  # not "*": a source may have a "source" column
+    return bad.select(
+        F.lit(source).alias("source"),
+        F.col("_reason").alias("reason"),
+        F.col("_raw").alias("raw_line"),
+        *lineage,
+    ).select(*QUARANTINE.names)
+
+
+def _append(df: DataFrame, path: str, tag: str, *, merge_schema: bool = False) -> None:
+    writer = df.write.format("delta").mode("append").option("userMetadata", tag)
     if merge_schema:
         writer = writer.option("mergeSchema", "true")
     # A new source table keeps statistics on the lineage columns only: its raw strings
@@ -435,6 +484,7 @@ def ingest_source(
     loaded_shas = {r.file_sha256: r.file for r in history if r.status == "loaded"}
     version = max([r.txn_version for r in history if r.txn_version is not None], default=0)
     outcomes: list[FileOutcome] = []
+    batch: list[ParsedFile] = []
     for f in files:
         t0 = time.perf_counter()
         sha = file_sha256(spark, f.path) if f.size else "empty"
@@ -448,16 +498,26 @@ def ingest_source(
             )
         else:
             try:
-                outcome = ingest_file(spark, lake, f, sha, spec, lin, version + 1)
+                parsed = parse_file(spark, f, sha, spec, lin, version + 1)
             except SourceError as exc:
                 log.error("%s", exc)
-                outcome = FileOutcome(f, sha, "failed", error=str(exc))
+                parsed = FileOutcome(f, sha, "failed", error=str(exc))
+            if isinstance(parsed, ParsedFile):
+                batch.append(parsed)
+                outcome = parsed.outcome
+            else:
+                outcome = parsed
         if outcome.status == "loaded":
             version += 1
             loaded_shas[sha] = f.relative
         seen.add((f.relative, sha))
         outcome.seconds = time.perf_counter() - t0
         outcomes.append(outcome)
+    if batch:
+        t0 = time.perf_counter()
+        load_batch(spark, lake, source, batch, lin)
+        for p in batch:  # the batch's time, shared by its files
+            p.outcome.seconds += (time.perf_counter() - t0) / len(batch)
     count_from_tables(spark, lake, source, outcomes)
     for outcome in outcomes:
         if outcome.reconciled is False:

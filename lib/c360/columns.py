@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pyspark.sql import Column
@@ -15,3 +16,26 @@ def lookup(mapping: dict[str, Any], key: Column) -> Column:
     for k, v in mapping.items():
         flat.extend([F.lit(k), F.lit(v)])
     return F.try_element_at(F.create_map(*flat), key)
+
+
+def _sql_literal(v: str | float | None) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, str):
+        return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise TypeError(f"not a string or number: {v!r}")
+    return f"{float(v)!r}D" if isinstance(v, float) else f"{v}L"
+
+
+def string_map(mapping: Mapping[str, str | float | None]) -> Column:
+    """A literal map of reference data (names, nicknames, a lexicon) as one Spark SQL
+    expression: one call into the JVM instead of two per entry. A list of 900 names cost
+    half a second of Py4J round trips each time a source's typer was built."""
+    items = ", ".join(f"{_sql_literal(k)}, {_sql_literal(v)}" for k, v in sorted(mapping.items()))
+    return F.expr(f"map({items})")
+
+
+def string_array(values: Iterable[str]) -> Column:
+    """A literal array of reference strings, as one Spark SQL expression (see string_map)."""
+    return F.expr(f"array({', '.join(_sql_literal(v) for v in sorted(values))})")

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from c360.columns import string_map
 from c360.identity.nicknames import NICKNAMES
 from c360.silver.standardize import strip_accents
 
@@ -26,8 +27,7 @@ def name_key(c: Column) -> Column:
 
 def canonical_given(c: Column) -> Column:
     """The canonical form of a given-name key ('charo' -> 'rosario'); others unchanged."""
-    m = F.create_map(*[F.lit(x) for kv in sorted(NICKNAMES.items()) for x in kv])
-    return F.coalesce(F.element_at(m, c), c)
+    return F.coalesce(F.element_at(string_map(NICKNAMES), c), c)
 
 
 _LEGAL_FORM = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from c360.columns import string_map
 from c360.silver.standardize import strip_accents
 
 # Words are lower-case and accent-folded (strip_accents), as the tokens are.
@@ -176,12 +177,13 @@ NEGATIVE_BELOW = -0.25
 
 
 def _lexicon_map() -> Column:
-    entries = sorted(
-        (f"{lang}:{word}", float(score))
-        for lang, words in LEXICON.items()
-        for word, score in words.items()
+    return string_map(
+        {
+            f"{lang}:{word}": float(score)
+            for lang, words in LEXICON.items()
+            for word, score in words.items()
+        }
     )
-    return F.create_map(*[F.lit(x) for kv in entries for x in kv])
 
 
 def tokens(comment: Column) -> Column:

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.functions import pandas_udf
 from pyspark.sql.types import StringType
 
+from c360.columns import string_array, string_map
 from c360.silver.reference import FEMALE, MALE, SALUTATIONS
 
 # --------------------------------------------------------------------------- text
@@ -159,8 +160,7 @@ def without_salutation(c: Column) -> Column:
 
 
 def _lookup(mapping: Mapping[str, str], key: Column) -> Column:
-    m = F.create_map(*[F.lit(x) for kv in sorted(mapping.items()) for x in kv])
-    return F.element_at(m, key)
+    return F.element_at(string_map(mapping), key)
 
 
 def salutation_display(token: Column) -> Column:
@@ -182,7 +182,7 @@ def gender_from_given_name(given: Column) -> Column:
 
 def is_known_given_name(token: Column) -> Column:
     t = F.lower(strip_accents(token))
-    return t.isin(sorted(FEMALE | MALE))
+    return F.array_contains(string_array(FEMALE | MALE), t)
 
 
 # --------------------------------------------------------------------------- email
@@ -355,13 +355,21 @@ def vin_clean(c: Column) -> Column:
 
 @bound
 def vin_check_digit(vin: Column) -> Column:
-    """ISO 3779 / FMVSS 115 check digit ('0'-'9' or 'X') of a 17-character VIN."""
-    total = F.lit(0)
+    """ISO 3779 / FMVSS 115 check digit ('0'-'9' or 'X') of a 17-character VIN.
+
+    One fold over the positions, so ``vin`` appears once in the plan: a sum of 16 terms
+    repeated ``vin``'s whole expression 16 times (the generator's VIN is a large one),
+    and planning that tree cost more than the data."""
     values = F.create_map(*[F.lit(x) for kv in sorted(_VIN_VALUES.items()) for x in kv])
-    for i, w in enumerate(_VIN_WEIGHTS):
-        if w:
-            total = total + F.element_at(values, F.substring(vin, i + 1, 1)) * w
-    rem = total % 11
+    weights = F.array(*[F.lit(w) for w in _VIN_WEIGHTS])
+
+    def add(total: Column, i: Column) -> Column:
+        w = F.element_at(weights, i)
+        # position 9 (weight 0) is the check digit itself: whatever it holds adds nothing
+        term = F.element_at(values, vin.substr(i, F.lit(1))) * w
+        return total + F.when(w == 0, F.lit(0)).otherwise(term)
+
+    rem = F.aggregate(F.sequence(F.lit(1), F.lit(len(_VIN_WEIGHTS))), F.lit(0), add) % 11
     return F.when(rem == 10, F.lit("X")).otherwise(rem.cast("string"))
 
 

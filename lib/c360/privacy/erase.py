@@ -463,6 +463,7 @@ def erase_customers(
     for name in IDENTITY_LAST:
         if name in tables:
             erase_table(name)
+    deleted = dict(sorted(deleted.items()))  # the threads finish in any order
     log.info("step=erase.delete tables=%d seconds=%.1f", len(order), time.perf_counter() - t_del)
     to_purge = sorted(deleted) if not resumed else [t for t in order if t != ERASURES]
     with (

@@ -233,7 +233,7 @@ class DqSplit:
     kept: DataFrame  # with _dq_warnings
     quarantined: DataFrame  # with _dq_rules, _dq_reason, _dq_columns
     results: list[RuleResult]
-    checked: DataFrame  # persisted; the caller unpersists it when done
+    checked: DataFrame  # a local checkpoint; the caller unpersists it when done
 
 
 def apply_checks_and_split(df: DataFrame, rules: list[DqRule], ctx: DqContext) -> DqSplit:

@@ -72,13 +72,13 @@ class SourceOutcome:
     model: SourceModel
     files: list[PendingFile]
     input_id: str
-    typed: DataFrame  # every bronze row of the files, typed, with _rank (persisted)
+    typed: DataFrame  # every bronze row of the files, typed, with _rank (local checkpoint)
     kept: DataFrame  # latest versions that passed DQ (persisted)
     quarantined: DataFrame  # rows for silver.quarantine
     results: list[RuleResult] = field(default_factory=list)
     merged: dict[str, int] = field(default_factory=dict)
     error: DataQualityError | None = None
-    checked: DataFrame | None = None  # the persisted frame the rules were evaluated on
+    checked: DataFrame | None = None  # the checkpointed frame the rules were evaluated on
 
 
 def key_rule(model: SourceModel) -> DqRule:

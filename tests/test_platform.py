@@ -14,6 +14,7 @@ from c360.config import Config
 from c360.errors import ConfigError, LakeNotWritableError
 from c360.lake import Lake, ensure_writable, split_table_name
 from c360.runner import STAGES, StageContext, StageResult, run_stages
+from c360.session import QUIET_LOGGERS
 
 
 def stage_copy(ctx: StageContext) -> StageResult:
@@ -34,6 +35,12 @@ def test_session_settings(spark: SparkSession, base_conf: Config) -> None:
     assert spark.sparkContext.master == "local[2]"
     assert "DeltaSparkSessionExtension" in spark.conf.get("spark.sql.extensions")
     assert "/_checkpoints/" in spark.sparkContext.getCheckpointDir()
+    # Spark's warnings about what the pipeline does on purpose stay off the user's screen
+    log4j = spark.sparkContext._jvm.org.apache.logging.log4j.LogManager
+    config = log4j.getContext(False).getConfiguration()
+    for name in QUIET_LOGGERS:  # its own setting, not the root's level inherited
+        logger = config.getLoggerConfig(name)
+        assert (logger.getName(), logger.getLevel().toString()) == (name, "ERROR")
 
 
 def test_delta_roundtrip_and_merge(spark: SparkSession, conf: Config) -> None:

@@ -128,10 +128,24 @@ def build_spark(conf: Config, *, extra_conf: dict[str, str] | None = None) -> Sp
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(sconf.log_level)
+    quiet_spark_loggers(spark)
     if submitted:
         _check_delta_on_classpath(spark)
     spark.sparkContext.setCheckpointDir(f"{conf.lake.root}/_checkpoints")
     return spark
+
+
+# Spark loggers that warn about things the pipeline does on purpose: every
+# ``localCheckpoint`` of a persisted frame logs that its lineage was truncated.
+QUIET_LOGGERS = ("org.apache.spark.rdd.MapPartitionsRDD",)
+
+
+def quiet_spark_loggers(spark: SparkSession) -> None:
+    """Raise the loggers in ``QUIET_LOGGERS`` to ERROR in the driver's log4j2."""
+    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    level = jvm.org.apache.logging.log4j.Level.ERROR
+    for name in QUIET_LOGGERS:
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, level)
 
 
 def remove_old_checkpoints(spark: SparkSession, root: str) -> int:

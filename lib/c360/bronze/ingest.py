@@ -262,7 +262,8 @@ def load_batch(
     A rerun whose files a commit already holds (the run died before logging them) does
     not append them again; rows written by anything else still break the counts."""
     table = f"bronze.{source}"
-    known = set(lake.read(spark, table).columns) if lake.exists(spark, table) else None
+    exists = lake.exists(spark, table)
+    known = set(lake.read(spark, table).columns) if exists else None
     columns: list[str] = []
     for p in batch:  # a column is new in the first file of the run that brings it
         p.outcome.columns_added = [c for c in p.columns if known is not None and c not in known]
@@ -284,7 +285,7 @@ def load_batch(
             p.outcome.rows_landed = landed.get(p.outcome.file.relative, 0)
         bad = sum(landed.values()) - good
         tag = _batch_tag(source, batch)
-        if good or not lake.exists(spark, table):
+        if good or not exists:
             good_rows = rows.filter(F.col("_reason").isNull()).select(*columns, *LINEAGE.names)
             _append_new(spark, lake, table, source, batch, good_rows, tag, merge_schema=True)
             lake.register(spark, table)

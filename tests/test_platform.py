@@ -43,6 +43,32 @@ def test_session_settings(spark: SparkSession, base_conf: Config) -> None:
         assert (logger.getName(), logger.getLevel().toString()) == (name, "ERROR")
 
 
+def test_py4j_resolves_a_class_and_a_static_method_once(spark: SparkSession) -> None:
+    """Building columns sends only calls to the JVM, not a class and a method lookup with
+    each (c360.py4j_cache): a typer makes thousands of them."""
+    client = spark.sparkContext._gateway._gateway_client
+    sent: list[str] = []
+    send = client.send_command
+
+    def counting(command: str, *args, **kwargs):
+        sent.append(command[:2])
+        return send(command, *args, **kwargs)
+
+    F.upper(F.trim(F.col("a")))  # resolved once
+    client.send_command = counting
+    try:
+        cols = [F.upper(F.trim(F.col(f"c{i}"))) for i in range(20)]
+    finally:
+        del client.send_command
+    assert len(cols) == 20
+    assert sent and set(sent) == {"c\n"}  # calls only: no reflection command
+    # and the resolved members still call the JVM: a real frame evaluates them
+    row = spark.createDataFrame([(" ab ", None)], "a string, b string").select(
+        F.upper(F.trim(F.col("a"))).alias("a"), F.upper(F.trim(F.col("b"))).alias("b")
+    )
+    assert row.first().asDict() == {"a": "AB", "b": None}
+
+
 def test_delta_roundtrip_and_merge(spark: SparkSession, conf: Config) -> None:
     lake = Lake.from_config(conf)
     path = lake.path("silver.t_merge")

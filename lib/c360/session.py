@@ -18,6 +18,7 @@ from importlib import metadata
 
 from pyspark.sql import SparkSession
 
+from c360 import py4j_cache
 from c360.config import Config
 from c360.errors import DeltaJarsMissingError
 from c360.lake import is_local, local_path
@@ -126,6 +127,7 @@ def build_spark(conf: Config, *, extra_conf: dict[str, str] | None = None) -> Sp
     settings.update(extra_conf or {})
     for key, value in settings.items():
         builder = builder.config(key, value)
+    py4j_cache.install()
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(sconf.log_level)
     quiet_spark_loggers(spark)

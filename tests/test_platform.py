@@ -61,7 +61,7 @@ def test_py4j_resolves_a_class_and_a_static_method_once(spark: SparkSession) -> 
     finally:
         del client.send_command
     assert len(cols) == 20
-    assert sent and set(sent) == {"c\n"}  # calls only: no reflection command
+    assert len(sent) >= 20 and "r\n" not in sent  # calls, and no reflection command
     # and the resolved members still call the JVM: a real frame evaluates them
     row = spark.createDataFrame([(" ab ", None)], "a string, b string").select(
         F.upper(F.trim(F.col("a"))).alias("a"), F.upper(F.trim(F.col("b"))).alias("b")

@@ -19,6 +19,7 @@ from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DataType
 
+from c360.columns import string_map
 from c360.config import Config
 from c360.errors import UsageError
 from c360.lake import Lake
@@ -117,8 +118,7 @@ END_COLUMNS = (
 
 def _literal(value: object, data_type: DataType) -> Column:
     if isinstance(value, dict):
-        flat = [F.lit(x) for kv in sorted(value.items()) for x in kv]
-        return F.create_map(*flat).cast(data_type)
+        return string_map(value).cast(data_type)
     return F.lit(value).cast(data_type)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,12 @@ from c360.config import Config
 from c360.errors import ConfigError, LakeNotWritableError
 from c360.lake import Lake, ensure_writable, split_table_name
 from c360.runner import STAGES, StageContext, StageResult, run_stages
-from c360.session import QUIET_LOGGERS
+from c360.session import (
+    QUIET_LOGGERS,
+    class_archive_options,
+    class_archive_path,
+    with_java_options,
+)
 
 
 def stage_copy(ctx: StageContext) -> StageResult:
@@ -172,3 +179,48 @@ def test_job_runs_records_success_and_failure(
     # the stage's fixed cost: one table written is one commit; the failure wrote nothing
     assert ok.delta_commits == 1 and ok.spark_jobs >= 1
     assert (failed.delta_commits, failed.spark_jobs) == (0, 0)
+
+
+def test_class_archive_options_name_the_archive_only_once_it_is_built(tmp_path: Path) -> None:
+    assert class_archive_options(str(tmp_path)) == ""
+    path = Path(class_archive_path(str(tmp_path)))
+    assert path.parent == tmp_path / "cds" and path.name.startswith("spark-")
+    path.parent.mkdir()
+    path.write_bytes(b"")
+    options = class_archive_options(str(tmp_path))
+    assert f"-XX:SharedArchiveFile={path}" in options and "-Xlog:cds=off" in options
+    settings = {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1"}
+    with_java_options(settings, "spark.driver.extraJavaOptions", options)
+    assert settings["spark.driver.extraJavaOptions"] == f"-XX:TieredStopAtLevel=1 {options}"
+
+
+@pytest.mark.slow
+def test_class_archive_is_built_once_and_a_jvm_maps_it(
+    repo: Path, base_conf: Config, tmp_path: Path
+) -> None:
+    """``c360 class-archive`` dumps the archive; a Spark started with ``-Xshare:on`` (which
+    refuses to start if it cannot map it) then runs a Delta job from it."""
+    cache = tmp_path / "ivy"
+    cache.mkdir()
+    (cache / "jars").symlink_to(Path(base_conf.spark.jars_cache) / "jars")
+    sets = ["--set", f"spark.jars_cache={cache}", "--set", f"lake.root={tmp_path / 'lake'}"]
+    args = [sys.executable, "-m", "c360.cli", "class-archive", "--conf", "conf/test.yaml", *sets]
+    built = subprocess.run(args, cwd=repo, capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr[-3000:]
+    path = Path(class_archive_path(str(cache)))
+    assert f"built: {path}" in built.stdout and path.stat().st_size > 50e6
+    again = subprocess.run(args, cwd=repo, capture_output=True, text=True, timeout=600)
+    assert f"ready: {path}" in again.stdout
+    code = (
+        "import sys; from c360.config import load_config; from c360.session import build_spark\n"
+        f"conf = load_config('conf/test.yaml', ['spark.jars_cache={cache}',"
+        f" 'lake.root={tmp_path / 'lake'}'])\n"
+        "spark = build_spark(conf, extra_conf={'spark.driver.extraJavaOptions':"
+        " '-Xshare:on'})\n"
+        f"spark.range(3).write.format('delta').save('{tmp_path / 't'}')\n"
+        f"print('rows', spark.read.format('delta').load('{tmp_path / 't'}').count())\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0 and "rows 3" in run.stdout, run.stderr[-3000:]

@@ -84,6 +84,23 @@ def cmd_fetch_jars(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_class_archive(args: argparse.Namespace) -> int:
+    from c360.class_archive import build_class_archive
+    from c360.session import cached_delta_jars, class_archive_path
+
+    conf = _load(args)
+    if not cached_delta_jars(conf.spark.jars_cache):
+        from c360.errors import DeltaJarsMissingError
+        from c360.session import missing_jars_message
+
+        raise DeltaJarsMissingError(missing_jars_message(conf.spark.jars_cache))
+    had = os.path.isfile(class_archive_path(conf.spark.jars_cache))
+    path = build_class_archive(conf)
+    size = os.path.getsize(path) / 1e6
+    print(f"JVM class archive {'ready' if had else 'built'}: {path} ({size:,.0f} MB)")
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from c360.lake import LAYERS, Lake
     from c360.reporting import lake_summary
@@ -239,6 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fetch-jars", help="resolve the Delta jars once into the local cache")
     _common(p, as_of=False)
     p.set_defaults(func=cmd_fetch_jars)
+
+    p = sub.add_parser(
+        "class-archive",
+        help="dump the JVM class archive every local Spark start then maps (setup runs it)",
+    )
+    _common(p, as_of=False)
+    p.set_defaults(func=cmd_class_archive)
 
     p = sub.add_parser("resolve", help="identity resolution alone on a CSV/Parquet/Delta table")
     _common(p, as_of=False)

@@ -10,6 +10,7 @@ the network. Under spark-submit the JVM already exists and the jars come from
 from __future__ import annotations
 
 import glob
+import hashlib
 import logging
 import os
 import shutil
@@ -80,6 +81,45 @@ def optional_jars() -> list[str]:
     return [similarity_jar_location()]
 
 
+def java_binary() -> str | None:
+    """The java PySpark starts: ``$JAVA_HOME/bin/java``, else the one on the PATH."""
+    home = os.environ.get("JAVA_HOME")
+    return os.path.join(home, "bin", "java") if home else shutil.which("java")
+
+
+def class_archive_path(jars_cache: str) -> str:
+    """Where the JVM class archive of this pyspark and this java lives (``c360
+    class-archive`` builds it). A new pyspark or JDK gets a new file rather than a stale
+    one; a JVM also refuses an archive another build wrote, and then just loads classes."""
+    import pyspark
+
+    java = java_binary() or "java"
+    try:
+        stamp = f"{os.path.realpath(java)}|{os.stat(java).st_mtime_ns}"
+    except OSError:
+        stamp = java
+    tag = hashlib.sha256(f"{stamp}|{pyspark.__version__}".encode()).hexdigest()[:12]
+    name = f"spark-{pyspark.__version__}-{tag}.jsa"
+    return os.path.join(os.path.abspath(jars_cache), "cds", name)
+
+
+# Quiet: a JVM that cannot use the archive (another JDK build, another class path) says so
+# on stdout; it then loads its classes as usual, which is all the archive saves.
+ARCHIVE_QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
+
+
+def class_archive_options(jars_cache: str) -> str:
+    """JVM options that map Spark's classes from the class archive, or "" if none is built."""
+    path = class_archive_path(jars_cache)
+    return f"-XX:SharedArchiveFile={path} {ARCHIVE_QUIET}" if os.path.isfile(path) else ""
+
+
+def with_java_options(settings: dict[str, str], key: str, options: str) -> None:
+    """Append JVM options to a ``spark.*.extraJavaOptions`` setting."""
+    if options:
+        settings[key] = f"{settings.get(key, '')} {options}".strip()
+
+
 def running_under_spark_submit() -> bool:
     """spark-submit starts the JVM first and hands PySpark its gateway port."""
     return "PYSPARK_GATEWAY_PORT" in os.environ
@@ -125,6 +165,9 @@ def build_spark(conf: Config, *, extra_conf: dict[str, str] | None = None) -> Sp
     }
     settings.update(sconf.conf)
     settings.update(extra_conf or {})
+    if not submitted and sconf.class_archive:
+        archive = class_archive_options(sconf.jars_cache)
+        with_java_options(settings, "spark.driver.extraJavaOptions", archive)
     for key, value in settings.items():
         builder = builder.config(key, value)
     py4j_cache.install()

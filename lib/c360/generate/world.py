@@ -25,6 +25,7 @@ from c360.config import GeneratorConfig
 from c360.generate import reference as ref
 from c360.generate.noise import ascii_slug
 from c360.generate.rand import digits, pick, uniform, zipf_pick
+from c360.silver.standardize import vin_check_digit
 
 
 @dataclass(frozen=True)
@@ -299,20 +300,6 @@ def email_at(date_col: Column) -> Column:
 # --------------------------------------------------------------------------- vehicles
 
 
-def vin_check_digit(vin16: Column) -> Column:
-    """ISO 3779 check digit for a 17-char VIN whose 9th char is a placeholder."""
-    weights = [8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2]
-    total: Column = F.lit(0)
-    for i, w in enumerate(weights, start=1):
-        if w == 0:
-            continue
-        ch = vin16.substr(i, 1)
-        val = F.translate(ch, "ABCDEFGHJKLMNPRSTUVWXYZ", "12345678123457923456789").cast("int")
-        total = total + val * w
-    r = F.pmod(total, F.lit(11))
-    return F.when(r == 10, "X").otherwise(r.cast("string"))
-
-
 def make_vin(seed: int, key: Column, model_year: Column) -> Column:
     alphabet = list("ABCDEFGHJKLMNPRSTUVWXYZ0123456789")
     vds = F.concat(*[pick(alphabet, uniform(seed, f"vds{i}", key)) for i in range(5)])
@@ -329,7 +316,8 @@ def make_vin(seed: int, key: Column, model_year: Column) -> Column:
         pick(list("ABCW"), uniform(seed, "plant", key)),
         serial,
     )
-    return F.concat(base.substr(1, 8), vin_check_digit(base), base.substr(10, 8))
+    # the check digit's own fold (one copy of ``base`` in the plan) over the placeholder
+    return F.overlay(base, vin_check_digit(base), F.lit(9), F.lit(1))
 
 
 def vehicles(parties: DataFrame, g: GeneratorConfig, h: Horizon) -> DataFrame:

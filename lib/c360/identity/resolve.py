@@ -118,10 +118,11 @@ def _rule_links(
     max_group_size: int | None,
     new: DataFrame | None,
     guards: GuardConfig | None,
+    driver_max_edges: int = 0,
 ) -> DataFrame:
     found = deterministic_links(df, rules, max_group_size=max_group_size).links
     if party_type == "company":
-        found = found.unionByName(company_name_links(df))
+        found = found.unionByName(company_name_links(df, driver_max_edges=driver_max_edges))
     pairs = (
         _touching(found, new)
         .groupBy("uid_l", "uid_r")
@@ -171,7 +172,9 @@ def find_links(
     guards = GuardConfig(min_name_similarity=conf.min_name_similarity)
     parts = [
         _rule_links(persons, "person", PERSON_RULES, conf.max_group_size, new, guards),
-        _rule_links(companies, "company", COMPANY_RULES, None, new, None),
+        _rule_links(
+            companies, "company", COMPANY_RULES, None, new, None, conf.cluster_driver_max_edges
+        ),
     ]
     # read up to three times (the training count, training, scoring): the cap's window once
     fs_input = (

@@ -76,6 +76,29 @@ def test_py4j_resolves_a_class_and_a_static_method_once(spark: SparkSession) -> 
     assert row.first().asDict() == {"a": "AB", "b": None}
 
 
+def test_column_operations_send_no_call_site_to_the_jvm(spark: SparkSession) -> None:
+    """PySpark's DataFrame error context is off (c360.session): a Column operation is one
+    call to the JVM, not five (the session, a conf, then setting and clearing the Python
+    call site around it)."""
+    client = spark.sparkContext._gateway._gateway_client
+    sent: list[str] = []
+    send = client.send_command
+
+    def recording(command: str, *args, **kwargs):
+        sent.append(command)
+        return send(command, *args, **kwargs)
+
+    a, b = F.col("a"), F.col("b")
+    client.send_command = recording
+    try:
+        ops = [a + b, a == b, a.isNull(), b.cast("int"), a.alias("x")]
+    finally:
+        del client.send_command
+    assert len(ops) == 5
+    assert not [c for c in sent if "PySparkCurrentOrigin" in c]
+    assert len(sent) <= 6, [c.split("\n")[:3] for c in sent]
+
+
 def test_delta_roundtrip_and_merge(spark: SparkSession, conf: Config) -> None:
     lake = Lake.from_config(conf)
     path = lake.path("silver.t_merge")

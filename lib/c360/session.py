@@ -162,6 +162,11 @@ def build_spark(conf: Config, *, extra_conf: dict[str, str] | None = None) -> Sp
         # Small lakes: fewer tasks to rebuild a Delta snapshot; matters on 2 cores.
         "spark.databricks.delta.snapshotPartitions": str(max(1, sconf.shuffle_partitions)),
         "spark.sql.ansi.enabled": "false",
+        # PySpark's DataFrame error context: every Column call would first ask the JVM for
+        # the session and a conf, then set and clear a thread-local with the Python call
+        # site, five round trips per F.* call. Building the 14 silver typers on the driver:
+        # 8.4 -> 6.4 s. Our errors name the table and columns themselves (c360.errors).
+        "spark.python.sql.dataFrameDebugging.enabled": "false",
     }
     settings.update(sconf.conf)
     settings.update(extra_conf or {})

@@ -15,12 +15,11 @@ import signal
 import subprocess
 import sys
 import time
-from functools import reduce
 from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from c360.config import Config
@@ -192,20 +191,6 @@ def _world_copy(world: Path, dest: Path, base_conf: Config) -> Config:
     )
 
 
-def row_counts(spark: SparkSession, lake: Lake, tables: list[str]) -> dict[str, int]:
-    """Rows per table, all tables in one Spark job (a union of their scans, no columns
-    read) rather than a count job each."""
-    scans = [lake.read(spark, t).select(F.lit(t).alias("t")) for t in tables]
-    got = {
-        r["t"]: r["n"]
-        for r in reduce(DataFrame.unionByName, scans)
-        .groupBy("t")
-        .agg(F.count(F.lit(1)).alias("n"))
-        .collect()
-    }
-    return {t: got.get(t, 0) for t in tables}
-
-
 def latest_versions(lake: Lake, tables: list[str]) -> dict[str, int]:
     """Each table's latest Delta version, from its local log's commit files."""
     return {
@@ -258,7 +243,7 @@ def test_erase_removes_the_person_everywhere_and_the_id_is_never_reused(
     raw = _raw_identifiers(spark, lake, bronze_lineage(spark, lake, fp))
     needles = sorted({*fp.emails, *fp.phones, *raw, cid})
     assert find_values(str(tmp_path / "lake"), needles), "the scan must see the person first"
-    counts = row_counts(spark, lake, lake.tables(spark))
+    counts = lake.row_counts(spark, lake.tables(spark))
 
     with pytest.raises(ErasureError, match=r"not in silver\.identity_crosswalk"):
         run_erase(spark, conf, Request(customer_id="C-nobody"))
@@ -269,7 +254,7 @@ def test_erase_removes_the_person_everywhere_and_the_id_is_never_reused(
     assert any(t.startswith("bronze.") for t in result.rows_deleted)
 
     # every table lost exactly the rows the result reports, and nothing else
-    after = row_counts(spark, lake, list(counts))
+    after = lake.row_counts(spark, list(counts))
     assert after == {t: n - result.rows_deleted.get(t, 0) for t, n in counts.items()}
     # no data file, no Delta log (statistics skip personal columns), no checkpoint holds
     # an email or phone of the person, in any spelling

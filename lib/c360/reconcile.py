@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -110,13 +111,15 @@ def bronze_checks(spark: SparkSession, lake: Lake) -> list[Check]:
         if lake.exists(spark, BRONZE_QUARANTINE)
         else {}
     )
+    sources = sorted({r.source for r in files})
+    per_file = _rows_per_file(
+        spark, lake, [t for t in (f"bronze.{s}" for s in sources) if lake.exists(spark, t)]
+    )
     out: list[Check] = []
-    for source in sorted({r.source for r in files}):
+    for source in sources:
         mine = [r for r in files if r.source == source]
         table = f"bronze.{source}"
-        bronze = (
-            _counts(lake.read(spark, table), "_source_file") if lake.exists(spark, table) else {}
-        )
+        bronze = per_file.get(table, {})
         landed = {r.file: int(r.rows_landed or 0) for r in mine if r.status == "loaded"}
         placed = {
             f: bronze.get(f, 0) + quarantine.get(f, 0) + erased.get(f, 0)
@@ -149,6 +152,18 @@ def bronze_checks(spark: SparkSession, lake: Lake) -> list[Check]:
                     severity="warn",
                 )
             )
+    return out
+
+
+def _rows_per_file(spark: SparkSession, lake: Lake, tables: list[str]) -> dict[str, dict[str, int]]:
+    """Rows per table and ``_source_file``, every table in one job."""
+    if not tables:
+        return {}
+    scans = [lake.read(spark, t).select(F.lit(t).alias("t"), "_source_file") for t in tables]
+    out: dict[str, dict[str, int]] = {}
+    union = reduce(DataFrame.unionByName, scans)
+    for r in union.groupBy("t", "_source_file").agg(F.count(F.lit(1)).alias("n")).collect():
+        out.setdefault(r["t"], {})[r["_source_file"]] = int(r["n"])
     return out
 
 
@@ -255,18 +270,18 @@ def identity_checks(spark: SparkSession, lake: Lake) -> list[Check]:
     party = lake.read(spark, PARTY)
     out: list[Check] = []
     by_source = _counts(party, "source")
-    for model in MODELS:
-        if model.party and lake.exists(spark, model.table):
-            rows = lake.read(spark, model.table).count()
-            out.append(
-                Check(
-                    "silver",
-                    PARTY,
-                    f"{model.table} rows = party records of source {model.source}",
-                    rows,
-                    by_source.get(model.source, 0),
-                )
+    models = [m for m in MODELS if m.party and lake.exists(spark, m.table)]
+    rows = lake.row_counts(spark, [m.table for m in models])
+    for model in models:
+        out.append(
+            Check(
+                "silver",
+                PARTY,
+                f"{model.table} rows = party records of source {model.source}",
+                rows[model.table],
+                by_source.get(model.source, 0),
             )
+        )
     if not lake.exists(spark, CROSSWALK):
         return out
     crosswalk = lake.read(spark, CROSSWALK)
@@ -338,8 +353,18 @@ def gold_checks(spark: SparkSession, lake: Lake, as_of: dt.date) -> list[Check]:
             continue
         df = lake.read(spark, name)
         df = df if scope is None else df.filter(scope)
-        rows = df.count()
-        orphans = df.join(profile, "customer_id", "left_anti").count()
+        # rows and orphans in one job: a left join to the distinct profile ids
+        known = profile.distinct().withColumn("_known", F.lit(True))
+        r = (
+            df.select("customer_id")
+            .join(known, "customer_id", "left")
+            .agg(
+                F.count(F.lit(1)).alias("rows"),
+                F.count(F.when(F.col("_known").isNull(), 1)).alias("orphans"),
+            )
+            .first()
+        )
+        rows, orphans = int(r["rows"]), int(r["orphans"])
         out.append(
             Check(
                 "gold",

@@ -29,8 +29,8 @@ def lake_summary(spark: SparkSession, lake: Lake, export_root: str | None = None
     """Counts only: nothing here reads or prints a row's content."""
     out = LakeSummary()
     names = lake.tables(spark)
-    for name in names:
-        out.tables.append(TableInfo(name, lake.path(name), lake.read(spark, name).count()))
+    for name, rows in lake.row_counts(spark, names).items():
+        out.tables.append(TableInfo(name, lake.path(name), rows))
     if "ops.job_runs" in names:
         runs = lake.read(spark, "ops.job_runs")
         last = runs.orderBy(F.col("started_at").desc()).select("pipeline_run_id").first()

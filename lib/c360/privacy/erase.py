@@ -288,27 +288,24 @@ def delete_where(spark: SparkSession, lake: Lake, name: str, cond: Column) -> in
 
     Not ``DELETE WHERE email IN (...)``: Delta writes a DELETE's predicate, literals and
     all, into the commit's ``operationParameters``, so the log would keep the very
-    identifiers being erased. A MERGE records only its join condition."""
+    identifiers being erased. A MERGE records only its join condition. The person's row
+    hashes come to the driver in the job that finds them (one person: a few rows per
+    table), so a table without any costs that one job, and one with some no checkpoint."""
     df = lake.read(spark, name)
-    cols = df.columns
-    doomed = df.filter(cond)
-    n = doomed.count()
-    if not n:
+    row = F.sha2(F.to_json(F.struct(*[F.col(c) for c in df.columns])), 256)
+    found = df.filter(cond).groupBy(row.alias("_h")).count().collect()
+    if not found:
         return 0
-    hashes = (
-        doomed.select(F.sha2(F.to_json(F.struct(*[F.col(c) for c in cols])), 256).alias("_h"))
-        .distinct()
-        .localCheckpoint()
-    )
-    row = ", ".join(f"t.`{c}`" for c in cols)
+    hashes = spark.createDataFrame([(r["_h"],) for r in found], "_h string")
+    cols = ", ".join(f"t.`{c}`" for c in df.columns)
     (
         lake.delta(spark, name)
         .alias("t")
-        .merge(hashes.alias("s"), f"sha2(to_json(struct({row})), 256) = s._h")
+        .merge(hashes.alias("s"), f"sha2(to_json(struct({cols})), 256) = s._h")
         .whenMatchedDelete()
         .execute()
     )
-    return n
+    return sum(int(r["count"]) for r in found)
 
 
 @contextlib.contextmanager

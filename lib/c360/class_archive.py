@@ -3,11 +3,12 @@
 A Spark driver loads and verifies some 15,000 classes before its first job: about 4.5 of
 the 14 CPU-seconds a ``c360`` command spends to start, write one Delta table and read it
 back. A JVM started with ``-XX:SharedArchiveFile`` maps the classes an earlier JVM dumped
-instead (measured: 14.4 -> 9.5 CPU-s, 11.3 -> 7.0 s). Setup dumps the archive once, from a
-JVM that ran a small workload touching what the stages touch (Delta writes, MERGE,
+instead (measured: 14.4 -> 9.5 CPU-s, 11.3 -> 7.0 s). ``c360 class-archive`` dumps it once,
+from a JVM that ran a small workload touching what the stages touch (Delta writes, MERGE,
 UPDATE, DELETE, joins, windows, CSV and JSON); the classes it missed (MLlib, say) still
-load as usual. The dump costs about 30 s once, on the machine that uses it: an archive
-holds one JDK build's view of one class path, so it cannot ship with the code.
+load as usual. The dump costs about 40 s once, on the machine that uses it: an archive
+holds one JDK build's view of one class path, so it cannot ship with the code. Setup does
+not run it: on a one-shot fresh clone (CI) the dump costs what the JVM starts save.
 """
 
 from __future__ import annotations

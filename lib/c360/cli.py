@@ -259,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "class-archive",
-        help="dump the JVM class archive every local Spark start then maps (setup runs it)",
+        help="dump the JVM class archive every later local Spark start maps (optional)",
     )
     _common(p, as_of=False)
     p.set_defaults(func=cmd_class_archive)

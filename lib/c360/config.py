@@ -44,7 +44,7 @@ class SparkConfig:
     jars_cache: str = ".cache/ivy"
     log_level: str = "WARN"
     bind_localhost: bool = True
-    # Start the local JVM from the class archive setup builds (c360 class-archive): Spark's
+    # Start the local JVM from the class archive `c360 class-archive` builds, if any: Spark's
     # classes are mapped instead of loaded and verified, about 4 CPU-seconds per start.
     class_archive: bool = True
     conf: dict[str, str] = field(default_factory=dict)

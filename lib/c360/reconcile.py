@@ -348,13 +348,13 @@ def gold_checks(spark: SparkSession, lake: Lake, as_of: dt.date) -> list[Check]:
         "gold.customer_scores": F.col("as_of") == F.lit(as_of),
         PLAN: F.col("plan_date") == F.lit(as_of),
     }
+    known = profile.distinct().withColumn("_known", F.lit(True))
     for name, scope in scoped.items():
         if not lake.exists(spark, name):
             continue
         df = lake.read(spark, name)
         df = df if scope is None else df.filter(scope)
         # rows and orphans in one job: a left join to the distinct profile ids
-        known = profile.distinct().withColumn("_known", F.lit(True))
         r = (
             df.select("customer_id")
             .join(known, "customer_id", "left")

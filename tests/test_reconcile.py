@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from c360.lake import Lake
 from c360.reporting import lake_summary
+from c360.silver.sources import MODEL_BY_SOURCE, MODELS, select_versions
 
 
 def test_the_world_adds_up_in_every_layer(spark: SparkSession, world: Path) -> None:
@@ -40,3 +43,26 @@ def test_equal_keys_counts_rows_and_one_sided_keys(spark: SparkSession) -> None:
     assert c.detail == "3 only in A; 2 only in B"
     same = _equal_keys("gold", "t", "rows", b, b, ["id"], ("A", "B"))
     assert (same.expected, same.actual, same.ok, same.detail) == (3, 3, True, "")
+
+
+def test_every_source_versions_exactly_its_key(spark: SparkSession) -> None:
+    """Reconcile groups bronze rows by what ``model.version`` types: the silver key (and
+    ``_change_ts``, NULL where a source has none), nothing else."""
+    empty = spark.createDataFrame([], "x string")
+    for m in MODELS:
+        assert set(m.version(empty)) - {"_change_ts"} == set(m.key), m.source
+
+
+@pytest.mark.parametrize("source", ["sales", "telematics", "market_research"])
+def test_reconcile_types_keys_as_silver_does(spark: SparkSession, world: Path, source: str) -> None:
+    """A person key, a composite key with a cleaned VIN, a key parsed with a raw value."""
+    model = MODEL_BY_SOURCE[source]
+    bronze = Lake(root=str(world / "lake")).read(spark, f"bronze.{source}")
+    cols = ["_source_file", "_row_number", *model.key, "_change_ts"]
+    expected = bronze.transform(model.typer).select(*cols)
+    assert_df_equality(
+        bronze.transform(select_versions, model).select(*cols),
+        expected,
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )

@@ -29,7 +29,7 @@ from c360.logs import step
 from c360.runner import StageContext, StageResult
 from c360.schemas.ops import RECONCILIATION
 from c360.silver.merge import row_states, version
-from c360.silver.sources import MODELS, SourceModel
+from c360.silver.sources import MODELS, SourceModel, select_versions
 from c360.tables import merge_changed
 
 log = logging.getLogger(__name__)
@@ -170,26 +170,26 @@ def _rows_per_file(spark: SparkSession, lake: Lake, tables: list[str]) -> dict[s
 # --------------------------------------------------------------------------- silver
 
 
-def source_states(spark: SparkSession, lake: Lake, model: SourceModel) -> DataFrame:
+def source_states(
+    spark: SparkSession, lake: Lake, model: SourceModel, quarantine: DataFrame, processed: DataFrame
+) -> DataFrame:
     """Every bronze row of one source with its state in silver; rows of files silver has
-    not processed yet are ``pending``."""
+    not processed yet are ``pending``. ``quarantine`` (table_name, _source_file,
+    _row_number) and ``processed`` (table_name, file) are shared by every source."""
     key = list(model.key)
     rows = (
         lake.read(spark, f"bronze.{model.source}")
-        .transform(model.typer)
+        .transform(select_versions, model)
         .select("_source_file", "_row_number", *key, version().alias("_v"))
     )
     top = rows.groupBy(*key).agg(F.max("_v").alias("_top"))
     silver = lake.read(spark, model.table)
-    quarantine = lake.read(spark, SILVER_QUARANTINE).filter(F.col("table_name") == model.table)
-    processed = (
-        lake.read(spark, SILVER_FILES)
-        .filter(F.col("table_name") == model.table)
-        .select(F.col("file").alias("_source_file"), F.lit(True).alias("_processed"))
-        .distinct()
+    mine = F.col("table_name") == model.table
+    files = processed.filter(mine).select(
+        F.col("file").alias("_source_file"), F.lit(True).alias("_processed")
     )
-    states = row_states(rows, silver, quarantine, top, key).join(
-        F.broadcast(processed), "_source_file", "left"
+    states = row_states(rows, silver, quarantine.filter(mine), top, key).join(
+        F.broadcast(files), "_source_file", "left"
     )
     pending = F.col("_processed").isNull() & (F.col("_state") == "lost")
     return states.withColumn("_state", F.when(pending, "pending").otherwise(F.col("_state")))
@@ -206,13 +206,26 @@ def silver_checks(spark: SparkSession, lake: Lake, parallel: int = 1) -> list[Ch
         for m in MODELS
         if lake.exists(spark, f"bronze.{m.source}") and lake.exists(spark, m.table)
     ]
+    # read once for all sources (a Delta scan plans a job of its own)
+    quarantine = (
+        lake.read(spark, SILVER_QUARANTINE)
+        .select("table_name", "_source_file", "_row_number")
+        .localCheckpoint()
+    )
+    processed = (
+        lake.read(spark, SILVER_FILES).select("table_name", "file").distinct().localCheckpoint()
+    )
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        return list(pool.map(lambda m: _silver_check(spark, lake, m), models))
+        return list(
+            pool.map(lambda m: _silver_check(spark, lake, m, quarantine, processed), models)
+        )
 
 
-def _silver_check(spark: SparkSession, lake: Lake, model: SourceModel) -> Check:
+def _silver_check(
+    spark: SparkSession, lake: Lake, model: SourceModel, quarantine: DataFrame, processed: DataFrame
+) -> Check:
     counts = (
-        source_states(spark, lake, model)
+        source_states(spark, lake, model, quarantine, processed)
         .groupBy("_source_file", "_state")
         .agg(F.count("*").alias("n"))
         .collect()

@@ -272,8 +272,16 @@ def _key(df: DataFrame, name: str) -> Column:
 ISO_TS = ("yyyy-MM-dd'T'HH:mm:ssXXX", "yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd HH:mm:ss")
 
 
+def sales_version(df: DataFrame) -> dict[str, Column | Typed]:
+    return {
+        "sale_id": _key(df, "sale_id"),
+        "_change_ts": _ts(df, "last_update", "dd/MM/yyyy HH:mm:ss", "dd/MM/yyyy"),
+    }
+
+
 def type_sales(df: DataFrame) -> DataFrame:
     df = with_clean_strings(df)
+    v = sales_version(df)
     is_co = F.upper(col(df, "buyer_type")) == "C"
     df = with_party(
         df,
@@ -291,7 +299,7 @@ def type_sales(df: DataFrame) -> DataFrame:
         city="city",
     )
     fields: dict[str, Column | Typed] = {
-        "sale_id": _key(df, "sale_id"),
+        "sale_id": v["sale_id"],
         **_vin(df),
         "model": st.name_case(col(df, "model")),
         "model_year": _int(df, "model_year"),
@@ -305,7 +313,7 @@ def type_sales(df: DataFrame) -> DataFrame:
         "dealer_code": _key(df, "dealer_code"),
         **party_fields(),
         "_is_deleted": F.coalesce(F.upper(col(df, "record_status")) == "D", F.lit(False)),
-        "_change_ts": _ts(df, "last_update", "dd/MM/yyyy HH:mm:ss", "dd/MM/yyyy"),
+        "_change_ts": v["_change_ts"],
     }
     return select_typed(df, fields)
 
@@ -314,8 +322,13 @@ def _free_text_party(name: Column) -> Column:
     return F.when(looks_like_company(name), "company").otherwise("person")
 
 
+def service_version(df: DataFrame) -> dict[str, Column | Typed]:
+    return {"ro_number": _key(df, "ro_number"), "_change_ts": _ts(df, "updated_at", *ISO_TS)}
+
+
 def type_service(df: DataFrame) -> DataFrame:
     df = with_clean_strings(df)
+    v = service_version(df)
     df = with_party(
         df,
         party_type=_free_text_party(col(df, "customer_name")),
@@ -327,7 +340,7 @@ def type_service(df: DataFrame) -> DataFrame:
         city="city",
     )
     fields: dict[str, Column | Typed] = {
-        "ro_number": _key(df, "ro_number"),
+        "ro_number": v["ro_number"],
         **_vin(df),
         "dealer_code": _key(df, "dealer"),
         "open_date": _date(df, "open_date", "yyyy-MM-dd", "dd/MM/yyyy"),
@@ -339,13 +352,18 @@ def type_service(df: DataFrame) -> DataFrame:
         "total_amount": _money(df, "total"),
         **party_fields(),
         "_is_deleted": F.coalesce(F.upper(col(df, "deleted")) == "Y", F.lit(False)),
-        "_change_ts": _ts(df, "updated_at", *ISO_TS),
+        "_change_ts": v["_change_ts"],
     }
     return select_typed(df, fields)
 
 
+def ecommerce_version(df: DataFrame) -> dict[str, Column | Typed]:
+    return {"lead_id": _key(df, "id"), "_change_ts": _ts(df, "updated_at", *ISO_TS)}
+
+
 def type_ecommerce(df: DataFrame) -> DataFrame:
     df = with_clean_strings(df)
+    v = ecommerce_version(df)
     df = with_party(
         df,
         party_type=F.lit("person"),
@@ -356,7 +374,7 @@ def type_ecommerce(df: DataFrame) -> DataFrame:
         postal_code="postal_code",
     )
     fields: dict[str, Column | Typed] = {
-        "lead_id": _key(df, "id"),
+        "lead_id": v["lead_id"],
         "created_at": _ts(df, "created_at", *ISO_TS),
         "lead_type": _lower(df, "type"),
         "model_of_interest": st.name_case(col(df, "model_of_interest")),
@@ -368,13 +386,18 @@ def type_ecommerce(df: DataFrame) -> DataFrame:
         "expected_delivery": _date(df, "expected_delivery", "yyyy-MM-dd"),
         **party_fields(),
         "_is_deleted": F.coalesce(_lower(df, "op") == "d", F.lit(False)),
-        "_change_ts": _ts(df, "updated_at", *ISO_TS),
+        "_change_ts": v["_change_ts"],
     }
     return select_typed(df, fields)
 
 
+def finance_version(df: DataFrame) -> dict[str, Column | Typed]:
+    return {"contract_id": _key(df, "contract_id"), "_change_ts": _ts(df, "updated", *ISO_TS)}
+
+
 def type_finance(df: DataFrame) -> DataFrame:
     df = with_clean_strings(df)
+    v = finance_version(df)
     is_co = _lower(df, "customer_type") == "business"
     us = ("MM/dd/yyyy", "yyyy-MM-dd")
     df = with_party(
@@ -392,7 +415,7 @@ def type_finance(df: DataFrame) -> DataFrame:
         city="city",
     )
     fields: dict[str, Column | Typed] = {
-        "contract_id": _key(df, "contract_id"),
+        "contract_id": v["contract_id"],
         **_vin(df),
         "contract_type": _lower(df, "contract_type"),
         "start_date": _date(df, "start_date", *us),
@@ -402,13 +425,18 @@ def type_finance(df: DataFrame) -> DataFrame:
         "contract_status": _lower(df, "status"),
         "payoff_date": _date(df, "payoff_date", *us),
         **party_fields(),
-        "_change_ts": _ts(df, "updated", *ISO_TS),
+        "_change_ts": v["_change_ts"],
     }
     return select_typed(df, fields)
 
 
+def insurance_version(df: DataFrame) -> dict[str, Column | Typed]:
+    return {"policy_id": _key(df, "policy_id")}
+
+
 def type_insurance(df: DataFrame) -> DataFrame:
     df = with_clean_strings(df)
+    v = insurance_version(df)
     df = with_party(
         df,
         party_type=_free_text_party(col(df, "policy_holder")),
@@ -418,7 +446,7 @@ def type_insurance(df: DataFrame) -> DataFrame:
         postal_code="postal_code",
     )
     fields: dict[str, Column | Typed] = {
-        "policy_id": _key(df, "policy_id"),
+        "policy_id": v["policy_id"],
         **_vin(df),
         "start_date": _date(df, "start", "yyyyMMdd", "yyyy-MM-dd"),
         "end_date": _date(df, "end", "yyyyMMdd", "yyyy-MM-dd"),
@@ -429,8 +457,13 @@ def type_insurance(df: DataFrame) -> DataFrame:
     return select_typed(df, fields)
 
 
+def subscriptions_version(df: DataFrame) -> dict[str, Column | Typed]:
+    return {"subscription_id": _key(df, "subscription_id")}
+
+
 def type_subscriptions(df: DataFrame) -> DataFrame:
     df = with_clean_strings(df)
+    v = subscriptions_version(df)
     df = with_party(
         df,
         party_type=_free_text_party(col(df, "account_name")),
@@ -438,7 +471,7 @@ def type_subscriptions(df: DataFrame) -> DataFrame:
         email="account_email",
     )
     fields: dict[str, Column | Typed] = {
-        "subscription_id": _key(df, "subscription_id"),
+        "subscription_id": v["subscription_id"],
         **_vin(df),
         "product": _text(df, "product"),
         "plan_type": _lower(df, "plan_type"),
@@ -449,8 +482,16 @@ def type_subscriptions(df: DataFrame) -> DataFrame:
     return select_typed(df, fields)
 
 
+def loyalty_version(df: DataFrame) -> dict[str, Column | Typed]:
+    return {
+        "member_id": _key(df, "member_id"),
+        "_change_ts": _ts(df, "last_modified", "dd.MM.yyyy", "dd.MM.yyyy HH:mm:ss"),
+    }
+
+
 def type_loyalty(df: DataFrame) -> DataFrame:
     df = with_clean_strings(df)
+    v = loyalty_version(df)
     df = with_party(
         df,
         party_type=F.lit("person"),
@@ -463,35 +504,45 @@ def type_loyalty(df: DataFrame) -> DataFrame:
         city="town",
     )
     fields: dict[str, Column | Typed] = {
-        "member_id": _key(df, "member_id"),
+        "member_id": v["member_id"],
         "tier": st.name_case(col(df, "tier")),
         "points": _int(df, "points"),
         "enrolled_on": _date(df, "enrolled_on", "dd.MM.yyyy", "yyyy-MM-dd"),
         "member_status": _lower(df, "status"),
         **party_fields(),
         "_is_deleted": F.coalesce(F.upper(col(df, "status")) == "CLOSED", F.lit(False)),
-        "_change_ts": _ts(df, "last_modified", "dd.MM.yyyy", "dd.MM.yyyy HH:mm:ss"),
+        "_change_ts": v["_change_ts"],
     }
     return select_typed(df, fields)
 
 
+def telematics_version(df: DataFrame) -> dict[str, Column | Typed]:
+    return {"vin": _vin(df)["vin"], "reading_ts": _ts(df, "reading_ts", *ISO_TS)}
+
+
 def type_telematics(df: DataFrame) -> DataFrame:
     df = with_clean_strings(df)
+    v = telematics_version(df)
     fields: dict[str, Column | Typed] = {
         **_vin(df),
-        "reading_ts": _ts(df, "reading_ts", *ISO_TS),
+        "reading_ts": v["reading_ts"],
         "odometer_km": _int(df, "odometer_km"),
     }
     return select_typed(df, fields)
 
 
+def surveys_version(df: DataFrame) -> dict[str, Column | Typed]:
+    return {"response_id": _key(df, "response_id")}
+
+
 def type_surveys(df: DataFrame) -> DataFrame:
     df = with_clean_strings(df)
+    v = surveys_version(df)
     comment = col(df, "comment")
     lang = _lower(df, "language")
     df = df.withColumn("_tokens", tokens(comment))
     fields: dict[str, Column | Typed] = {
-        "response_id": _key(df, "response_id"),
+        "response_id": v["response_id"],
         "survey_type": _lower(df, "survey_type"),
         "vin": F.col("_vin"),
         "email": st.email_clean(col(df, "email")),
@@ -509,10 +560,15 @@ def type_surveys(df: DataFrame) -> DataFrame:
     return out.withColumn("sentiment_label", sentiment_label(F.col("sentiment_score")))
 
 
+def campaigns_version(df: DataFrame) -> dict[str, Column | Typed]:
+    return {"campaign_id": _key(df, "campaign_id")}
+
+
 def type_campaigns(df: DataFrame) -> DataFrame:
     df = with_clean_strings(df)
+    v = campaigns_version(df)
     fields: dict[str, Column | Typed] = {
-        "campaign_id": _key(df, "campaign_id"),
+        "campaign_id": v["campaign_id"],
         "name": _text(df, "name"),
         "contact_plan": _lower(df, "contact_plan"),
         "offer": _text(df, "offer"),
@@ -526,14 +582,19 @@ def type_campaigns(df: DataFrame) -> DataFrame:
     return select_typed(df, fields)
 
 
+def campaign_events_version(df: DataFrame) -> dict[str, Column | Typed]:
+    return {"event_id": _key(df, "event_id")}
+
+
 def type_campaign_events(df: DataFrame) -> DataFrame:
     df = with_clean_strings(df)
+    v = campaign_events_version(df)
     key = st.blank_to_null(col(df, "recipient_key"))
     is_email = key.contains("@")
     is_phone = ~is_email & key.rlike(r"^[+0-9 ().\-]{7,}$")
     rtype = F.when(is_email, "email").when(is_phone, "phone").when(key.isNotNull(), "address")
     fields: dict[str, Column | Typed] = {
-        "event_id": _key(df, "event_id"),
+        "event_id": v["event_id"],
         "campaign_id": _key(df, "campaign_id"),
         "wave": _int(df, "wave"),
         "recipient_type": rtype,
@@ -547,11 +608,16 @@ def type_campaign_events(df: DataFrame) -> DataFrame:
     return select_typed(df, fields)
 
 
+def market_research_version(df: DataFrame) -> dict[str, Column | Typed]:
+    raw = col(df, "postal_code")
+    return {"postal_code": Typed(st.postal_code_es(raw), raw)}
+
+
 def type_market_research(df: DataFrame) -> DataFrame:
     df = with_clean_strings(df)
-    raw = col(df, "postal_code")
+    v = market_research_version(df)
     fields: dict[str, Column | Typed] = {
-        "postal_code": Typed(st.postal_code_es(raw), raw),
+        "postal_code": v["postal_code"],
         "segment": _lower(df, "segment"),
         "affluence_index": Typed(
             st.to_double(col(df, "affluence_index")), col(df, "affluence_index")
@@ -561,11 +627,16 @@ def type_market_research(df: DataFrame) -> DataFrame:
     return select_typed(df, fields)
 
 
+def dealers_version(df: DataFrame) -> dict[str, Column | Typed]:
+    return {"dealer_code": _key(df, "dealer_code")}
+
+
 def type_dealers(df: DataFrame) -> DataFrame:
     df = with_clean_strings(df)
+    v = dealers_version(df)
     raw = col(df, "postal_code")
     fields: dict[str, Column | Typed] = {
-        "dealer_code": _key(df, "dealer_code"),
+        "dealer_code": v["dealer_code"],
         "dealer_name": _text(df, "dealer_name"),
         "region": _text(df, "region"),
         "street": st.street_clean(col(df, "street")),
@@ -579,8 +650,13 @@ def type_dealers(df: DataFrame) -> DataFrame:
     return select_typed(df, fields)
 
 
+def consents_version(df: DataFrame) -> dict[str, Column | Typed]:
+    return {"consent_id": _key(df, "consent_id")}
+
+
 def type_consents(df: DataFrame) -> DataFrame:
     df = with_clean_strings(df)
+    v = consents_version(df)
     ctype = _lower(df, "contact_type")
     raw = st.blank_to_null(col(df, "contact_point"))
     point = (
@@ -589,7 +665,7 @@ def type_consents(df: DataFrame) -> DataFrame:
         .otherwise(F.upper(raw))
     )
     fields: dict[str, Column | Typed] = {
-        "consent_id": _key(df, "consent_id"),
+        "consent_id": v["consent_id"],
         "contact_point": Typed(point, raw),
         "contact_type": ctype,
         "channel": _lower(df, "channel"),
@@ -610,31 +686,50 @@ class SourceModel:
     schema: StructType
     key: tuple[str, ...]
     typer: Callable[[DataFrame], DataFrame]
+    # The key columns and ``_change_ts`` (from a ``with_clean_strings`` frame): what
+    # decides which landed row of a record is current. The typer uses it for those
+    # columns, and reconcile types only these (``select_versions``), about a tenth of the
+    # full typer's plan.
+    version: Callable[[DataFrame], dict[str, Column | Typed]]
     party: bool = False  # feeds silver.party_records
     ownership_role: str | None = None  # feeds silver.ownerships with this role
 
 
 # Processing order: reference data first, so referential checks see it.
 MODELS: tuple[SourceModel, ...] = (
-    SourceModel("dealers", "silver.dealers", S.DEALERS, ("dealer_code",), type_dealers),
+    SourceModel(
+        "dealers", "silver.dealers", S.DEALERS, ("dealer_code",), type_dealers, dealers_version
+    ),
     SourceModel(
         "market_research",
         "silver.market_research",
         S.MARKET_RESEARCH,
         ("postal_code",),
         type_market_research,
+        market_research_version,
     ),
-    SourceModel("sales", "silver.sales", S.SALES, ("sale_id",), type_sales, True, "buyer"),
     SourceModel(
-        "service", "silver.service_visits", S.SERVICE_VISITS, ("ro_number",), type_service, True
+        "sales", "silver.sales", S.SALES, ("sale_id",), type_sales, sales_version, True, "buyer"
     ),
-    SourceModel("ecommerce", "silver.leads", S.LEADS, ("lead_id",), type_ecommerce, True),
+    SourceModel(
+        "service",
+        "silver.service_visits",
+        S.SERVICE_VISITS,
+        ("ro_number",),
+        type_service,
+        service_version,
+        True,
+    ),
+    SourceModel(
+        "ecommerce", "silver.leads", S.LEADS, ("lead_id",), type_ecommerce, ecommerce_version, True
+    ),
     SourceModel(
         "finance",
         "silver.finance_contracts",
         S.FINANCE_CONTRACTS,
         ("contract_id",),
         type_finance,
+        finance_version,
         True,
         "borrower",
     ),
@@ -644,6 +739,7 @@ MODELS: tuple[SourceModel, ...] = (
         S.INSURANCE_POLICIES,
         ("policy_id",),
         type_insurance,
+        insurance_version,
         True,
         "policy_holder",
     ),
@@ -653,26 +749,62 @@ MODELS: tuple[SourceModel, ...] = (
         S.SUBSCRIPTIONS,
         ("subscription_id",),
         type_subscriptions,
+        subscriptions_version,
         True,
         "subscriber",
     ),
     SourceModel(
-        "loyalty", "silver.loyalty_members", S.LOYALTY_MEMBERS, ("member_id",), type_loyalty, True
+        "loyalty",
+        "silver.loyalty_members",
+        S.LOYALTY_MEMBERS,
+        ("member_id",),
+        type_loyalty,
+        loyalty_version,
+        True,
     ),
     SourceModel(
-        "telematics", "silver.telematics", S.TELEMATICS, ("vin", "reading_ts"), type_telematics
+        "telematics",
+        "silver.telematics",
+        S.TELEMATICS,
+        ("vin", "reading_ts"),
+        type_telematics,
+        telematics_version,
     ),
-    SourceModel("surveys", "silver.surveys", S.SURVEYS, ("response_id",), type_surveys),
-    SourceModel("campaigns", "silver.campaigns", S.CAMPAIGNS, ("campaign_id",), type_campaigns),
+    SourceModel(
+        "surveys", "silver.surveys", S.SURVEYS, ("response_id",), type_surveys, surveys_version
+    ),
+    SourceModel(
+        "campaigns",
+        "silver.campaigns",
+        S.CAMPAIGNS,
+        ("campaign_id",),
+        type_campaigns,
+        campaigns_version,
+    ),
     SourceModel(
         "campaign_events",
         "silver.campaign_events",
         S.CAMPAIGN_EVENTS,
         ("event_id",),
         type_campaign_events,
+        campaign_events_version,
     ),
     SourceModel(
-        "consents", "silver.consent_events", S.CONSENT_EVENTS, ("consent_id",), type_consents
+        "consents",
+        "silver.consent_events",
+        S.CONSENT_EVENTS,
+        ("consent_id",),
+        type_consents,
+        consents_version,
     ),
 )
 MODEL_BY_SOURCE = {m.source: m for m in MODELS}
+
+
+def select_versions(bronze: DataFrame, model: SourceModel) -> DataFrame:
+    """Each bronze row's typed key and ``_change_ts`` with its lineage, as ``model.typer``
+    types them, without typing the rest of the row."""
+    df = with_clean_strings(bronze)
+    fields = {"_change_ts": F.lit(None).cast("timestamp"), **model.version(df)}
+    values = {k: v.value if isinstance(v, Typed) else v for k, v in fields.items()}
+    return df.select(*[v.alias(k) for k, v in values.items()], *LINEAGE_IN)

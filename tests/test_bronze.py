@@ -16,7 +16,7 @@ from c360.bronze.ingest import Lineage, load_batch, parse_file
 from c360.bronze.landing import list_files, normalize_column
 from c360.config import Config, SourceSpec
 from c360.lake import Lake
-from c360.runner import run_stages
+from c360.runner import latest_runs, run_stages
 from c360.schemas.bronze import LINEAGE
 from conftest import copy_world
 
@@ -283,5 +283,5 @@ def test_unreconciled_file_fails_the_stage(spark: SparkSession, conf: Config) ->
         run_stages(spark, conf, AS_OF, ["bronze"])
     row = files_log(spark, conf).first()
     assert row.reconciled is False and row.rows_landed == 1 and row.rows_bronze == 2
-    runs = Lake.from_config(conf).read(spark, "ops.job_runs").first()
+    runs = latest_runs(Lake.from_config(conf).read(spark, "ops.job_runs")).first()
     assert runs.status == "failed" and "ReconciliationError" in runs.error

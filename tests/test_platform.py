@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from c360.config import Config
 from c360.errors import ConfigError, LakeNotWritableError
 from c360.lake import Lake, ensure_writable, split_table_name
-from c360.runner import STAGES, StageContext, StageResult, run_stages
+from c360.runner import STAGES, StageContext, StageResult, latest_runs, run_stages
 from c360.session import (
     QUIET_LOGGERS,
     class_archive_options,
@@ -182,7 +182,15 @@ def test_job_runs_records_success_and_failure(
     with pytest.raises(ValueError, match="column x"):
         run_stages(spark, conf, as_of, ["t_boom"], pipeline_run_id="p2")
 
-    runs = Lake.from_config(conf).read(spark, "ops.job_runs")
+    log = Lake.from_config(conf).read(spark, "ops.job_runs")
+    # append-only: each run's `running` row, then its outcome
+    assert sorted((r.run_id, r.status) for r in log.collect()) == [
+        ("p1-t_copy", "running"),
+        ("p1-t_copy", "succeeded"),
+        ("p2-t_boom", "failed"),
+        ("p2-t_boom", "running"),
+    ]
+    runs = latest_runs(log)
     got = runs.select(
         "run_id", "stage", "as_of", "status", F.col("rows_written")["bronze.t_copy"].alias("w")
     )

@@ -17,7 +17,7 @@ from c360.checksum import TableChecksum, lake_checksums, table_checksum
 from c360.config import Config
 from c360.errors import DataQualityError
 from c360.lake import Lake
-from c360.runner import StageContext, run_stages
+from c360.runner import StageContext, latest_runs, run_stages
 from c360.silver import stage
 from c360.silver.dq import load_rules
 from c360.silver.sources import MODEL_BY_SOURCE, MODELS
@@ -294,7 +294,7 @@ def test_fail_rule_stops_stage_and_records_counts(spark: SparkSession, conf: Con
     )
     failed = lake.read(spark, "ops.dq_results").filter(F.col("rule") == "vin_check_digit").first()
     assert (failed.severity, failed.rows_failed) == ("fail", 1)
-    runs = lake.read(spark, "ops.job_runs").filter(F.col("stage") == "silver").first()
+    runs = latest_runs(lake.read(spark, "ops.job_runs")).filter(F.col("stage") == "silver").first()
     assert runs.status == "failed"
 
 

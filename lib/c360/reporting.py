@@ -10,6 +10,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from c360.lake import Lake
+from c360.runner import latest_runs
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ def lake_summary(spark: SparkSession, lake: Lake, export_root: str | None = None
     for name, rows in lake.row_counts(spark, names).items():
         out.tables.append(TableInfo(name, lake.path(name), rows))
     if "ops.job_runs" in names:
-        runs = lake.read(spark, "ops.job_runs")
+        runs = latest_runs(lake.read(spark, "ops.job_runs"))
         last = runs.orderBy(F.col("started_at").desc()).select("pipeline_run_id").first()
         if last:
             out.notes.append("last pipeline run:")

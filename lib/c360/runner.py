@@ -15,11 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from delta.tables import DeltaTable
-from pyspark.sql import Column, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import DataType
 
-from c360.columns import string_map
 from c360.config import Config
 from c360.errors import UsageError
 from c360.lake import Lake
@@ -96,38 +94,22 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
-def _record_start(spark: SparkSession, lake: Lake, row: dict) -> None:
-    """Append the stage's ``running`` row: its run_id is new, so an append (one job, a
-    quarter of a MERGE's time) is enough."""
+def _record(spark: SparkSession, lake: Lake, row: dict) -> None:
+    """Append the stage's row as it stands. ``ops.job_runs`` is append-only: a stage run
+    appends ``running`` when it starts and ``succeeded`` or ``failed`` when it ends. An
+    append is one job (0.26 s on a small lake) and never conflicts with another writer;
+    updating the row in place took 4 jobs and 1.0 s, and more as the table grew."""
     src = spark.createDataFrame([tuple(row[f.name] for f in JOB_RUNS.fields)], JOB_RUNS)
     src.write.format("delta").mode("append").save(lake.path(JOB_RUNS_TABLE))
 
 
-# What the end of a stage fills in on its row.
-END_COLUMNS = (
-    "status",
-    "ended_at",
-    "seconds",
-    "rows_read",
-    "rows_written",
-    "error",
-    "spark_jobs",
-    "delta_commits",
-)
-
-
-def _literal(value: object, data_type: DataType) -> Column:
-    if isinstance(value, dict):
-        return string_map(value).cast(data_type)
-    return F.lit(value).cast(data_type)
-
-
-def _record_end(spark: SparkSession, lake: Lake, row: dict) -> None:
-    """Update the stage's row in place (an UPDATE by run_id: half the jobs of a MERGE)."""
-    lake.delta(spark, JOB_RUNS_TABLE).update(
-        F.col("run_id") == F.lit(row["run_id"]),
-        {c: _literal(row[c], JOB_RUNS[c].dataType) for c in END_COLUMNS},
+def latest_runs(runs: DataFrame) -> DataFrame:
+    """One row per stage run from ``ops.job_runs``: its ``succeeded`` or ``failed`` row, or
+    its ``running`` row when it has no other (killed, or still running)."""
+    w = Window.partitionBy("run_id").orderBy(
+        F.when(F.col("status") == "running", 1).otherwise(0), F.col("ended_at").desc_nulls_last()
     )
+    return runs.withColumn("_n", F.row_number().over(w)).filter(F.col("_n") == 1).drop("_n")
 
 
 def run_stages(
@@ -176,7 +158,7 @@ def _run_stages(
             "spark_jobs": None,
             "delta_commits": None,
         }
-        _record_start(spark, lake, row)
+        _record(spark, lake, dict(row))
         log.info("stage=%s run_id=%s as_of=%s started", name, run_id, as_of.isoformat())
         t0 = time.perf_counter()
         ctx = StageContext(spark, conf, lake, as_of, run_id, pipeline_run_id, started)
@@ -194,7 +176,7 @@ def _run_stages(
                 seconds=seconds,
                 error=f"{type(exc).__name__}: {exc}"[:4000],
             )
-            _record_end(spark, lake, row)
+            _record(spark, lake, row)
             log.error("stage=%s status=failed seconds=%.1f", name, seconds)
             raise
         seconds = time.perf_counter() - t0
@@ -209,7 +191,7 @@ def _run_stages(
             rows_read=dict(result.rows_read),
             rows_written=dict(result.rows_written),
         )
-        _record_end(spark, lake, row)
+        _record(spark, lake, row)
         log.info(
             "stage=%s status=succeeded rows_in=%d rows_out=%d jobs=%d commits=%d seconds=%.1f",
             name,

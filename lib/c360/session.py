@@ -186,13 +186,8 @@ def build_spark(conf: Config, *, extra_conf: dict[str, str] | None = None) -> Sp
 
 
 # Spark loggers that warn about things the pipeline does on purpose: every
-# ``localCheckpoint`` of a persisted frame logs that its lineage was truncated, and
-# Delta's UPDATE of a stage's ``ops.job_runs`` row (a table without row statistics)
-# that it could not cross-check the rows it rewrote against them.
-QUIET_LOGGERS = (
-    "org.apache.spark.rdd.MapPartitionsRDD",
-    "org.apache.spark.sql.delta.commands.UpdateCommand",
-)
+# ``localCheckpoint`` of a persisted frame logs that its lineage was truncated.
+QUIET_LOGGERS = ("org.apache.spark.rdd.MapPartitionsRDD",)
 
 
 def quiet_spark_loggers(spark: SparkSession) -> None:

@@ -113,12 +113,24 @@ class Lake:
     def row_counts(self, spark: SparkSession, names: list[str]) -> dict[str, int]:
         """Rows per table, in one Spark job (a union of their scans, no column read)
         rather than a count job each: on small tables the job is the cost."""
+        got = {t: sum(per.values()) for t, per in self.row_counts_by(spark, names).items()}
+        return {n: got.get(n, 0) for n in names}
+
+    def row_counts_by(
+        self, spark: SparkSession, names: list[str], column: str | None = None
+    ) -> dict[str, dict[object, int]]:
+        """Rows per table and value of ``column`` (every table has it), in one Spark job;
+        tables without rows are left out. Without ``column``, one count per table under
+        the key None."""
         if not names:
             return {}
-        scans = [self.read(spark, n).select(F.lit(n).alias("t")) for n in names]
-        counts = reduce(DataFrame.unionByName, scans).groupBy("t").agg(F.count(F.lit(1)).alias("n"))
-        got = {r["t"]: int(r["n"]) for r in counts.collect()}
-        return {n: got.get(n, 0) for n in names}
+        by = F.col(column) if column else F.lit(None)
+        scans = [self.read(spark, n).select(F.lit(n).alias("t"), by.alias("v")) for n in names]
+        union = reduce(DataFrame.unionByName, scans)
+        out: dict[str, dict[object, int]] = {}
+        for r in union.groupBy("t", "v").agg(F.count(F.lit(1)).alias("n")).collect():
+            out.setdefault(r["t"], {})[r["v"]] = int(r["n"])
+        return out
 
     def tables(self, spark: SparkSession) -> list[str]:
         """Every Delta table under the root, as ``layer.table`` (local lakes only). A folder

@@ -18,7 +18,6 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import reduce
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -112,8 +111,10 @@ def bronze_checks(spark: SparkSession, lake: Lake) -> list[Check]:
         else {}
     )
     sources = sorted({r.source for r in files})
-    per_file = _rows_per_file(
-        spark, lake, [t for t in (f"bronze.{s}" for s in sources) if lake.exists(spark, t)]
+    per_file = lake.row_counts_by(
+        spark,
+        [t for t in (f"bronze.{s}" for s in sources) if lake.exists(spark, t)],
+        "_source_file",
     )
     out: list[Check] = []
     for source in sources:
@@ -152,18 +153,6 @@ def bronze_checks(spark: SparkSession, lake: Lake) -> list[Check]:
                     severity="warn",
                 )
             )
-    return out
-
-
-def _rows_per_file(spark: SparkSession, lake: Lake, tables: list[str]) -> dict[str, dict[str, int]]:
-    """Rows per table and ``_source_file``, every table in one job."""
-    if not tables:
-        return {}
-    scans = [lake.read(spark, t).select(F.lit(t).alias("t"), "_source_file") for t in tables]
-    out: dict[str, dict[str, int]] = {}
-    union = reduce(DataFrame.unionByName, scans)
-    for r in union.groupBy("t", "_source_file").agg(F.count(F.lit(1)).alias("n")).collect():
-        out.setdefault(r["t"], {})[r["_source_file"]] = int(r["n"])
     return out
 
 

@@ -158,7 +158,7 @@ def _run_stages(
             "spark_jobs": None,
             "delta_commits": None,
         }
-        _record(spark, lake, dict(row))
+        _record(spark, lake, row)
         log.info("stage=%s run_id=%s as_of=%s started", name, run_id, as_of.isoformat())
         t0 = time.perf_counter()
         ctx = StageContext(spark, conf, lake, as_of, run_id, pipeline_run_id, started)

@@ -105,3 +105,26 @@ def test_deletes_are_tombstones_and_rerun_changes_nothing(
     # a late pre-delete change does not resurrect the record
     merge(spark, lake, [("1", "Toledo", False, T(2026, 11, 1, 12), "b3", "f3", 1)])
     assert current(spark, lake).filter(F.col("_is_deleted")).count() == 1
+
+
+def test_first_write_into_an_empty_table_is_an_append(spark: SparkSession, tmp_path: Path) -> None:
+    """Into an empty table a MERGE could only insert: the first write appends (1 Spark
+    job, not 7) with the same rows and counts; once the table has rows, MERGE again."""
+    lake = new_lake(spark, tmp_path)
+    assert lake.is_empty(spark, TABLE)
+    rows = [
+        ("1", "Madrid", False, T(2026, 11, 1), "b1", "f1", 1),
+        ("2", None, None, None, "b1", "f1", 2),  # a None row
+        (" 3", "VIGO ", False, T(2026, 11, 1), "b1", "f1", 3),  # a messy one, kept as is
+    ]
+    assert merge(spark, lake, rows) == {"inserted": 3, "updated": 0}
+    assert lake.delta(spark, TABLE).history(1).first().operation == "WRITE"
+    want = expected(spark, [(" 3", "VIGO ", False), ("1", "Madrid", False), ("2", None, None)])
+    assert_df_equality(current(spark, lake), want, ignore_nullable=True)
+    assert not lake.is_empty(spark, TABLE)
+    later = [("1", "Toledo", False, T(2026, 11, 2), "b2", "f2", 1)]
+    assert merge(spark, lake, later) == {"inserted": 0, "updated": 1}
+    assert lake.delta(spark, TABLE).history(1).first().operation == "MERGE"
+    # a table whose rows were all deleted is empty again
+    lake.delta(spark, TABLE).delete()
+    assert lake.is_empty(spark, TABLE)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import reduce
 
 from delta.tables import DeltaTable
+from py4j.protocol import Py4JError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
@@ -58,6 +59,22 @@ class Lake:
 
     def delta(self, spark: SparkSession, name: str) -> DeltaTable:
         return DeltaTable.forPath(spark, self.path(name))
+
+    def is_empty(self, spark: SparkSession, name: str) -> bool:
+        """True when the table's latest version has no data file, as the checksum Delta
+        writes beside each commit says: no Spark job, so a stage's first write can be an
+        append (1 job) instead of a MERGE (7). False when the checksum is missing or the
+        Delta internals it is read through changed: the caller then MERGEs as usual."""
+        jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+        try:
+            jsession = spark._jsparkSession  # type: ignore[attr-defined]
+            delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(jsession, self.path(name))
+            none = jvm.scala.Option.empty()
+            checksum = delta_log.update(False, none, none).checksumOpt()
+            return bool(checksum.isDefined() and checksum.get().numFiles() == 0)
+        except Py4JError:  # an optimisation only: the MERGE is always right
+            log.debug("table=%s no checksum to read emptiness from", name, exc_info=True)
+            return False
 
     def ensure_table(
         self,

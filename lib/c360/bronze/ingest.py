@@ -44,6 +44,7 @@ from c360.privacy.pii import STATS_PROPERTY, stats_columns
 from c360.runner import StageContext, StageResult
 from c360.schemas.bronze import LINEAGE, QUARANTINE
 from c360.schemas.ops import BRONZE_FILES, SCHEMA_CHANGES
+from c360.tables import append_if_empty
 
 log = logging.getLogger(__name__)
 
@@ -417,16 +418,17 @@ def _merge_log(spark: SparkSession, lake: Lake, outcomes: list[FileOutcome], lin
     ]
     src = spark.createDataFrame(rows, BRONZE_FILES)
     table = lake.ensure_table(spark, FILES_TABLE, BRONZE_FILES)
-    (
-        table.alias("t")
-        .merge(
-            src.alias("s"),
-            "t.source = s.source AND t.file = s.file AND t.file_sha256 = s.file_sha256",
+    if not append_if_empty(spark, lake, FILES_TABLE, src):
+        (
+            table.alias("t")
+            .merge(
+                src.alias("s"),
+                "t.source = s.source AND t.file = s.file AND t.file_sha256 = s.file_sha256",
+            )
+            .whenMatchedUpdateAll()
+            .whenNotMatchedInsertAll()
+            .execute()
         )
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
     changes = [
         (
             f"bronze.{o.file.source}",

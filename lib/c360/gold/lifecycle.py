@@ -15,6 +15,7 @@ from c360.errors import ConfigError, HistoryOrderError
 from c360.gold.facts import day_end, months_since
 from c360.lake import Lake
 from c360.schemas import gold as G
+from c360.tables import append_if_empty
 
 STAGES: tuple[str, ...] = (
     "lead_management",
@@ -225,6 +226,19 @@ def update_history(
     n = staged.count()
     if n == 0:
         return 0
+    opened = {  # an open row, from a staged row with a stage (s.*)
+        "customer_id": F.col("s.customer_id"),
+        "vin": F.col("s.vin"),
+        "stage": F.col("s.stage"),
+        "valid_from": F.lit(as_of),
+        "valid_to": F.lit(None).cast("date"),
+        "is_current": F.lit(True),
+        "previous_stage": F.col("s.previous_stage"),
+        "run_id": F.lit(run_id),
+    }
+    first = staged.alias("s").filter(F.col("s.stage").isNotNull())
+    if append_if_empty(spark, lake, name, first.select(*[c.alias(k) for k, c in opened.items()])):
+        return n  # a first run only opens rows
     on = (
         "t.customer_id = s.customer_id AND t.vin <=> s.vin AND t.is_current "
         "AND t.valid_from = s._match_from"
@@ -233,19 +247,7 @@ def update_history(
         table.alias("t")
         .merge(staged.alias("s"), on)
         .whenMatchedUpdate(set={"valid_to": F.lit(as_of), "is_current": F.lit(False)})
-        .whenNotMatchedInsert(
-            condition="s.stage IS NOT NULL",
-            values={
-                "customer_id": "s.customer_id",
-                "vin": "s.vin",
-                "stage": "s.stage",
-                "valid_from": F.lit(as_of),
-                "valid_to": F.lit(None).cast("date"),
-                "is_current": F.lit(True),
-                "previous_stage": "s.previous_stage",
-                "run_id": F.lit(run_id),
-            },
-        )
+        .whenNotMatchedInsert(condition="s.stage IS NOT NULL", values=opened)
         .execute()
     )
     return n

@@ -14,6 +14,7 @@ from c360.config import SilverConfig
 from c360.lake import Lake
 from c360.schemas import silver as S
 from c360.silver.sources import SourceModel, col
+from c360.tables import append_if_empty
 
 PARTY_TABLE = "silver.party_records"
 OWNERSHIPS_TABLE = "silver.ownerships"
@@ -212,6 +213,8 @@ def merge_by_key(
     lake: Lake, spark: SparkSession, table: str, df: DataFrame, key: list[str]
 ) -> None:
     """Upsert recomputed aggregate rows; rows whose content did not change are left alone."""
+    if append_if_empty(spark, lake, table, df):
+        return
     cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
     content = [c for c in df.columns if c not in key and c != "_run_id"]
     changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in content)

@@ -14,6 +14,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from c360.lake import Lake
+from c360.tables import append_if_empty, last_commit_rows
 
 VERSION_COLS = ("_change_ts", "_batch_id", "_source_file", "_row_number")
 _EPOCH = "TIMESTAMP'1900-01-01 00:00:00'"
@@ -65,6 +66,8 @@ def merge_latest(
     lake: Lake, spark, table: str, updates: DataFrame, key: tuple[str, ...]
 ) -> dict[str, int]:
     """MERGE one row per key; returns Delta's inserted/updated counts."""
+    if append_if_empty(spark, lake, table, updates):
+        return {"inserted": last_commit_rows(spark, lake, table), "updated": 0}
     target = lake.delta(spark, table)
     cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
     newer = version("s") > version("t")

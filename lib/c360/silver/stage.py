@@ -49,6 +49,7 @@ from c360.silver.merge import (
     with_version_rank,
 )
 from c360.silver.sources import MODELS, SourceModel
+from c360.tables import append_if_empty
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +213,8 @@ def quarantine_rows(bad: DataFrame, bronze: DataFrame, model: SourceModel) -> Da
 
 
 def insert_new(lake: Lake, spark: SparkSession, table: str, df: DataFrame, key: list[str]) -> None:
+    if append_if_empty(spark, lake, table, df):
+        return
     cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
     lake.delta(spark, table).alias("t").merge(
         df.alias("s"), cond

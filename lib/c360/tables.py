@@ -28,6 +28,17 @@ def append_if_empty(spark: SparkSession, lake: Lake, name: str, df: DataFrame) -
     return True
 
 
+def insert_new(spark: SparkSession, lake: Lake, name: str, df: DataFrame, key: list[str]) -> None:
+    """Insert the rows whose ``key`` the table does not hold yet (logs and event tables:
+    a rerun inserts nothing twice); into an empty table, an append."""
+    if append_if_empty(spark, lake, name, df):
+        return
+    cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
+    lake.delta(spark, name).alias("t").merge(
+        df.alias("s"), cond
+    ).whenNotMatchedInsertAll().execute()
+
+
 def last_commit_rows(spark: SparkSession, lake: Lake, name: str) -> int:
     """Rows the table's latest commit wrote, from its metrics (no scan of the data)."""
     row = lake.delta(spark, name).history(1).select("operationMetrics").first()

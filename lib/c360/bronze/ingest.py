@@ -44,7 +44,7 @@ from c360.privacy.pii import STATS_PROPERTY, stats_columns
 from c360.runner import StageContext, StageResult
 from c360.schemas.bronze import LINEAGE, QUARANTINE
 from c360.schemas.ops import BRONZE_FILES, SCHEMA_CHANGES
-from c360.tables import append_if_empty
+from c360.tables import append_if_empty, insert_new
 
 log = logging.getLogger(__name__)
 
@@ -443,16 +443,9 @@ def _merge_log(spark: SparkSession, lake: Lake, outcomes: list[FileOutcome], lin
         if o.columns_added
     ]
     if changes:
-        sc = lake.ensure_table(spark, SCHEMA_CHANGES_TABLE, SCHEMA_CHANGES)
-        (
-            sc.alias("t")
-            .merge(
-                spark.createDataFrame(changes, SCHEMA_CHANGES).alias("s"),
-                "t.table_name = s.table_name AND t.source_file = s.source_file",
-            )
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
+        lake.ensure_table(spark, SCHEMA_CHANGES_TABLE, SCHEMA_CHANGES)
+        df = spark.createDataFrame(changes, SCHEMA_CHANGES)
+        insert_new(spark, lake, SCHEMA_CHANGES_TABLE, df, ["table_name", "source_file"])
 
 
 def ingest_source(

@@ -35,7 +35,7 @@ from c360.runner import StageContext, StageResult
 from c360.schemas import ops as ops_schemas
 from c360.schemas import silver as schemas
 from c360.schemas.validate import validate_schema
-from c360.tables import append_if_empty, merge_changed
+from c360.tables import insert_new, merge_changed
 
 log = logging.getLogger(__name__)
 
@@ -357,15 +357,10 @@ def run(ctx: StageContext) -> StageResult:
         )
         log_rows = changelog_events(events, links, base, crosswalk_ids, ctx)
         log_rows = validate_schema(log_rows, schemas.IDENTITY_CHANGELOG, CHANGELOG)
-        table = lake.ensure_table(spark, CHANGELOG, schemas.IDENTITY_CHANGELOG)
+        lake.ensure_table(spark, CHANGELOG, schemas.IDENTITY_CHANGELOG)
         p.rows_in = n_events
-        if p.rows_in and not append_if_empty(spark, lake, CHANGELOG, log_rows):
-            (
-                table.alias("t")
-                .merge(log_rows.alias("s"), "t.event_id = s.event_id")
-                .whenNotMatchedInsertAll()
-                .execute()
-            )
+        if p.rows_in:
+            insert_new(spark, lake, CHANGELOG, log_rows, ["event_id"])
         p.rows_out = p.rows_in
 
     with step(log, "identity.customers") as p:

@@ -49,7 +49,7 @@ from c360.silver.merge import (
     with_version_rank,
 )
 from c360.silver.sources import MODELS, SourceModel
-from c360.tables import append_if_empty
+from c360.tables import insert_new
 
 log = logging.getLogger(__name__)
 
@@ -212,15 +212,6 @@ def quarantine_rows(bad: DataFrame, bronze: DataFrame, model: SourceModel) -> Da
 # --------------------------------------------------------------------------- shared tables
 
 
-def insert_new(lake: Lake, spark: SparkSession, table: str, df: DataFrame, key: list[str]) -> None:
-    if append_if_empty(spark, lake, table, df):
-        return
-    cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
-    lake.delta(spark, table).alias("t").merge(
-        df.alias("s"), cond
-    ).whenNotMatchedInsertAll().execute()
-
-
 def _union(frames: list[DataFrame]) -> DataFrame | None:
     return reduce(DataFrame.unionByName, frames) if frames else None
 
@@ -229,7 +220,7 @@ def write_shared(ctx: StageContext, outcomes: list[SourceOutcome]) -> None:
     spark, lake = ctx.spark, ctx.lake
     q = _union([o.quarantined for o in outcomes])
     if q is not None:
-        insert_new(lake, spark, QUARANTINE_TABLE, q, ["table_name", "_source_file", "_row_number"])
+        insert_new(spark, lake, QUARANTINE_TABLE, q, ["table_name", "_source_file", "_row_number"])
     party = _union([domain.to_party_records(o.kept, o.model) for o in outcomes if o.model.party])
     if party is not None:
         merge_latest(lake, spark, domain.PARTY_TABLE, party, ("source", "source_record_id"))
@@ -341,7 +332,7 @@ def record_results(ctx: StageContext, outcomes: list[SourceOutcome]) -> None:
     ]
     if rows:
         df = ctx.spark.createDataFrame(rows, DQ_RESULTS)
-        insert_new(ctx.lake, ctx.spark, DQ_TABLE, df, ["input_id", "table_name", "rule"])
+        insert_new(ctx.spark, ctx.lake, DQ_TABLE, df, ["input_id", "table_name", "rule"])
 
 
 # --------------------------------------------------------------------------- the stage
@@ -396,7 +387,7 @@ def run(ctx: StageContext) -> StageResult:
             ]
         record_results(ctx, outcomes)
         files = spark.createDataFrame(log_rows, SILVER_FILES)
-        insert_new(lake, spark, FILES_TABLE, files, ["source", "file", "file_sha256"])
+        insert_new(spark, lake, FILES_TABLE, files, ["source", "file", "file_sha256"])
     finally:
         for o in outcomes:
             o.typed.unpersist()

@@ -209,7 +209,7 @@ def _small(conf: Config, root: Path) -> Config:
             f"lake.root={root / 'lake'}",
             f"ml.model_root={root}",
             "ml.train_snapshots=3",
-            "ml.gbt.max_iter=8",
+            "ml.gbt.max_iter=3",
         ]
     )
 

@@ -199,6 +199,16 @@ def latest_versions(lake: Lake, tables: list[str]) -> dict[str, int]:
     }
 
 
+def commits_since(lake: Lake, table: str, version: int) -> list[dict]:
+    """The ``commitInfo`` of each commit of ``table`` after ``version``, from its log."""
+    out = []
+    for path in sorted((Path(lake.path(table)) / "_delta_log").glob("*.json")):
+        if int(path.stem) > version:
+            actions = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+            out += [a["commitInfo"] for a in actions if "commitInfo" in a]
+    return out
+
+
 def _raw_identifiers(spark: SparkSession, lake: Lake, lineage: dict[str, list[str]]) -> set[str]:
     """The person's emails and phones exactly as landed, from their bronze rows."""
     out: set[str] = set()
@@ -243,7 +253,8 @@ def test_erase_removes_the_person_everywhere_and_the_id_is_never_reused(
     raw = _raw_identifiers(spark, lake, bronze_lineage(spark, lake, fp))
     needles = sorted({*fp.emails, *fp.phones, *raw, cid})
     assert find_values(str(tmp_path / "lake"), needles), "the scan must see the person first"
-    counts = lake.row_counts(spark, lake.tables(spark))
+    tables = lake.tables(spark)
+    before = latest_versions(lake, tables)
 
     with pytest.raises(ErasureError, match=r"not in silver\.identity_crosswalk"):
         run_erase(spark, conf, Request(customer_id="C-nobody"))
@@ -253,9 +264,16 @@ def test_erase_removes_the_person_everywhere_and_the_id_is_never_reused(
     assert sum(result.exports.values()) >= 1
     assert any(t.startswith("bronze.") for t in result.rows_deleted)
 
-    # every table lost exactly the rows the result reports, and nothing else
-    after = lake.row_counts(spark, list(counts))
-    assert after == {t: n - result.rows_deleted.get(t, 0) for t, n in counts.items()}
+    # every table lost exactly the rows the result reports, and nothing else: only the
+    # tables it names have new commits, and those commits' own metrics (Delta's row
+    # counts, not the erasure's) delete exactly that many rows and add none
+    after = latest_versions(lake, tables)
+    assert {t for t in tables if after[t] != before[t]} == set(result.rows_deleted)
+    for t, n in result.rows_deleted.items():
+        metrics = [c.get("operationMetrics", {}) for c in commits_since(lake, t, before[t])]
+        assert sum(int(m.get("numTargetRowsDeleted", 0)) for m in metrics) == n, t
+        added = ("numTargetRowsInserted", "numTargetRowsUpdated")
+        assert [m for m in metrics if any(int(m.get(k, 0)) for k in added)] == [], t
     # no data file, no Delta log (statistics skip personal columns), no checkpoint holds
     # an email or phone of the person, in any spelling
     pii = find_values(str(tmp_path / "lake"), [n for n in needles if n != cid])
@@ -276,9 +294,9 @@ def test_erase_removes_the_person_everywhere_and_the_id_is_never_reused(
     assert erasures[0]["rows_deleted"] == result.rows_deleted
 
     # asking again changes nothing
-    versions = latest_versions(lake, list(counts))
+    versions = latest_versions(lake, tables)
     assert run_erase(spark, conf, Request(customer_id=cid)) == []
-    assert latest_versions(lake, list(counts)) == versions
+    assert latest_versions(lake, tables) == versions
 
     # the person comes back in a later batch: a new customer, never the erased id
     land = Path(conf.landing.root) / "sales"  # bytes: the source exports Latin-1

@@ -10,6 +10,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from c360.lake import Lake
+from c360.meter import jobs_started
 from c360.silver.merge import filter_latest, merge_latest
 
 SCHEMA = (
@@ -128,3 +129,37 @@ def test_first_write_into_an_empty_table_is_an_append(spark: SparkSession, tmp_p
     # a table whose rows were all deleted is empty again
     lake.delta(spark, TABLE).delete()
     assert lake.is_empty(spark, TABLE)
+
+
+def test_row_counts_come_from_the_commit_checksum(spark: SparkSession, tmp_path: Path) -> None:
+    """Rows per table from the statistics of the files the latest commit's checksum
+    lists, less the rows deletion vectors hide: the same numbers as a count, without a
+    Spark job; without a checksum, one count job gives them."""
+    lake = new_lake(spark, tmp_path)
+    path = lake.path(TABLE)
+    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES (delta.enableDeletionVectors = true)")
+    rows = [
+        ("1", "Madrid", False, T(2026, 11, 1), "b1", "f1", 1),
+        ("2", None, None, None, "b1", "f1", 2),  # a None row
+        (" 3", "VIGO ", False, T(2026, 11, 1), "b1", "f1", 3),  # a messy one
+    ]
+    batch(spark, rows).write.format("delta").mode("append").save(path)
+    batch(spark, rows[:1]).write.format("delta").mode("append").save(path)
+    # a deletion vector hides a row of the first file; the second file goes whole
+    lake.delta(spark, TABLE).delete(F.col("id") == "1")
+    metrics = lake.delta(spark, TABLE).history(1).first().operationMetrics
+    assert (metrics["numDeletionVectorsAdded"], metrics["numRemovedFiles"]) == ("1", "1")
+    other = "silver.toy_empty"
+    lake.ensure_table(spark, other, batch(spark, []).schema)
+    want = {TABLE: lake.read(spark, TABLE).count(), other: 0}
+    assert want[TABLE] == 2
+    jobs = jobs_started(spark)
+    assert lake.row_counts(spark, [TABLE, other]) == want
+    assert jobs_started(spark) == jobs
+    # no checksum beside the latest commit (another writer, say): counted by Spark
+    for crc in Path(path, "_delta_log").glob("*.crc"):
+        crc.unlink()
+    spark.sparkContext._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
+    assert lake.logged_row_count(spark, TABLE) is None
+    assert lake.row_counts(spark, [TABLE, other]) == want
+    assert jobs_started(spark) > jobs

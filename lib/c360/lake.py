@@ -60,21 +60,50 @@ class Lake:
     def delta(self, spark: SparkSession, name: str) -> DeltaTable:
         return DeltaTable.forPath(spark, self.path(name))
 
-    def is_empty(self, spark: SparkSession, name: str) -> bool:
-        """True when the table's latest version has no data file, as the checksum Delta
-        writes beside each commit says: no Spark job, so a stage's first write can be an
-        append (1 job) instead of a MERGE (7). False when the checksum is missing or the
-        Delta internals it is read through changed: the caller then MERGEs as usual."""
+    def _checksum(self, spark: SparkSession, name: str):  # a py4j object, or None
+        """The checksum Delta writes beside the table's latest commit (its file count and,
+        for tables of few files, every file with its statistics), or None. Reading it
+        loads the log, never the table state: no Spark job."""
         jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+        jsession = spark._jsparkSession  # type: ignore[attr-defined]
+        delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(jsession, self.path(name))
+        none = jvm.scala.Option.empty()
+        checksum = delta_log.update(False, none, none).checksumOpt()
+        return checksum.get() if checksum.isDefined() else None
+
+    def is_empty(self, spark: SparkSession, name: str) -> bool:
+        """True when the table's latest version has no data file, as its checksum says: no
+        Spark job, so a stage's first write can be an append (1 job) instead of a MERGE
+        (7). False when the checksum is missing or the Delta internals it is read through
+        changed: the caller then MERGEs as usual."""
         try:
-            jsession = spark._jsparkSession  # type: ignore[attr-defined]
-            delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(jsession, self.path(name))
-            none = jvm.scala.Option.empty()
-            checksum = delta_log.update(False, none, none).checksumOpt()
-            return bool(checksum.isDefined() and checksum.get().numFiles() == 0)
+            checksum = self._checksum(spark, name)
+            return bool(checksum is not None and checksum.numFiles() == 0)
         except Py4JError:  # an optimisation only: the MERGE is always right
             log.debug("table=%s no checksum to read emptiness from", name, exc_info=True)
             return False
+
+    def logged_row_count(self, spark: SparkSession, name: str) -> int | None:
+        """Rows of the latest version from the statistics of the files its checksum lists
+        (records less those a deletion vector hides), without a Spark job; None when the
+        checksum lists no files (Delta leaves them out of large tables), a file has no
+        statistics, or the Delta internals changed: count with Spark then."""
+        try:
+            checksum = self._checksum(spark, name)
+            files = None if checksum is None else checksum.allFiles()
+            if files is None or not files.isDefined():
+                return None
+            total = 0
+            it = files.get().iterator()
+            while it.hasNext():
+                rows = it.next().numLogicalRecords()
+                if not rows.isDefined():
+                    return None
+                total += int(rows.get())
+            return total
+        except Py4JError:
+            log.debug("table=%s no row count in the checksum", name, exc_info=True)
+            return None
 
     def ensure_table(
         self,
@@ -128,10 +157,13 @@ class Lake:
         )
 
     def row_counts(self, spark: SparkSession, names: list[str]) -> dict[str, int]:
-        """Rows per table, in one Spark job (a union of their scans, no column read)
-        rather than a count job each: on small tables the job is the cost."""
-        got = {t: sum(per.values()) for t, per in self.row_counts_by(spark, names).items()}
-        return {n: got.get(n, 0) for n in names}
+        """Rows per table: from the commit checksums where they list the files (no job),
+        the rest in one Spark job (a union of their scans, no column read) rather than a
+        count job each: on small tables the job is the cost."""
+        logged = {n: self.logged_row_count(spark, n) for n in names}
+        rest = [n for n, rows in logged.items() if rows is None]
+        got = {t: sum(per.values()) for t, per in self.row_counts_by(spark, rest).items()}
+        return {n: logged[n] if logged[n] is not None else got.get(n, 0) for n in names}
 
     def row_counts_by(
         self, spark: SparkSession, names: list[str], column: str | None = None

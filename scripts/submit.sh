@@ -14,11 +14,18 @@ extra=$("$py" -c 'from c360.session import optional_jars; print(",".join(optiona
 jars=$(ls .cache/ivy/jars/*.jar | paste -sd, -)${extra:+,$extra}
 SPARK_HOME=$("$py" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')
 export SPARK_HOME
+# Spark's own log lines (c360.session.LOG4J2_CONFIG): the driver reads the file here, each
+# executor the copy --files puts in its working folder.
+log4j2="$PWD/lib/c360/log4j2.properties"
 # shellcheck disable=SC2086
 exec .venv/bin/spark-submit \
   --master "$master" \
   --jars "$jars" \
   --py-files "$zip" \
+  --files "$log4j2" \
+  --driver-java-options "-Dlog4j2.configurationFile=file:$log4j2" \
+  --conf spark.executor.extraJavaOptions=-Dlog4j2.configurationFile=log4j2.properties \
+  --conf spark.ui.showConsoleProgress=false \
   --conf spark.pyspark.python="$py" \
   --conf spark.pyspark.driver.python="$py" \
   --conf spark.driver.host=127.0.0.1 \

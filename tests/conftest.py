@@ -271,6 +271,8 @@ def build_world(repo: Path, root: Path, world_args: list[str]) -> Path:
         *world_args,
         "--set",
         "logging.level=INFO",
+        "--set",
+        "spark.log_level=WARN",  # as the demo has it: test_platform checks what it prints
     )
     (root / "run.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
     return root

@@ -109,3 +109,32 @@ def test_missing_delta_jars(repo: Path, tmp_path: Path, lake: Path) -> None:
     )
     assert_one_line_error(proc, "Delta Lake jars not found")
     assert "scripts/setup.sh" in proc.stderr
+
+
+def test_version(repo: Path) -> None:
+    from importlib import metadata
+
+    proc = c360("--version", cwd=repo)
+    assert (proc.returncode, proc.stdout.strip()) == (0, f"c360 {metadata.version('c360')}")
+
+
+def test_an_unexpected_error_is_one_line_and_a_trace_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not one of c360's own errors (a bug, or the engine failing): exit 1, one line that
+    names the file holding the whole traceback."""
+    from c360.cli import _guarded
+
+    monkeypatch.setenv("C360_LOG_DIR", str(tmp_path / "logs"))
+
+    def broken() -> int:
+        return {"a": 1}["b"]  # a KeyError, as a bug raises it
+
+    assert _guarded(broken) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("c360: unexpected error: KeyError: 'b' ")
+    (trace,) = (tmp_path / "logs").glob("c360-error-*.log")
+    assert f"(full trace: {trace})" in err
+    text = trace.read_text(encoding="utf-8")
+    assert "Traceback (most recent call last)" in text and "in broken" in text
+    assert oct(trace.stat().st_mode & 0o777) == "0o600"

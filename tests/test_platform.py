@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +18,8 @@ from pyspark.sql import functions as F
 from c360.config import Config
 from c360.errors import ConfigError, LakeNotWritableError
 from c360.lake import Lake, ensure_writable, split_table_name
+from c360.logs import TerminalProgress, configure_logging
+from c360.reporting import run_status
 from c360.runner import STAGES, StageContext, StageResult, latest_runs, run_stages
 from c360.session import (
     QUIET_LOGGERS,
@@ -45,9 +50,18 @@ def test_session_settings(spark: SparkSession, base_conf: Config) -> None:
     # Spark's warnings about what the pipeline does on purpose stay off the user's screen
     log4j = spark.sparkContext._jvm.org.apache.logging.log4j.LogManager
     config = log4j.getContext(False).getConfiguration()
+    assert "org.apache.spark.sql.execution.window.WindowExec" in QUIET_LOGGERS
     for name in QUIET_LOGGERS:  # its own setting, not the root's level inherited
         logger = config.getLoggerConfig(name)
         assert (logger.getName(), logger.getLevel().toString()) == (name, "ERROR")
+    # the shipped file is the driver's configuration, and a logger with one noisy line
+    # keeps its other warnings (a filter drops that line only)
+    source = config.getConfigurationSource().getLocation()
+    assert source.endswith("c360/log4j2.properties"), source
+    tasks = config.getLoggerConfig("org.apache.spark.scheduler.TaskSetManager")
+    assert tasks.getName() == "org.apache.spark.scheduler.TaskSetManager"
+    assert "very large size" in tasks.getFilter().toString()
+    assert spark.conf.get("spark.ui.showConsoleProgress") == "false"
 
 
 def test_py4j_resolves_a_class_and_a_static_method_once(spark: SparkSession) -> None:
@@ -210,6 +224,22 @@ def test_job_runs_records_success_and_failure(
     # the stage's fixed cost: one table written is one commit; the failure wrote nothing
     assert ok.delta_commits == 1 and ok.spark_jobs >= 1
     assert (failed.delta_commits, failed.spark_jobs) == (0, 0)
+    # c360 status: newest pipeline run first, a line per stage with its error
+    lake = Lake.from_config(conf)
+    status = run_status(spark, lake)
+    assert len(status) == 4, status
+    assert status[0].startswith("pipeline run p2 as_of=2026-11-24 started ")
+    assert status[0].endswith(": 1 stage(s), failed in t_boom")
+    assert status[1].startswith("  t_boom       failed    rows_in=0 rows_out=0 ")
+    assert status[1].endswith("error: ValueError: table bronze.t_boom: column x is broken")
+    assert status[2].endswith(": 1 stage(s), succeeded")
+    assert status[3].startswith("  t_copy       succeeded rows_in=0 rows_out=3 ")
+    assert status[3].endswith(f"jobs={ok.spark_jobs} commits=1")
+    assert run_status(spark, lake, pipelines=1) == status[:2]
+    empty = Lake(str(conf.lake.root) + "-none")
+    assert run_status(spark, empty) == [
+        f"no runs yet (ops.job_runs does not exist under {empty.root})"
+    ]
 
 
 def test_class_archive_options_name_the_archive_only_once_it_is_built(tmp_path: Path) -> None:
@@ -255,3 +285,59 @@ def test_class_archive_is_built_once_and_a_jvm_maps_it(
         [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=600
     )
     assert run.returncode == 0 and "rows 3" in run.stdout, run.stderr[-3000:]
+
+
+def test_a_terminal_shows_one_progress_line_per_stage() -> None:
+    """On a terminal a stage's INFO lines become one line rewritten in place (stage k of
+    n, step, rows, seconds); warnings and the stage's end line print whole."""
+    out = io.StringIO()
+    handler = TerminalProgress(out)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    log = logging.getLogger("c360.test_progress")
+    log.propagate, log.level = False, logging.INFO
+    log.addHandler(handler)
+    try:
+        start = {"stage": "silver", "stage_index": 2, "stage_count": 9}
+        log.info("stage=silver run_id=r as_of=2026-11-03 started", extra=start)
+        log.info("step=silver.sales files=1 rows_checked=1234 inserted=1 seconds=0.1")
+        log.warning("step=silver.sales 3 rows quarantined")  # a None row, say
+        log.info("step=silver.shared seconds=1.0")
+        log.info("stage=silver status=succeeded rows_out=7", extra={"stage_done": True})
+        log.info("step=gold.inputs started")  # between stages: no stage in the line
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    text = out.getvalue()
+    lines = text.split("\n")
+    assert lines[:2] == [
+        "\r\x1b[K[2/9] silver  0s"
+        "\r\x1b[K[2/9] silver  silver.sales  rows 1,234  0s"
+        "\r\x1b[KWARNING step=silver.sales 3 rows quarantined",
+        "\r\x1b[K[2/9] silver  silver.sales  rows 1,234  0s"
+        "\r\x1b[K[2/9] silver  silver.shared  0s"
+        "\r\x1b[KINFO stage=silver status=succeeded rows_out=7",
+    ]
+    assert lines[2:] == ["\r\x1b[Kc360  gold.inputs  0s", ""]
+    assert "files=1" not in text  # the plain INFO lines never print on a terminal
+
+
+def test_logs_are_plain_lines_off_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", terminal=False)
+    logging.getLogger("c360.test_plain").info("step=x rows_out=1 seconds=0.1")
+    assert capsys.readouterr().err.endswith("INFO c360.test_plain: step=x rows_out=1 seconds=0.1\n")
+    configure_logging("INFO", terminal=True)
+    assert isinstance(logging.getLogger().handlers[0], TerminalProgress)
+    configure_logging("WARNING", terminal=True)  # nothing to show progress with
+    assert not isinstance(logging.getLogger().handlers[0], TerminalProgress)
+
+
+SPARK_LINE = re.compile(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (WARN|ERROR) (\S+): (.*)$", re.M)
+
+
+def test_a_run_prints_no_spark_warning_and_no_progress_bar(world: Path) -> None:
+    """The small world's ``c360 run`` (Spark at WARN, as in the demo): Spark's own lines
+    follow lib/c360/log4j2.properties, so nothing the pipeline does on purpose shows."""
+    text = (world / "run.log").read_text(encoding="utf-8")
+    assert "stage=reconcile status=succeeded" in text
+    assert SPARK_LINE.findall(text) == []
+    assert "[Stage " not in text and "Using Spark's default log4j profile" not in text

@@ -27,7 +27,7 @@ from c360.errors import ConcurrentRunError, ErasureError, PrivacyError
 from c360.lake import Lake
 from c360.lock import lake_lock, lock_path
 from c360.privacy import pseudo
-from c360.privacy.erase import Request, bronze_lineage, footprint, run_erase
+from c360.privacy.erase import Request, footprint, plan_erasure, run_erase
 from c360.privacy.scan import find_values
 from c360.runner import run_stages
 from conftest import DEFAULT_AS_OF, SMALL_WORLD_IDENTITY
@@ -250,11 +250,15 @@ def test_erase_removes_the_person_everywhere_and_the_id_is_never_reused(
     fp = footprint(spark, lake, [cid])
     sale_id = fp.records["sales"][0]
     assert fp.emails and fp.phones and fp.shared == 0
-    raw = _raw_identifiers(spark, lake, bronze_lineage(spark, lake, fp))
-    needles = sorted({*fp.emails, *fp.phones, *raw, cid})
-    assert find_values(str(tmp_path / "lake"), needles), "the scan must see the person first"
     tables = lake.tables(spark)
     before = latest_versions(lake, tables)
+    # --dry-run: what would go, found as the erasure finds it, and nothing written
+    plan = plan_erasure(spark, conf, Request(email=target["email"]))
+    assert (plan.customer_ids, plan.shared) == ([cid], 0) and plan.rows["silver.customers"] == 1
+    assert latest_versions(lake, tables) == before
+    raw = _raw_identifiers(spark, lake, plan.lineage)
+    needles = sorted({*fp.emails, *fp.phones, *raw, cid})
+    assert find_values(str(tmp_path / "lake"), needles), "the scan must see the person first"
 
     with pytest.raises(ErasureError, match=r"not in silver\.identity_crosswalk"):
         run_erase(spark, conf, Request(customer_id="C-nobody"))
@@ -262,6 +266,7 @@ def test_erase_removes_the_person_everywhere_and_the_id_is_never_reused(
     assert result.customer_ids == [cid]
     assert result.rows_deleted["silver.customers"] == 1
     assert sum(result.exports.values()) >= 1
+    assert (result.rows_deleted, result.exports) == (plan.rows, plan.exports)  # as planned
     assert any(t.startswith("bronze.") for t in result.rows_deleted)
 
     # every table lost exactly the rows the result reports, and nothing else: only the

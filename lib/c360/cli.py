@@ -127,6 +127,18 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from c360.lake import Lake
+    from c360.reporting import run_status
+    from c360.session import build_spark
+
+    conf = _load(args)
+    lake = Lake.from_config(conf)
+    for line in run_status(build_spark(conf), lake, args.last):
+        print(line)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from c360.lake import Lake
     from c360.report import write_report
@@ -199,11 +211,23 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 def cmd_erase(args: argparse.Namespace) -> int:
     from c360.lock import lake_lock
-    from c360.privacy.erase import Request, run_erase
+    from c360.privacy.erase import Request, plan_erasure, run_erase
     from c360.session import build_spark
 
     conf = _load(args)
     req = Request(customer_id=args.customer_id, email=args.email, phone=args.phone)
+    if args.dry_run:
+        plan = plan_erasure(build_spark(conf), conf, req)
+        print(
+            f"would erase {', '.join(plan.customer_ids)}: {sum(plan.rows.values()):,} rows in "
+            f"{len(plan.rows)} tables, {sum(plan.exports.values()):,} export rows "
+            f"({plan.shared} contact point(s) kept: another customer has them); nothing written"
+        )
+        for table, n in plan.rows.items():
+            print(f"  {table:<32} {n:>8,}")
+        for file, n in sorted(plan.exports.items()):
+            print(f"  exports/{file:<24} {n:>8,}")
+        return 0
     # Erasure deletes and vacuums: no pipeline run may read or write the lake meanwhile.
     with lake_lock(conf, "c360 erase"):
         results = run_erase(build_spark(conf), conf, req)
@@ -237,8 +261,18 @@ def cmd_checksum(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("c360")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="c360", description="Customer 360 lakehouse")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="run pipeline stages (all configured stages by default)")
@@ -287,6 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--customer-id", default=None, help="the customer_id to erase")
     who.add_argument("--email", default=None, help="erase the one customer with this email")
     who.add_argument("--phone", default=None, help="erase the one customer with this phone")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="count what would be removed, per table; write nothing",
+    )
     p.set_defaults(func=cmd_erase)
 
     p = sub.add_parser(
@@ -301,6 +340,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="list the lake's tables with row counts")
     _common(p, as_of=False)
     p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("status", help="the last pipeline runs: stages, rows, seconds, errors")
+    _common(p, as_of=False)
+    p.add_argument("--last", type=int, default=3, help="how many pipeline runs (default 3)")
+    p.set_defaults(func=cmd_status)
     return parser
 
 
@@ -313,6 +357,28 @@ def _guarded(func: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("c360: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug or the engine's own failure: one line, trace in a file
+        path = _write_trace(exc)
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        print(
+            f"c360: unexpected error: {type(exc).__name__}: {first} (full trace: {path})",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _write_trace(exc: BaseException) -> str:
+    """The whole traceback (a Py4J error's carries the JVM's) in a private file under
+    ``$C360_LOG_DIR`` or the system temp folder: the screen gets one line."""
+    import tempfile
+    import traceback
+
+    folder = os.environ.get("C360_LOG_DIR") or tempfile.gettempdir()
+    os.makedirs(folder, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix="c360-error-", suffix=".log", dir=folder)  # mode 600
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,18 +6,98 @@ Only counts, table names and timings are logged here; never row content (PII).
 from __future__ import annotations
 
 import logging
+import re
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TextIO
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_STEP = re.compile(r"\bstep=(\S+)")
+_ROWS = re.compile(r"\brows(?:_out|_checked)?=(\d+)")
 
 
-def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level.upper(), format=_FORMAT, force=True)
+def configure_logging(level: str = "INFO", terminal: bool | None = None) -> None:
+    """Plain lines, one per record, in CI and in files. On a terminal (``terminal`` None:
+    stderr is one), the INFO lines of a stage become one progress line instead, rewritten
+    in place; warnings, errors and each stage's end line stay (``TerminalProgress``)."""
+    if terminal is None:
+        terminal = sys.stderr.isatty()
+    numeric = logging.getLevelName(level.upper())
+    if terminal and isinstance(numeric, int) and numeric <= logging.INFO:
+        handler: logging.Handler = TerminalProgress(sys.stderr)
+        handler.setFormatter(logging.Formatter(_FORMAT))
+        logging.basicConfig(level=numeric, handlers=[handler], force=True)
+    else:
+        logging.basicConfig(level=level.upper(), format=_FORMAT, force=True)
     # py4j chatters at INFO about every gateway call.
     logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+class TerminalProgress(logging.Handler):
+    """One line per stage on a terminal: ``[3/9] identity  identity.links  rows 3,363
+    12s``, rewritten as the stage's steps log, then replaced by the stage's end line.
+    The runner marks a stage's start with ``extra={"stage": name, "stage_index": k,
+    "stage_count": n}`` and its end with ``extra={"stage_done": True}``; every other INFO
+    line only feeds the progress line (its ``step=`` and row count). Warnings and errors
+    print whole, and the progress line is drawn again under them."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self.stream = stream
+        self.stage = ""
+        self.started = time.monotonic()
+        self.detail = ""
+        self.rows: str | None = None
+        self.shown = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if hasattr(record, "stage_index"):
+                n = getattr(record, "stage_count", "?")
+                self.stage = f"[{record.stage_index}/{n}] {getattr(record, 'stage', '')}"
+                self.started, self.detail, self.rows = time.monotonic(), "", None
+            if record.levelno > logging.INFO or getattr(record, "stage_done", False):
+                self._clear()
+                self.stream.write(self.format(record) + "\n")
+                if getattr(record, "stage_done", False):
+                    self.stage, self.detail, self.rows = "", "", None
+                    self.started = time.monotonic()
+                    return
+            else:
+                msg = record.getMessage()
+                step = _STEP.search(msg)
+                rows = _ROWS.search(msg)
+                if step and step.group(1) != self.detail:
+                    self.detail, self.rows = step.group(1), None
+                self.rows = f"{int(rows.group(1)):,}" if rows else self.rows
+            self._draw()
+        except Exception:  # a log line must never stop a run
+            self.handleError(record)
+
+    def _clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.shown = False
+
+    def _draw(self) -> None:
+        if not (self.stage or self.detail):  # nothing under way yet (the lock's line)
+            return
+        parts = [self.stage or "c360", self.detail]
+        if self.rows is not None:
+            parts.append(f"rows {self.rows}")
+        parts.append(f"{time.monotonic() - self.started:.0f}s")
+        self.stream.write("\r\x1b[K" + "  ".join(p for p in parts if p))
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\n")
+            self.shown = False
+        super().close()
 
 
 @dataclass

@@ -10,7 +10,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from c360.lake import Lake
-from c360.runner import latest_runs
+from c360.runner import JOB_RUNS_TABLE, latest_runs
 
 
 @dataclass(frozen=True)
@@ -32,21 +32,8 @@ def lake_summary(spark: SparkSession, lake: Lake, export_root: str | None = None
     names = lake.tables(spark)
     for name, rows in lake.row_counts(spark, names).items():
         out.tables.append(TableInfo(name, lake.path(name), rows))
-    if "ops.job_runs" in names:
-        runs = latest_runs(lake.read(spark, "ops.job_runs"))
-        last = runs.orderBy(F.col("started_at").desc()).select("pipeline_run_id").first()
-        if last:
-            out.notes.append("last pipeline run:")
-            for r in (
-                runs.filter(F.col("pipeline_run_id") == last.pipeline_run_id)
-                .orderBy("started_at")
-                .collect()
-            ):
-                rows_out = sum((r.rows_written or {}).values())
-                secs = f"{r.seconds:.1f}s" if r.seconds is not None else "-"
-                out.notes.append(
-                    f"  {r.stage:<12} {r.status:<10} as_of={r.as_of} rows_out={rows_out:,} {secs}"
-                )
+    if JOB_RUNS_TABLE in names:
+        out.notes.extend(run_status(spark, lake, pipelines=1))
     if "ops.bronze_files" in names:
         files = lake.read(spark, "ops.bronze_files")
         agg = files.agg(
@@ -106,6 +93,48 @@ def lake_summary(spark: SparkSession, lake: Lake, export_root: str | None = None
     if "gold.contact_plan" in names:
         out.notes.extend(_activation_notes(spark, lake, names, export_root))
     return out
+
+
+def run_status(spark: SparkSession, lake: Lake, pipelines: int = 3) -> list[str]:
+    """The newest ``pipelines`` pipeline runs in ``ops.job_runs``, newest first, a line
+    per stage run: status, rows in and out, seconds, Spark jobs, Delta commits and the
+    error. A stage with only its ``running`` row was killed, or is still running."""
+    if not lake.exists(spark, JOB_RUNS_TABLE):
+        return [f"no runs yet ({JOB_RUNS_TABLE} does not exist under {lake.root})"]
+    runs = latest_runs(lake.read(spark, JOB_RUNS_TABLE)).collect()  # ops rows: a few per run
+    by_pipeline: dict[str, list] = {}
+    for r in sorted(runs, key=lambda r: r.started_at):
+        by_pipeline.setdefault(r.pipeline_run_id, []).append(r)
+    newest = sorted(by_pipeline.values(), key=lambda rs: rs[0].started_at, reverse=True)
+    lines: list[str] = []
+    for stages in newest[:pipelines]:
+        first = stages[0]
+        failed = [r.stage for r in stages if r.status == "failed"]
+        running = [r.stage for r in stages if r.status == "running"]
+        outcome = (
+            f"failed in {', '.join(failed)}"
+            if failed
+            else f"not finished: {', '.join(running)} killed or still running"
+            if running
+            else "succeeded"
+        )
+        lines.append(
+            f"pipeline run {first.pipeline_run_id} as_of={first.as_of} started "
+            f"{first.started_at:%Y-%m-%d %H:%M:%S} UTC: {len(stages)} stage(s), {outcome}"
+        )
+        for r in stages:
+            rows_in = sum((r.rows_read or {}).values())
+            rows_out = sum((r.rows_written or {}).values())
+            secs = f"{r.seconds:.1f}s" if r.seconds is not None else "-"
+            cost = f"jobs={r.spark_jobs} commits={r.delta_commits}" if r.spark_jobs else ""
+            line = (
+                f"  {r.stage:<12} {r.status:<9} rows_in={rows_in:,} rows_out={rows_out:,} "
+                f"{secs} {cost}".rstrip()
+            )
+            if r.error:
+                line += f"  error: {r.error.splitlines()[0][:200]}"
+            lines.append(line)
+    return lines
 
 
 def _reconciliation_notes(spark: SparkSession, lake: Lake) -> list[str]:

@@ -136,7 +136,7 @@ def _run_stages(
     lake.ensure_table(spark, JOB_RUNS_TABLE, JOB_RUNS)
     pipeline_run_id = pipeline_run_id or uuid.uuid4().hex
     results: dict[str, StageResult] = {}
-    for name in stages:
+    for index, name in enumerate(stages, 1):
         fn = load_stage(name)
         run_id = f"{pipeline_run_id}-{name}"
         started = _utcnow()
@@ -159,7 +159,10 @@ def _run_stages(
             "delta_commits": None,
         }
         _record(spark, lake, row)
-        log.info("stage=%s run_id=%s as_of=%s started", name, run_id, as_of.isoformat())
+        progress = {"stage": name, "stage_index": index, "stage_count": len(stages)}
+        log.info(
+            "stage=%s run_id=%s as_of=%s started", name, run_id, as_of.isoformat(), extra=progress
+        )
         t0 = time.perf_counter()
         ctx = StageContext(spark, conf, lake, as_of, run_id, pipeline_run_id, started)
         meter = Meter(spark, lake.root).start()
@@ -177,7 +180,9 @@ def _run_stages(
                 error=f"{type(exc).__name__}: {exc}"[:4000],
             )
             _record(spark, lake, row)
-            log.error("stage=%s status=failed seconds=%.1f", name, seconds)
+            log.error(
+                "stage=%s status=failed seconds=%.1f", name, seconds, extra={"stage_done": True}
+            )
             raise
         seconds = time.perf_counter() - t0
         meter.stop()
@@ -200,6 +205,7 @@ def _run_stages(
             result.jobs,
             result.commits,
             seconds,
+            extra={"stage_done": True},
         )
         results[name] = result
     return results

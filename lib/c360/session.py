@@ -167,9 +167,15 @@ def build_spark(conf: Config, *, extra_conf: dict[str, str] | None = None) -> Sp
         # site, five round trips per F.* call. Building the 14 silver typers on the driver:
         # 8.4 -> 6.4 s. Our errors name the table and columns themselves (c360.errors).
         "spark.python.sql.dataFrameDebugging.enabled": "false",
+        # Spark's [Stage N:===>] bars: the CLI shows a stage's progress itself (c360.logs)
+        "spark.ui.showConsoleProgress": "false",
     }
     settings.update(sconf.conf)
     settings.update(extra_conf or {})
+    if not submitted:
+        # Spark's own lines from the first one the JVM logs (scripts/submit.sh passes the
+        # same file to spark-submit's driver and executors)
+        with_java_options(settings, "spark.driver.extraJavaOptions", log4j2_option())
     if not submitted and sconf.class_archive:
         archive = class_archive_options(sconf.jars_cache)
         with_java_options(settings, "spark.driver.extraJavaOptions", archive)
@@ -185,13 +191,41 @@ def build_spark(conf: Config, *, extra_conf: dict[str, str] | None = None) -> Sp
     return spark
 
 
-# Spark loggers that warn about things the pipeline does on purpose: every
-# ``localCheckpoint`` of a persisted frame logs that its lineage was truncated.
-QUIET_LOGGERS = ("org.apache.spark.rdd.MapPartitionsRDD",)
+# Spark's log4j2 configuration for c360's JVMs: warnings on stderr, less the ones about
+# what the pipeline does on purpose (every ``localCheckpoint`` of a persisted frame logs
+# that its lineage was truncated, every rank over a whole frame that it has no partition).
+LOG4J2_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "log4j2.properties")
+
+
+def log4j2_option(path: str = LOG4J2_CONFIG) -> str:
+    """The JVM option that makes log4j2 read ``path``."""
+    option = f"-Dlog4j2.configurationFile=file:{path}"
+    return f'"{option}"' if " " in option else option
+
+
+def error_only_loggers(path: str = LOG4J2_CONFIG) -> tuple[str, ...]:
+    """The loggers the log4j2 file sets to ERROR (``logger.<id>.name`` and
+    ``logger.<id>.level = error``)."""
+    props: dict[str, str] = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            key, sep, value = line.partition("=")
+            if sep and not line.lstrip().startswith("#"):
+                props[key.strip()] = value.strip()
+    ids = [
+        k[len("logger.") : -len(".level")]
+        for k, v in props.items()
+        if k.startswith("logger.") and k.endswith(".level") and v.lower() == "error"
+    ]
+    return tuple(props[f"logger.{i}.name"] for i in ids)
+
+
+QUIET_LOGGERS = error_only_loggers()
 
 
 def quiet_spark_loggers(spark: SparkSession) -> None:
-    """Raise the loggers in ``QUIET_LOGGERS`` to ERROR in the driver's log4j2."""
+    """Raise the loggers in ``QUIET_LOGGERS`` to ERROR in the driver's log4j2: the same
+    as the file does, for a driver started without it (a user's own spark-submit)."""
     jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
     level = jvm.org.apache.logging.log4j.Level.ERROR
     for name in QUIET_LOGGERS:

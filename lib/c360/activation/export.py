@@ -166,10 +166,11 @@ def _swap(root: str, name: str) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def scrub_exports(root: str, customer_ids: set[str]) -> dict[str, int]:
+def scrub_exports(root: str, customer_ids: set[str], dry_run: bool = False) -> dict[str, int]:
     """Drop the rows of ``customer_ids`` from every export folder already written (right to
     erasure); each touched folder is rewritten whole, its manifest updated. Returns the
-    rows removed per ``<folder>/<file>``."""
+    rows removed per ``<folder>/<file>`` (with ``dry_run``, that would be: nothing is
+    written)."""
     removed: dict[str, int] = {}
     if not os.path.isdir(root):
         return removed
@@ -194,7 +195,7 @@ def scrub_exports(root: str, customer_ids: set[str]) -> dict[str, int]:
             removed[f"{name}/{entry['file']}"] = len(rows) - len(kept)
             entry.update(rows=len(kept) - 1, sha256=_digest(new[entry["file"]]))
             entry["bytes"] = len(new[entry["file"]])
-        if not new:
+        if not new or dry_run:
             continue
         manifest["rows"] = sum(f["rows"] for f in manifest["files"])
         tmp = os.path.join(root, f".{name}.tmp")

@@ -279,6 +279,57 @@ def _bronze_quarantine_filter(fp: Footprint) -> Column | None:
     return any_of(conds)
 
 
+def table_condition(
+    spark: SparkSession, lake: Lake, name: str, fp: Footprint, found: dict[str, list[str]]
+) -> Column | None:
+    """The person's rows in ``name``: in a bronze table the rows its lineage names
+    (``found``, from ``bronze_lineage``), in ``bronze.quarantine`` the raw lines that name
+    them, elsewhere ``person_filter`` on the table's columns. None: nothing of theirs."""
+    if name in found:
+        return lineage().isin(found[name])
+    if name == "bronze.quarantine":
+        return _bronze_quarantine_filter(fp)
+    if name.startswith("bronze."):
+        return None
+    return person_filter(name, lake.read(spark, name).columns, fp)
+
+
+@dataclass
+class ErasurePlan:
+    """What ``c360 erase --dry-run`` reports: counts and row positions, nothing the
+    person's rows hold."""
+
+    customer_ids: list[str]
+    rows: dict[str, int]  # table -> rows an erasure would delete now
+    exports: dict[str, int]  # <folder>/<file> -> rows it would drop
+    shared: int  # contact points kept because another customer carries them too
+    lineage: dict[str, list[str]]  # bronze table -> the person's rows, "<file>#<row>"
+
+
+def plan_erasure(spark: SparkSession, conf: Config, req: Request) -> ErasurePlan:
+    """The rows ``run_erase`` would delete for ``req``, per table and export file, found
+    the way it finds them, in one counting job; nothing is written or logged."""
+    lake = Lake.from_config(conf)
+    ids = with_merged_ids(spark, lake, find_customers(spark, lake, req))
+    fp = footprint(spark, lake, ids, req)
+    found = bronze_lineage(spark, lake, fp)
+    fp.lineage = sorted({x for rows in found.values() for x in rows})
+    scans = []
+    for name in [t for t in lake.tables(spark) if not t.startswith("ops.")]:
+        cond = table_condition(spark, lake, name, fp, found)
+        if cond is not None:
+            scans.append(lake.read(spark, name).filter(cond).select(F.lit(name).alias("t")))
+    rows = {}
+    if scans:
+        union = functools.reduce(DataFrame.unionByName, scans)
+        rows = {
+            r["t"]: int(r["n"])
+            for r in union.groupBy("t").count().withColumnRenamed("count", "n").collect()
+        }
+    exports = scrub_exports(conf.activation.export_root, set(ids), dry_run=True)
+    return ErasurePlan(ids, dict(sorted(rows.items())), exports, fp.shared, found)
+
+
 def _regex_escape(text: str) -> str:
     return "".join("\\" + ch if not ch.isalnum() else ch for ch in text)
 
@@ -432,15 +483,7 @@ def erase_customers(
     order = [t for g in groups for t in g] + [t for t in IDENTITY_LAST if t in tables]
 
     def erase_table(name: str) -> None:
-        columns = lake.read(spark, name).columns
-        if name in found:
-            cond: Column | None = lineage().isin(found[name])
-        elif name == "bronze.quarantine":
-            cond = _bronze_quarantine_filter(fp)
-        elif name.startswith("bronze."):
-            cond = None
-        else:
-            cond = person_filter(name, columns, fp)
+        cond = table_condition(spark, lake, name, fp, found)
         if cond is None:
             return
         if name == "bronze.quarantine":

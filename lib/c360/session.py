@@ -203,15 +203,18 @@ def log4j2_option(path: str = LOG4J2_CONFIG) -> str:
     return f'"{option}"' if " " in option else option
 
 
-def error_only_loggers(path: str = LOG4J2_CONFIG) -> tuple[str, ...]:
+def error_only_loggers() -> tuple[str, ...]:
     """The loggers the log4j2 file sets to ERROR (``logger.<id>.name`` and
-    ``logger.<id>.level = error``)."""
+    ``logger.<id>.level = error``). Read as package data: under spark-submit the package
+    is imported from the ``--py-files`` zip, where the file has no path of its own."""
+    from importlib import resources
+
+    text = resources.files("c360").joinpath("log4j2.properties").read_text(encoding="utf-8")
     props: dict[str, str] = {}
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            key, sep, value = line.partition("=")
-            if sep and not line.lstrip().startswith("#"):
-                props[key.strip()] = value.strip()
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.lstrip().startswith("#"):
+            props[key.strip()] = value.strip()
     ids = [
         k[len("logger.") : -len(".level")]
         for k, v in props.items()

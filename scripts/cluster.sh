@@ -13,10 +13,11 @@ WUI=${C360_WORKER_UI_PORT:-8081}
 CORES=${C360_WORKER_CORES:-2}
 MEM=${C360_WORKER_MEMORY:-4g}
 DIR=${C360_CLUSTER_DIR:-.cache/cluster}
+case "$DIR" in /*) ;; *) DIR="$PWD/$DIR" ;; esac  # absolute: the worker's folder is not the checkout's
 PY=.venv/bin/python
 [ -x "$PY" ] || { echo "cluster: run scripts/setup.sh first" >&2; exit 1; }
 SPARK_HOME=$("$PY" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')
-export SPARK_HOME SPARK_LOCAL_IP=127.0.0.1 SPARK_WORKER_DIR="$PWD/$DIR/work"
+export SPARK_HOME SPARK_LOCAL_IP=127.0.0.1 SPARK_WORKER_DIR="$DIR/work"
 export PYSPARK_PYTHON="$PWD/.venv/bin/python"
 
 wait_for() {  # file pattern seconds

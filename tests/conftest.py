@@ -33,6 +33,50 @@ def pytest_configure(config: pytest.Config) -> None:
     _CONFIG.append(config)
 
 
+# Caches a run may fill (bytecode, jars, the JVM class archive), not output.
+_CACHES = (".cache/", ".pytest_cache/", ".ruff_cache/", ".venv/")
+
+
+def repo_leftovers(repo: Path = REPO) -> set[str]:
+    """Untracked and ignored paths in the checkout, less caches: ignored directories count
+    as one entry (``lake/``), so a test that writes a lake into the checkout shows."""
+    proc = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=normal", "--ignored=traditional"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:  # not a git checkout (an unpacked sdist): nothing to compare
+        return set()
+    paths = {line[3:] for line in proc.stdout.splitlines() if line[:2] in ("??", "!!")}
+    return {p for p in paths if not p.startswith(_CACHES) and "__pycache__" not in p}
+
+
+_LEFT_BEFORE: set[str] = set()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # the controller, not an xdist worker
+        _LEFT_BEFORE.update(repo_leftovers())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when the suite left files in the checkout: tests write under
+    ``tmp_path`` or the system temp folder only."""
+    if hasattr(session.config, "workerinput") or session.config.option.collectonly:
+        return
+    left = sorted(repo_leftovers() - _LEFT_BEFORE)
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                f"FAILED: the test run left {len(left)} path(s) in the checkout: "
+                + ", ".join(left[:10]),
+                red=True,
+            )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Print a failure or a fixture error as it happens, not only in the end summary: a CI
     run stopped by its time limit never reaches the summary."""

@@ -17,8 +17,8 @@ from pyspark.sql import functions as F
 
 from c360.config import Config
 from c360.generate.reference import SALES_PLANS
+from c360.html_report import build_report
 from c360.lake import Lake
-from c360.report import build_report
 from c360.runner import run_stages
 from conftest import DEFAULT_AS_OF, copy_world
 

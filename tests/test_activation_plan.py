@@ -27,7 +27,7 @@ from pyspark.sql.types import (
 )
 
 from c360.activation import export, plan, results
-from c360.activation.stage import CONTACT_PLAN, prior_plan, write_plan
+from c360.activation.stage import prior_plan, write_plan
 from c360.config import ActivationConfig, ChannelConfig, Config
 from c360.errors import ConfigError
 from c360.gold import facts
@@ -35,6 +35,7 @@ from c360.lake import Lake
 from c360.schemas import gold as G
 from c360.schemas import silver as S
 from c360.schemas.ops import ERASURE_LOG
+from c360.schemas.registry import GOLD_CONTACT_PLAN as CONTACT_PLAN
 
 D = dt.date
 AS_OF = D(2026, 6, 15)  # sends on 2026-06-16

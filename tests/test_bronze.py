@@ -11,9 +11,10 @@ from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from c360.bronze import ingest
-from c360.bronze.ingest import Lineage, load_batch, parse_file
+from c360.bronze import parse
 from c360.bronze.landing import list_files, normalize_column
+from c360.bronze.parse import Lineage, parse_file
+from c360.bronze.stage import load_batch
 from c360.config import Config, SourceSpec
 from c360.lake import Lake
 from c360.runner import latest_runs, run_stages
@@ -190,8 +191,8 @@ def test_jsonl_broken_lines(spark: SparkSession, conf: Config) -> None:
         .collect()
     )
     assert [(r._row_number, r.reason) for r in q] == [
-        (3, ingest.REASON_BROKEN_JSON),
-        (4, ingest.REASON_BROKEN_JSON),
+        (3, parse.REASON_BROKEN_JSON),
+        (4, parse.REASON_BROKEN_JSON),
     ]
     assert files_log(spark, conf).first().reconciled
 

@@ -123,14 +123,14 @@ def test_an_unexpected_error_is_one_line_and_a_trace_file(
 ) -> None:
     """Not one of c360's own errors (a bug, or the engine failing): exit 1, one line that
     names the file holding the whole traceback."""
-    from c360.cli import _guarded
+    from c360.cli import run_guarded
 
     monkeypatch.setenv("C360_LOG_DIR", str(tmp_path / "logs"))
 
     def broken() -> int:
         return {"a": 1}["b"]  # a KeyError, as a bug raises it
 
-    assert _guarded(broken) == 1
+    assert run_guarded(broken) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("c360: unexpected error: KeyError: 'b' ")
     (trace,) = (tmp_path / "logs").glob("c360-error-*.log")

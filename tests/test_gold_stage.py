@@ -16,8 +16,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
 from c360.config import Config
+from c360.html_report import SECTIONS, build_report
 from c360.lake import Lake
-from c360.report import SECTIONS, build_report
 from c360.runner import run_stages
 from c360.schemas import silver as S
 

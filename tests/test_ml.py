@@ -16,11 +16,11 @@ from pyspark.sql import functions as F
 
 from c360.config import Config
 from c360.errors import ConfigError, ModelError
+from c360.gold.scores import customer_level
 from c360.lake import Lake
 from c360.ml import CHURN, RENEWAL, registry
 from c360.ml import features as feat
 from c360.ml import model as M
-from c360.ml.scores import customer_level
 from c360.ml.stage import plan_training, train_model
 from c360.runner import run_stages
 from c360.schemas import gold as G

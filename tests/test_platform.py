@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -19,7 +20,6 @@ from c360.config import Config
 from c360.errors import ConfigError, LakeNotWritableError
 from c360.lake import Lake, ensure_writable, split_table_name
 from c360.logs import TerminalProgress, configure_logging
-from c360.reporting import run_status
 from c360.runner import STAGES, StageContext, StageResult, latest_runs, run_stages
 from c360.session import (
     QUIET_LOGGERS,
@@ -27,6 +27,7 @@ from c360.session import (
     class_archive_path,
     with_java_options,
 )
+from c360.summary import run_status
 
 
 def stage_copy(ctx: StageContext) -> StageResult:
@@ -135,7 +136,7 @@ def test_ensure_table_adds_new_nullable_columns(spark: SparkSession, conf: Confi
     from pyspark.sql.types import ArrayType, IntegerType, StringType, StructField, StructType
 
     from c360.errors import SchemaError
-    from c360.tables import merge_changed
+    from c360.io import merge_changed
 
     lake = Lake.from_config(conf)
     old = StructType([StructField("k", IntegerType(), False), StructField("v", StringType())])
@@ -341,3 +342,80 @@ def test_a_run_prints_no_spark_warning_and_no_progress_bar(world: Path) -> None:
     assert "stage=reconcile status=succeeded" in text
     assert SPARK_LINE.findall(text) == []
     assert "[Stage " not in text and "Using Spark's default log4j profile" not in text
+
+
+# ----------------------------------------------------------------------- structure
+
+
+LAYERS = ("bronze", "silver", "identity", "gold", "ml", "activation", "privacy")
+# Commands over the whole lake: they may use any layer, and no layer uses them.
+TOP = ("cli", "reconcile", "html_report", "summary", "checksum", "generate")
+
+
+def layer_rank(module: str) -> int:
+    """0 for the core (config, lake, io, schemas, runner, ...), then the layers in order,
+    then the commands."""
+    part = module.split(".")[1] if "." in module else ""
+    if part in LAYERS:
+        return 1 + LAYERS.index(part)
+    return len(LAYERS) + 1 if part in TOP else 0
+
+
+def c360_imports(path: Path) -> list[str]:
+    import ast
+
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("c360"):
+            out.append(node.module)
+        elif isinstance(node, ast.Import):
+            out += [a.name for a in node.names if a.name.startswith("c360")]
+    return out
+
+
+def test_imports_only_go_down_the_layers(repo: Path) -> None:
+    """core and io, then bronze, silver, identity, gold, ml, activation, privacy: a module
+    imports its own layer or lower ones, never a higher one (imported in the function
+    bodies too)."""
+    package = repo / "lib" / "c360"
+    upward = []
+    for path in sorted(package.rglob("*.py")):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        module = ".".join(p for p in parts if p != "__init__")
+        upward += [
+            f"{module} -> {target}"
+            for target in c360_imports(path)
+            if layer_rank(target) > layer_rank(module)
+        ]
+    assert upward == []
+    # the check itself sees an upward import
+    assert layer_rank("c360.privacy.erase") > layer_rank("c360.identity.stage") > 0
+    assert layer_rank("c360.io") == layer_rank("c360.lake") == 0
+
+
+def test_every_table_of_a_run_is_in_the_registry(spark: SparkSession, world: Path) -> None:
+    """The registry (schemas/registry.py) names every table the pipeline writes, but the
+    per-source bronze tables, with the schema the table has."""
+    from c360.schemas.registry import SCHEMAS
+
+    lake = Lake(str(world / "lake"))
+    tables = lake.tables(spark)
+    sources = {t for t in tables if t.startswith("bronze.") and t != "bronze.quarantine"}
+    assert sorted(set(tables) - sources - set(SCHEMAS)) == []
+    for name in ["silver.customers", "gold.customer_360", "ops.job_runs"]:
+        have = {f.name: f.dataType for f in lake.read(spark, name).schema.fields}
+        assert have == {f.name: f.dataType for f in SCHEMAS[name].fields}, name
+
+
+def test_the_suite_finds_files_left_in_the_checkout(repo: Path) -> None:
+    """conftest's end-of-run check (pytest_sessionfinish) sees a file a test leaves."""
+    from conftest import repo_leftovers
+
+    before = repo_leftovers(repo)
+    probe = repo / f"leftover-probe-{os.getpid()}.csv"
+    probe.write_text("a,b\n", encoding="utf-8")
+    try:
+        assert repo_leftovers(repo) - before == {probe.name}
+    finally:
+        probe.unlink()
+    assert repo_leftovers(repo) == before

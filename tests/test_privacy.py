@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from c360.config import Config
@@ -28,9 +28,9 @@ from c360.lake import Lake
 from c360.lock import lake_lock, lock_path
 from c360.privacy import pseudo
 from c360.privacy.erase import Request, footprint, plan_erasure, run_erase
-from c360.privacy.scan import find_values
 from c360.runner import run_stages
 from conftest import DEFAULT_AS_OF, SMALL_WORLD_IDENTITY
+from filescan import find_values
 
 KEY = b"k3y-for-tests"
 
@@ -47,7 +47,13 @@ def test_keyed_hash_is_hmac_sha256_and_nulls_stay_null(spark: SparkSession) -> N
         ],
         "id string, email string",
     )
-    got = pseudo.with_keyed_hashes(df, ["email"], pseudo.key_frame(spark, KEY))
+
+    def keyed(d: DataFrame, key: bytes) -> DataFrame:
+        pads = d.crossJoin(pseudo.key_frame(spark, key))
+        email = pseudo.hmac_sha256(F.col("email"), F.col("_kipad"), F.col("_kopad"))
+        return pads.select("id", email.alias("email"))
+
+    got = keyed(df, KEY)
 
     def h(v: str | None) -> str | None:
         return None if v is None else hmac.new(KEY, v.encode(), hashlib.sha256).hexdigest()
@@ -58,10 +64,10 @@ def test_keyed_hash_is_hmac_sha256_and_nulls_stay_null(spark: SparkSession) -> N
     assert_df_equality(got, want, ignore_row_order=True, ignore_nullable=True)
     # a key longer than the SHA-256 block is hashed first (RFC 2104)
     long_key = b"x" * 100
-    one = pseudo.with_keyed_hashes(df.limit(1), ["email"], pseudo.key_frame(spark, long_key))
+    one = keyed(df.limit(1), long_key)
     want_long = hmac.new(long_key, b"ana.lopez@example.es", hashlib.sha256).hexdigest()
     assert one.first()["email"] == want_long
-    other = pseudo.with_keyed_hashes(df, ["email"], pseudo.key_frame(spark, b"another"))
+    other = keyed(df, b"another")
     assert other.filter("id = '1'").first()["email"] != h("ana.lopez@example.es")
 
 

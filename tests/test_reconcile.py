@@ -11,8 +11,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from c360.lake import Lake
-from c360.reporting import lake_summary
 from c360.silver.sources import MODEL_BY_SOURCE, MODELS, select_versions
+from c360.summary import lake_summary
 
 
 def test_the_world_adds_up_in_every_layer(spark: SparkSession, world: Path) -> None:

@@ -7,6 +7,7 @@ root) is checked first, so a bad call fails in one line and writes nothing.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import os
 import sys
@@ -75,6 +76,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_maintain(args: argparse.Namespace) -> int:
+    """``c360 run --stage maintain``; the date it records defaults to today (UTC): no
+    table's content depends on it."""
+    args.stage = ["maintain"]
+    if args.as_of is None:
+        args.as_of = dt.datetime.now(dt.timezone.utc).date().isoformat()
+    return cmd_run(args)
+
+
 def cmd_fetch_jars(args: argparse.Namespace) -> int:
     from c360.session import fetch_delta_jars
 
@@ -103,8 +113,8 @@ def cmd_class_archive(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     from c360.lake import LAYERS, Lake
-    from c360.reporting import lake_summary
     from c360.session import build_spark
+    from c360.summary import lake_summary
 
     conf = _load(args)
     lake = Lake.from_config(conf)
@@ -129,8 +139,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from c360.lake import Lake
-    from c360.reporting import run_status
     from c360.session import build_spark
+    from c360.summary import run_status
 
     conf = _load(args)
     lake = Lake.from_config(conf)
@@ -140,8 +150,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from c360.html_report import write_report
     from c360.lake import Lake
-    from c360.report import write_report
     from c360.runner import parse_as_of
     from c360.session import build_spark
 
@@ -282,6 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("maintain", help="compact (OPTIMIZE) and vacuum every table: weekly upkeep")
+    _common(p, as_of=False)
+    p.add_argument("--as-of", default=None, help="date for ops.job_runs (default: today, UTC)")
+    p.set_defaults(func=cmd_maintain)
+
     p = sub.add_parser("generate", help="land deterministic synthetic source exports")
     _common(p, as_of=False)
     p.add_argument("--source", action="append", default=None, help="only this source (repeatable)")
@@ -348,7 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _guarded(func: Callable[[], int]) -> int:
+def run_guarded(func: Callable[[], int]) -> int:
+    """A command's exit code, with no traceback on the user's screen: our errors are one
+    line (and their own code), anything else one line and a private trace file."""
     try:
         return func()
     except C360Error as exc:
@@ -383,7 +400,7 @@ def _write_trace(exc: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return _guarded(lambda: args.func(args))
+    return run_guarded(lambda: args.func(args))
 
 
 def job_main(stage: str | None, argv: Sequence[str] | None = None) -> int:
@@ -395,7 +412,7 @@ def job_main(stage: str | None, argv: Sequence[str] | None = None) -> int:
     _common(parser, as_of=True)
     args = parser.parse_args(argv)
     args.stage = [stage] if stage else None
-    return _guarded(lambda: cmd_run(args))
+    return run_guarded(lambda: cmd_run(args))
 
 
 if __name__ == "__main__":

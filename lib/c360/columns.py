@@ -1,11 +1,13 @@
-"""Column helpers shared by every layer (``Column -> Column``, no DataFrame)."""
+"""Column helpers shared by every layer (``Column -> Column``), and ``with_run``, the
+one frame transform every layer uses to stamp the run on its rows."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pyspark.sql import Column
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 
@@ -39,3 +41,9 @@ def string_map(mapping: Mapping[str, str | float | None]) -> Column:
 def string_array(values: Iterable[str]) -> Column:
     """A literal array of reference strings, as one Spark SQL expression (see string_map)."""
     return F.expr(f"array({', '.join(_sql_literal(v) for v in sorted(values))})")
+
+
+def with_run(df: DataFrame, as_of: dt.date, run_id: str) -> DataFrame:
+    """The run's ``as_of`` and ``run_id`` on every row: which run date and which run wrote
+    it (one projection)."""
+    return df.withColumns({"as_of": F.lit(as_of), "run_id": F.lit(run_id)})

@@ -366,6 +366,20 @@ class PrivacyConfig:
 
 
 @dataclass(frozen=True)
+class MaintenanceConfig:
+    """``c360 maintain`` (weekly): compaction and how long old file versions are kept."""
+
+    optimize: bool = True  # OPTIMIZE: rewrite each table's small files into few large ones
+    # VACUUM: hours a file no current version reads is kept (time travel, readers still on
+    # an older version), per layer. Delta refuses less than 168 (7 days) unless
+    # allow_short_retention is true.
+    retain_hours: dict[str, float] = field(
+        default_factory=lambda: {"bronze": 168.0, "silver": 168.0, "gold": 168.0, "ops": 168.0}
+    )
+    allow_short_retention: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     env: str = "base"
     lake: LakeConfig = field(default_factory=LakeConfig)
@@ -381,6 +395,7 @@ class Config:
     activation: ActivationConfig = field(default_factory=ActivationConfig)
     ml: MlConfig = field(default_factory=MlConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
     def with_overrides(self, overrides: list[str]) -> Config:

@@ -20,7 +20,7 @@ from pyspark.sql.types import StructType
 
 from c360.config import Config
 from c360.errors import ConfigError, LakeNotWritableError, SchemaError
-from c360.privacy.pii import stats_properties
+from c360.schemas.pii import stats_properties
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,16 @@ class Lake:
             log.debug("table=%s no checksum to read emptiness from", name, exc_info=True)
             return False
 
+    def file_count(self, spark: SparkSession, name: str) -> int | None:
+        """Data files of the latest version, from its checksum (no Spark job); None when
+        there is no checksum to read."""
+        try:
+            checksum = self._checksum(spark, name)
+            return None if checksum is None else int(checksum.numFiles())
+        except Py4JError:
+            log.debug("table=%s no file count in the checksum", name, exc_info=True)
+            return None
+
     def logged_row_count(self, spark: SparkSession, name: str) -> int | None:
         """Rows of the latest version from the statistics of the files its checksum lists
         (records less those a deletion vector hides), without a Spark job; None when the
@@ -119,7 +129,7 @@ class Lake:
         builder = DeltaTable.createIfNotExists(spark).location(self.path(name)).addColumns(schema)
         if partition_by:
             builder = builder.partitionedBy(*partition_by)
-        # personal columns never reach the log's statistics (see c360.privacy.pii)
+        # personal columns never reach the log's statistics (see c360.schemas.pii)
         for key, value in {**stats_properties(schema), **(properties or {})}.items():
             builder = builder.property(key, value)
         table = builder.execute()

@@ -47,24 +47,25 @@ class TerminalProgress(logging.Handler):
     def __init__(self, stream: TextIO) -> None:
         super().__init__()
         self.stream = stream
-        self.stage = ""
-        self.started = time.monotonic()
-        self.detail = ""
-        self.rows: str | None = None
         self.shown = False
+        self._reset("")
+
+    def _reset(self, stage: str) -> None:
+        """A stage starts (``stage``) or ends (""): its step, rows and clock start over."""
+        self.stage, self.detail = stage, ""
+        self.rows: str | None = None
+        self.started = time.monotonic()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             if hasattr(record, "stage_index"):
                 n = getattr(record, "stage_count", "?")
-                self.stage = f"[{record.stage_index}/{n}] {getattr(record, 'stage', '')}"
-                self.started, self.detail, self.rows = time.monotonic(), "", None
+                self._reset(f"[{record.stage_index}/{n}] {getattr(record, 'stage', '')}")
             if record.levelno > logging.INFO or getattr(record, "stage_done", False):
                 self._clear()
                 self.stream.write(self.format(record) + "\n")
                 if getattr(record, "stage_done", False):
-                    self.stage, self.detail, self.rows = "", "", None
-                    self.started = time.monotonic()
+                    self._reset("")
                     return
             else:
                 msg = record.getMessage()

@@ -23,28 +23,29 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from c360.errors import ReconciliationError
+from c360.io import merge_changed, rows_frame
 from c360.lake import Lake
 from c360.logs import step
 from c360.runner import StageContext, StageResult
+from c360.schemas import registry as R
 from c360.schemas.ops import RECONCILIATION
 from c360.silver.merge import row_states, version
 from c360.silver.sources import MODELS, SourceModel, select_versions
-from c360.tables import merge_changed
 
 log = logging.getLogger(__name__)
 
-TABLE = "ops.reconciliation"
-BRONZE_FILES = "ops.bronze_files"
-SILVER_FILES = "ops.silver_files"
-ERASURES = "ops.erasure_log"
-BRONZE_QUARANTINE = "bronze.quarantine"
-SILVER_QUARANTINE = "silver.quarantine"
-PARTY = "silver.party_records"
-CROSSWALK = "silver.identity_crosswalk"
-CUSTOMERS = "silver.customers"
-PROFILE = "gold.customer_360"
-PSEUDO = "gold.customer_360_pseudo"
-PLAN = "gold.contact_plan"
+TABLE = R.OPS_RECONCILIATION
+BRONZE_FILES = R.OPS_BRONZE_FILES
+SILVER_FILES = R.OPS_SILVER_FILES
+ERASURES = R.OPS_ERASURE_LOG
+BRONZE_QUARANTINE = R.BRONZE_QUARANTINE
+SILVER_QUARANTINE = R.SILVER_QUARANTINE
+PARTY = R.SILVER_PARTY_RECORDS
+CROSSWALK = R.SILVER_IDENTITY_CROSSWALK
+CUSTOMERS = R.SILVER_CUSTOMERS
+PROFILE = R.GOLD_CUSTOMER_360
+PSEUDO = R.GOLD_CUSTOMER_360_PSEUDO
+PLAN = R.GOLD_CONTACT_PLAN
 RECORD_KEY = ["source", "source_record_id"]
 MAX_NAMED = 5  # files or tables named in one detail
 
@@ -452,24 +453,23 @@ def build_checks(
 
 
 def report_frame(spark: SparkSession, checks: list[Check], ctx: StageContext) -> DataFrame:
+    run = {"as_of": ctx.as_of, "run_id": ctx.run_id, "recorded_at": ctx.started_at}
     rows = [
-        (
-            ctx.as_of,
-            c.layer,
-            c.table_name,
-            c.check,
-            c.expected,
-            c.actual,
-            c.gap,
-            c.ok,
-            c.severity,
-            c.detail or None,
-            ctx.run_id,
-            ctx.started_at,
-        )
+        {
+            "layer": c.layer,
+            "table_name": c.table_name,
+            "check": c.check,
+            "expected": c.expected,
+            "actual": c.actual,
+            "gap": c.gap,
+            "ok": c.ok,
+            "severity": c.severity,
+            "detail": c.detail or None,
+            **run,
+        }
         for c in checks
     ]
-    return spark.createDataFrame(rows, RECONCILIATION)
+    return rows_frame(spark, TABLE, rows)
 
 
 def run(ctx: StageContext) -> StageResult:

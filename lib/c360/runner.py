@@ -14,24 +14,25 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from c360.config import Config
 from c360.errors import UsageError
+from c360.io import append_rows
 from c360.lake import Lake
 from c360.lock import lake_lock
 from c360.meter import Meter
 from c360.schemas.ops import JOB_RUNS
+from c360.schemas.registry import OPS_JOB_RUNS
 
 log = logging.getLogger(__name__)
 
-JOB_RUNS_TABLE = "ops.job_runs"
+JOB_RUNS_TABLE = OPS_JOB_RUNS
 
 # Every stage the product knows, in pipeline order, as "module:function".
 STAGES: dict[str, str] = {
-    "bronze": "c360.bronze.ingest:run",
+    "bronze": "c360.bronze.stage:run",
     "silver": "c360.silver.stage:run",
     "identity": "c360.identity.stage:run",
     "gold": "c360.gold.stage:run",
@@ -40,6 +41,8 @@ STAGES: dict[str, str] = {
     "activation": "c360.activation.stage:run",
     "pseudonymize": "c360.privacy.pseudo:run",
     "reconcile": "c360.reconcile:run",
+    # Not in pipeline.stages: weekly upkeep (c360 maintain), OPTIMIZE and VACUUM.
+    "maintain": "c360.maintain:run",
 }
 
 
@@ -99,8 +102,7 @@ def _record(spark: SparkSession, lake: Lake, row: dict) -> None:
     appends ``running`` when it starts and ``succeeded`` or ``failed`` when it ends. An
     append is one job (0.26 s on a small lake) and never conflicts with another writer;
     updating the row in place took 4 jobs and 1.0 s, and more as the table grew."""
-    src = spark.createDataFrame([tuple(row[f.name] for f in JOB_RUNS.fields)], JOB_RUNS)
-    src.write.format("delta").mode("append").save(lake.path(JOB_RUNS_TABLE))
+    append_rows(spark, lake, JOB_RUNS_TABLE, [row])
 
 
 def latest_runs(runs: DataFrame) -> DataFrame:
@@ -209,7 +211,3 @@ def _run_stages(
         )
         results[name] = result
     return results
-
-
-def job_runs_exist(spark: SparkSession, lake: Lake) -> bool:
-    return DeltaTable.isDeltaTable(spark, lake.path(JOB_RUNS_TABLE))

@@ -162,6 +162,11 @@ def build_spark(conf: Config, *, extra_conf: dict[str, str] | None = None) -> Sp
         # Small lakes: fewer tasks to rebuild a Delta snapshot; matters on 2 cores.
         "spark.databricks.delta.snapshotPartitions": str(max(1, sconf.shuffle_partitions)),
         "spark.sql.ansi.enabled": "false",
+        # Spark 4.2 fails on unions of identity's link frames in
+        # UnionBase.rewriteConstraints ("key not found"). Constraint propagation only infers
+        # filters, so every stage runs without it: set once here, not by one stage for all
+        # that follow it in the session.
+        "spark.sql.constraintPropagation.enabled": "false",
         # PySpark's DataFrame error context: every Column call would first ask the JVM for
         # the session and a conf, then set and clear a thread-local with the Python call
         # site, five round trips per F.* call. Building the 14 silver typers on the driver:

@@ -26,7 +26,7 @@ from pyspark.sql.types import (
     StructType,
 )
 
-from c360.columns import lookup
+from c360.columns import lookup, with_run
 from c360.config import ActivationConfig, PlanConfig
 from c360.errors import ConfigError
 from c360.gold import facts
@@ -301,12 +301,7 @@ def with_offer_choice(df: DataFrame, plans: dict[str, PlanConfig]) -> DataFrame:
             service = F.when(holds, F.lit(r.service or None)).otherwise(service)
             price = F.when(holds, F.lit(r.price).cast("double")).otherwise(price)
             rule = F.when(holds, F.lit(r.when)).otherwise(rule)
-    return (
-        df.withColumn("offer", offer)
-        .withColumn("service", service)
-        .withColumn("price", price)
-        .withColumn("offer_rule", rule)
-    )
+    return df.withColumns({"offer": offer, "service": service, "price": price, "offer_rule": rule})
 
 
 # ----------------------------------------------------------------------------- history
@@ -443,11 +438,14 @@ def with_channel_choice(df: DataFrame, conf: ActivationConfig, mail_opt_in: bool
     reasons = F.map_from_entries(F.filter(F.array(*entries), lambda x: x.isNotNull()))
     best = F.array_max(F.filter(F.array(*options), lambda x: x.isNotNull()))
     return (
-        df.withColumn("channel_reasons", reasons)
-        .withColumn("_best", best)
-        .withColumn("channel", F.col("_best.channel"))
-        .withColumn("_chose_preferred", F.col("_best.preferred"))
-        .withColumn("_net", F.col("_best.net"))
+        df.withColumns({"channel_reasons": reasons, "_best": best})
+        .withColumns(
+            {
+                "channel": F.col("_best.channel"),
+                "_chose_preferred": F.col("_best.preferred"),
+                "_net": F.col("_best.net"),
+            }
+        )
         .drop("_best")
     )
 
@@ -614,11 +612,13 @@ def with_explanations(df: DataFrame, conf: ActivationConfig) -> DataFrame:
             ),
         ).otherwise(F.lit("")),
     )
-    return (
-        df.withColumn("why_customer", why_customer)
-        .withColumn("why_plan", why_plan)
-        .withColumn("why_offer", why_offer)
-        .withColumn("why_channel", why_channel)
+    return df.withColumns(
+        {
+            "why_customer": why_customer,
+            "why_plan": why_plan,
+            "why_offer": why_offer,
+            "why_channel": why_channel,
+        }
     )
 
 
@@ -657,11 +657,11 @@ def build_contact_plan(
     candidates = candidate_rows(segments, c360, as_of, scores)
     check_where(candidates, conf.plans)
     rows = (
-        candidates.transform(lambda d: with_eligible_plans(d, conf.plans))
+        candidates.transform(with_eligible_plans, conf.plans)
         .transform(filter_one_vehicle_per_plan)
         .join(plans, "contact_plan")
-        .transform(lambda d: with_propensity(d, score_means(scores)))
-        .transform(lambda d: with_offer_choice(d, conf.plans))
+        .transform(with_propensity, score_means(scores))
+        .transform(with_offer_choice, conf.plans)
     )
     by_customer = Window.partitionBy("customer_id")
     ranked = by_customer.orderBy("priority")
@@ -702,9 +702,9 @@ def build_contact_plan(
         .join(customer_signals(hist, conf, send_date), "customer_id", "left")
         .join(prior_entries(hist), ["customer_id", "campaign_id"], "left")
         .withColumnRenamed("stage", "lifecycle_stage")
-        .transform(lambda d: with_channel_choice(d, conf, mail_requires_opt_in))
-        .transform(lambda d: with_status(d, conf))
-        .transform(lambda d: with_explanations(d, conf))
+        .transform(with_channel_choice, conf, mail_requires_opt_in)
+        .transform(with_status, conf)
+        .transform(with_explanations, conf)
     )
     in_campaign = F.col("status").isin(*IN_CAMPAIGN)
     rank_w = Window.partitionBy("campaign_id", in_campaign).orderBy(
@@ -715,29 +715,23 @@ def build_contact_plan(
     def only(ch: tuple[str, ...], c: str) -> Column:
         return F.when(sel & F.col("channel").isin(*ch), F.col(c))
 
-    out = (
-        rows.withColumn(
-            "rank_in_plan",
-            F.when(in_campaign, F.row_number().over(rank_w)),
-        )
-        .withColumn("plan_date", F.lit(as_of))
-        .withColumn("send_date", F.lit(send_date))
-        .withColumn(
-            "contact_id", F.sha2(F.concat_ws(":", "campaign_id", "customer_id"), 256).substr(1, 20)
-        )
-        .withColumn("vehicle_model", F.col("model"))
-        .withColumn("vehicle_km", F.col("latest_km"))
-        .withColumn("image", image_key(F.col("contact_plan"), F.col("party_type"), F.col("gender")))
-        .withColumn(
-            "dealer_role",
-            F.when(F.col("objective") == "purchase", "sales").otherwise("after_sales"),
-        )
-        .withColumn("email", only(("email",), "email"))
-        .withColumn("phone", only(("sms", "telemarketing"), "phone"))
-        .withColumn("street", only(("mail",), "street"))
-        .withColumn("postal_code", only(("mail",), "postal_code"))
-        .withColumn("city", only(("mail",), "city"))
-        .withColumn("as_of", F.lit(as_of))
-        .withColumn("run_id", F.lit(run_id))
-    )
+    out = rows.withColumns(
+        {
+            "rank_in_plan": F.when(in_campaign, F.row_number().over(rank_w)),
+            "plan_date": F.lit(as_of),
+            "send_date": F.lit(send_date),
+            "contact_id": F.sha2(F.concat_ws(":", "campaign_id", "customer_id"), 256).substr(1, 20),
+            "vehicle_model": F.col("model"),
+            "vehicle_km": F.col("latest_km"),
+            "image": image_key(F.col("contact_plan"), F.col("party_type"), F.col("gender")),
+            "dealer_role": F.when(F.col("objective") == "purchase", "sales").otherwise(
+                "after_sales"
+            ),
+            "email": only(("email",), "email"),
+            "phone": only(("sms", "telemarketing"), "phone"),
+            "street": only(("mail",), "street"),
+            "postal_code": only(("mail",), "postal_code"),
+            "city": only(("mail",), "city"),
+        }
+    ).transform(with_run, as_of, run_id)
     return out.select(*[F.col(f.name).cast(f.dataType) for f in G.CONTACT_PLAN.fields])

@@ -20,7 +20,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from c360.activation.plan import IN_CAMPAIGN
-from c360.columns import lookup
+from c360.columns import lookup, with_run
 from c360.config import ActivationConfig
 from c360.schemas import gold as G
 
@@ -196,22 +196,23 @@ def _aggregate(df: DataFrame, keys: list[str], as_of: dt.date, days: int, z: flo
     rt, rc = F.col("_rt").cast("double"), F.col("_rc").cast("double")
     inc_rev = F.when((nt > 0) & (nc > 0), (rt / nt - rc / nc) * nt)
     cost = F.col("_cost")
-    return (
-        agg.withColumn("treated_rate", mt)
-        .withColumn("control_rate", mc)
-        .withColumn("lift", lift)
-        .withColumn("lift_ci_low", low)
-        .withColumn("lift_ci_high", high)
-        .withColumn("relative_lift", F.when(mc > 0, lift / mc))
-        .withColumn("incremental_conversions", lift * nt)
-        .withColumn("revenue", F.round(F.col("_rt"), 2))
-        .withColumn("incremental_revenue", F.round(inc_rev, 2))
-        .withColumn("cost", F.round(cost, 2))
-        .withColumn("roi", F.when(cost > 0, (inc_rev - cost.cast("double")) / cost.cast("double")))
-        .withColumn(
-            "window_complete",
-            F.coalesce(F.date_add("_last_contact", days) <= F.lit(as_of), F.lit(False)),
-        )
+    return agg.withColumns(
+        {
+            "treated_rate": mt,
+            "control_rate": mc,
+            "lift": lift,
+            "lift_ci_low": low,
+            "lift_ci_high": high,
+            "relative_lift": F.when(mc > 0, lift / mc),
+            "incremental_conversions": lift * nt,
+            "revenue": F.round(F.col("_rt"), 2),
+            "incremental_revenue": F.round(inc_rev, 2),
+            "cost": F.round(cost, 2),
+            "roi": F.when(cost > 0, (inc_rev - cost.cast("double")) / cost.cast("double")),
+            "window_complete": F.coalesce(
+                F.date_add("_last_contact", days) <= F.lit(as_of), F.lit(False)
+            ),
+        }
     )
 
 
@@ -241,11 +242,15 @@ def campaign_results(
     df = (
         audience.join(event_flags(events), keys, "left")
         .join(segment_of, "customer_id", "left")
-        .withColumn("segment", F.coalesce("segment", F.lit("unknown")))
-        .withColumn("objective", _objective(conf))
-        .withColumn("channel", F.coalesce("channel", F.lit("unknown")))
-        .withColumn("contact_plan", F.coalesce("contact_plan", F.lit("unknown")))
-        .transform(lambda d: with_outcomes(d, service, sales, conf.attribution_days, as_of))
+        .withColumns(
+            {
+                "segment": F.coalesce("segment", F.lit("unknown")),
+                "objective": _objective(conf),
+                "channel": F.coalesce("channel", F.lit("unknown")),
+                "contact_plan": F.coalesce("contact_plan", F.lit("unknown")),
+            }
+        )
+        .transform(with_outcomes, service, sales, conf.attribution_days, as_of)
         .transform(with_objective_outcome)
     ).localCheckpoint()
     z = NormalDist().inv_cdf(0.5 + conf.confidence / 2)
@@ -273,7 +278,6 @@ def campaign_results(
                 },
             )
         )
-        .withColumn("as_of", F.lit(as_of))
-        .withColumn("run_id", F.lit(run_id))
+        .transform(with_run, as_of, run_id)
     )
     return out.select(*[F.col(f.name).cast(f.dataType) for f in G.CAMPAIGN_RESULTS.fields])

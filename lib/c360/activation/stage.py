@@ -16,32 +16,22 @@ from pyspark.sql import functions as F
 
 from c360.activation import export, plan, results
 from c360.gold import facts
-from c360.gold.stage import CUSTOMER_360, SEGMENTS, read_gold_as_of, read_silver
+from c360.gold.scores import read_scores_as_of
+from c360.io import merge_changed, read_as_of, read_or_empty
 from c360.lake import Lake
 from c360.logs import step
-from c360.ml.scores import read_scores_as_of
 from c360.runner import StageContext, StageResult
 from c360.schemas import gold as G
-from c360.schemas.ops import ERASURE_LOG
-from c360.tables import merge_changed
+from c360.schemas import registry as R
 
 log = logging.getLogger(__name__)
 
-CONTACT_PLAN = "gold.contact_plan"
-CAMPAIGN_RESULTS = "gold.campaign_results"
-ERASURES = "ops.erasure_log"
 RESULT_KEYS = ["campaign_id", "wave", "channel", "contact_plan", "segment", "level", "objective"]
-
-
-def _read_or_empty(spark: SparkSession, lake: Lake, name: str, schema) -> DataFrame:
-    if lake.exists(spark, name):
-        return lake.read(spark, name)
-    return spark.createDataFrame([], schema)
 
 
 def prior_plan(spark: SparkSession, lake: Lake, as_of: dt.date) -> DataFrame:
     """Rows earlier runs planned; a rerun of this date never sees its own rows."""
-    rows = _read_or_empty(spark, lake, CONTACT_PLAN, G.CONTACT_PLAN)
+    rows = read_or_empty(spark, lake, R.GOLD_CONTACT_PLAN)
     return rows.filter(F.col("plan_date") < F.lit(as_of))
 
 
@@ -50,7 +40,7 @@ def write_plan(spark: SparkSession, lake: Lake, rows: DataFrame, as_of: dt.date)
     return merge_changed(
         spark,
         lake,
-        CONTACT_PLAN,
+        R.GOLD_CONTACT_PLAN,
         rows,
         G.CONTACT_PLAN,
         ["plan_date", "customer_id", "contact_plan"],
@@ -65,21 +55,21 @@ def run(ctx: StageContext) -> StageResult:
     result = StageResult()
     send_date = as_of + dt.timedelta(days=conf.send_offset_days)
     with step(log, "activation.inputs") as p:
-        c360 = read_gold_as_of(spark, lake, CUSTOMER_360, as_of)
-        segments = read_gold_as_of(spark, lake, SEGMENTS, as_of)
+        c360 = read_as_of(spark, lake, R.GOLD_CUSTOMER_360, as_of)
+        segments = read_as_of(spark, lake, R.GOLD_LIFECYCLE_SEGMENTS, as_of)
         records = facts.filter_current_records(
-            read_silver(spark, lake, "silver.identity_crosswalk")
+            read_or_empty(spark, lake, "silver.identity_crosswalk")
         ).localCheckpoint()
-        points = facts.contact_points(read_silver(spark, lake, "silver.party_records"), records)
-        raw_events = read_silver(spark, lake, "silver.campaign_events")
+        points = facts.contact_points(read_or_empty(spark, lake, "silver.party_records"), records)
+        raw_events = read_or_empty(spark, lake, "silver.campaign_events")
         events = facts.events_with_customer(
             facts.unique_contact_points(points), raw_events.filter(~F.col("_is_deleted"))
         ).localCheckpoint()
         consents = facts.consents_as_of(
-            read_silver(spark, lake, "silver.consent_events"), send_date
+            read_or_empty(spark, lake, "silver.consent_events"), send_date
         )
         hist = plan.History(
-            erased=_read_or_empty(spark, lake, ERASURES, ERASURE_LOG),
+            erased=read_or_empty(spark, lake, R.OPS_ERASURE_LOG),
             events=events,
             prior_plan=prior_plan(spark, lake, as_of),
         )
@@ -99,28 +89,30 @@ def run(ctx: StageContext) -> StageResult:
             read_scores_as_of(spark, lake, as_of),
         ).localCheckpoint()
         p.rows_out = rows.count()
-        result.rows_written[CONTACT_PLAN] = write_plan(spark, lake, rows, as_of)
+        result.rows_written[R.GOLD_CONTACT_PLAN] = write_plan(spark, lake, rows, as_of)
     with step(log, "activation.export") as p:
-        manifest = export.write_export(lake.read(spark, CONTACT_PLAN), conf.export_root, as_of)
+        manifest = export.write_export(
+            lake.read(spark, R.GOLD_CONTACT_PLAN), conf.export_root, as_of
+        )
         p.rows_out = manifest["rows"]
     with step(log, "activation.campaign_results") as p:
         service = facts.with_customer(
-            read_silver(spark, lake, "silver.service_visits").filter(~F.col("_is_deleted")),
+            read_or_empty(spark, lake, "silver.service_visits").filter(~F.col("_is_deleted")),
             records,
             "service",
             "ro_number",
         )
         sales = facts.with_customer(
-            read_silver(spark, lake, "silver.sales").filter(~F.col("_is_deleted")),
+            read_or_empty(spark, lake, "silver.sales").filter(~F.col("_is_deleted")),
             records,
             "sales",
             "sale_id",
         )
         seg = c360.select("customer_id", F.col("market_segment").alias("segment"))
         res = results.campaign_results(
-            lake.read(spark, CONTACT_PLAN),
+            lake.read(spark, R.GOLD_CONTACT_PLAN),
             events,
-            read_silver(spark, lake, "silver.campaigns"),
+            read_or_empty(spark, lake, "silver.campaigns"),
             service,
             sales,
             seg,
@@ -129,10 +121,10 @@ def run(ctx: StageContext) -> StageResult:
             ctx.run_id,
         ).localCheckpoint()
         p.rows_out = res.count()
-        result.rows_written[CAMPAIGN_RESULTS] = merge_changed(
+        result.rows_written[R.GOLD_CAMPAIGN_RESULTS] = merge_changed(
             spark,
             lake,
-            CAMPAIGN_RESULTS,
+            R.GOLD_CAMPAIGN_RESULTS,
             res,
             G.CAMPAIGN_RESULTS,
             RESULT_KEYS,

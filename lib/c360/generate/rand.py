@@ -6,7 +6,6 @@ whatever the partitioning, the number of cores or the order of rows: no ``rand()
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,7 +37,3 @@ def digits(seed: int, salt: str, n: int, *keys: Column | str) -> Column:
     cols = [F.col(k) if isinstance(k, str) else k for k in keys]
     value = F.pmod(F.xxhash64(F.lit(seed), F.lit(salt), *cols), F.lit(10**n))
     return F.lpad(value.cast("string"), n, "0")
-
-
-def days_before(end: dt.date, days: Column) -> Column:
-    return F.date_sub(F.lit(end), days.cast("int"))

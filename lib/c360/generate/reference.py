@@ -396,7 +396,6 @@ SEGMENTS = [
     "C2 Budget urban",
     "D1 Seniors",
 ]
-REGIONS = sorted({c[2] for c in CITIES})
 
 # Survey comments by sentiment and language. Sentiment must be recoverable per language.
 COMMENTS = {

@@ -13,9 +13,9 @@ from pyspark.sql import functions as F
 from c360.config import LifecycleConfig
 from c360.errors import ConfigError, HistoryOrderError
 from c360.gold.facts import day_end, months_since
+from c360.io import append_if_empty
 from c360.lake import Lake
 from c360.schemas import gold as G
-from c360.tables import append_if_empty
 
 STAGES: tuple[str, ...] = (
     "lead_management",
@@ -107,12 +107,14 @@ def with_vehicle_stage(
         holds = F.coalesce(cond, F.lit(False))
         stage = F.when(holds, F.lit(name)).otherwise(stage)
         reason = F.when(holds, why).otherwise(reason)
-    return (
-        df.withColumn("owned_months", owned)
-        .withColumn("vehicle_age_months", age)
-        .withColumn("in_warranty", F.coalesce(warranty, F.lit(False)))
-        .withColumn("stage", stage)
-        .withColumn("stage_reason", reason)
+    return df.withColumns(
+        {
+            "owned_months": owned,
+            "vehicle_age_months": age,
+            "in_warranty": F.coalesce(warranty, F.lit(False)),
+            "stage": stage,
+            "stage_reason": reason,
+        }
     )
 
 

@@ -1,7 +1,7 @@
 """Gold stage: ``gold.customer_360``, ``gold.lifecycle_segments`` (+ SCD2 history),
 ``gold.dealer_radiography`` and ``gold.kpi_counts``, all as of the run date.
 
-Every table is written with change detection (c360.tables.merge_changed), so a rerun on
+Every table is written with change detection (c360.io.merge_changed), so a rerun on
 the same input commits nothing; the history is one MERGE, written after the segments,
 and a run killed between the two is completed by the next."""
 
@@ -13,57 +13,19 @@ import logging
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from c360.columns import with_run
 from c360.config import GoldConfig
-from c360.errors import StaleInputError
 from c360.gold import dealers as dash
 from c360.gold import facts, lifecycle, profile
+from c360.gold.scores import read_scores_as_of, with_customer_scores
+from c360.io import merge_changed, read_or_empty
 from c360.lake import Lake
 from c360.logs import step
-from c360.ml.scores import read_scores_as_of, with_customer_scores
 from c360.runner import StageContext, StageResult
 from c360.schemas import gold as G
-from c360.schemas import silver as S
-from c360.silver.sources import MODELS
-from c360.tables import merge_changed
+from c360.schemas import registry as R
 
 log = logging.getLogger(__name__)
-
-CUSTOMER_360 = "gold.customer_360"
-SEGMENTS = "gold.lifecycle_segments"
-HISTORY = "gold.lifecycle_history"
-RADIOGRAPHY = "gold.dealer_radiography"
-KPI = "gold.kpi_counts"
-
-_SILVER: dict[str, object] = {m.table: m.schema for m in MODELS} | {
-    "silver.party_records": S.PARTY_RECORDS,
-    "silver.ownerships": S.OWNERSHIPS,
-    "silver.vehicles": S.VEHICLES,
-    "silver.identity_crosswalk": S.IDENTITY_CROSSWALK,
-    "silver.customers": S.CUSTOMERS,
-}
-
-
-def read_silver(spark: SparkSession, lake: Lake, name: str) -> DataFrame:
-    """A silver table, or an empty frame of its schema when that source never landed."""
-    if lake.exists(spark, name):
-        return lake.read(spark, name)
-    log.info("table=%s absent; read as empty", name)
-    return spark.createDataFrame([], _SILVER[name])
-
-
-def read_gold_as_of(spark: SparkSession, lake: Lake, name: str, as_of: dt.date) -> DataFrame:
-    """A gold table that must have been built for this run date."""
-    if not lake.exists(spark, name):
-        raise StaleInputError(f"table {name} does not exist: run the gold stage first")
-    df = lake.read(spark, name)
-    dates = sorted(r["as_of"] for r in df.select("as_of").distinct().collect())
-    if dates and dates != [as_of]:
-        shown = ", ".join(d.isoformat() for d in dates[:3])
-        raise StaleInputError(
-            f"table {name} is as of {shown}, not {as_of.isoformat()}: "
-            f"run the gold stage with --as-of {as_of.isoformat()} first"
-        )
-    return df
 
 
 class Inputs:
@@ -71,7 +33,7 @@ class Inputs:
 
     def __init__(self, spark: SparkSession, lake: Lake, as_of: dt.date) -> None:
         def r(name: str) -> DataFrame:
-            return read_silver(spark, lake, f"silver.{name}")
+            return read_or_empty(spark, lake, f"silver.{name}")
 
         self.records = facts.filter_current_records(r("identity_crosswalk")).localCheckpoint()
         self.customers = r("customers")
@@ -311,26 +273,21 @@ def customer_360(
     fleet = (F.col("party_type") == "company") & (
         F.coalesce("vehicles_current", F.lit(0)) >= conf.fleet_min_vehicles
     )
-    df = (
-        df.withColumn("region", F.coalesce("_prov_region", "_dealer_region"))
-        .withColumn(
-            "account_type",
-            F.when(fleet, "fleet")
+    df = df.withColumns(
+        {
+            "region": F.coalesce("_prov_region", "_dealer_region"),
+            "account_type": F.when(fleet, "fleet")
             .when(F.col("party_type") == "company", "corporate")
             .otherwise("individual"),
-        )
-        .withColumn(
-            "household_id",
-            profile.household_id(F.col("party_type"), F.col("street"), F.col("postal_code")),
-        )
-        .withColumn("vehicles", F.coalesce("vehicles", F.array().cast(vehicle_type)))
-        .withColumn(
-            "contactable_channels",
-            F.coalesce("contactable_channels", F.array().cast("array<string>")),
-        )
-        .withColumn("as_of", F.lit(as_of))
-        .withColumn("run_id", F.lit(run_id))
-    )
+            "household_id": profile.household_id(
+                F.col("party_type"), F.col("street"), F.col("postal_code")
+            ),
+            "vehicles": F.coalesce("vehicles", F.array().cast(vehicle_type)),
+            "contactable_channels": F.coalesce(
+                "contactable_channels", F.array().cast("array<string>")
+            ),
+        }
+    ).transform(with_run, as_of, run_id)
     zeros = {
         c: 0
         for c in (
@@ -376,15 +333,13 @@ def lifecycle_segments(
             .when(F.col("party_type") == "company", "corporate")
             .otherwise("individual"),
         )
-        .withColumn("as_of", F.lit(as_of))
-        .withColumn("run_id", F.lit(run_id))
+        .transform(with_run, as_of, run_id)
     )
     return rows.select(*[F.col(c).cast(G.LIFECYCLE_SEGMENTS[c].dataType) for c in cols])
 
 
 def _write(ctx: StageContext, name: str, df: DataFrame, keys: list[str]) -> int:
-    schema = getattr(G, name.split(".")[1].upper())
-    return merge_changed(ctx.spark, ctx.lake, name, df, schema, keys, delete=True)
+    return merge_changed(ctx.spark, ctx.lake, name, df, R.schema_of(name), keys, delete=True)
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -395,24 +350,30 @@ def run(ctx: StageContext) -> StageResult:
     with step(log, "gold.inputs") as p:
         inp = Inputs(spark, lake, as_of)
         p.rows_in = inp.records.count()
-    result.rows_read["silver.identity_crosswalk"] = p.rows_in
+    result.rows_read[R.SILVER_IDENTITY_CROSSWALK] = p.rows_in
     with step(log, "gold.vehicles") as p:
         vehicles = owned_vehicles(inp, conf, warranty, as_of).localCheckpoint()
         p.rows_out = vehicles.count()
     with step(log, "gold.lifecycle_segments") as p:
         segments = lifecycle_segments(inp, vehicles, conf, as_of, ctx.run_id).localCheckpoint()
         p.rows_out = segments.count()
-        result.rows_written[SEGMENTS] = _write(ctx, SEGMENTS, segments, ["customer_id", "vin"])
+        result.rows_written[R.GOLD_LIFECYCLE_SEGMENTS] = _write(
+            ctx, R.GOLD_LIFECYCLE_SEGMENTS, segments, ["customer_id", "vin"]
+        )
     with step(log, "gold.lifecycle_history") as p:
-        p.rows_out = lifecycle.update_history(spark, lake, HISTORY, segments, as_of, ctx.run_id)
-        result.rows_written[HISTORY] = p.rows_out
+        p.rows_out = lifecycle.update_history(
+            spark, lake, R.GOLD_LIFECYCLE_HISTORY, segments, as_of, ctx.run_id
+        )
+        result.rows_written[R.GOLD_LIFECYCLE_HISTORY] = p.rows_out
     with step(log, "gold.customer_360") as p:
         events = events_with_customer(inp).localCheckpoint()
         scores = read_scores_as_of(spark, lake, as_of)
         c360 = customer_360(inp, vehicles, segments, events, conf, as_of, ctx.run_id, scores)
         c360 = c360.localCheckpoint()
         p.rows_out = c360.count()
-        result.rows_written[CUSTOMER_360] = _write(ctx, CUSTOMER_360, c360, ["customer_id"])
+        result.rows_written[R.GOLD_CUSTOMER_360] = _write(
+            ctx, R.GOLD_CUSTOMER_360, c360, ["customer_id"]
+        )
     with step(log, "gold.dealer_radiography") as p:
         radio = dash.radiography(
             inp.dealers,
@@ -424,13 +385,13 @@ def run(ctx: StageContext) -> StageResult:
             conf,
             as_of,
         )
-        radio = radio.withColumn("as_of", F.lit(as_of)).withColumn("run_id", F.lit(ctx.run_id))
-        p.rows_out = _write(ctx, RADIOGRAPHY, radio, ["dealer_code", "month"])
-        result.rows_written[RADIOGRAPHY] = p.rows_out
+        radio = radio.transform(with_run, as_of, ctx.run_id)
+        p.rows_out = _write(ctx, R.GOLD_DEALER_RADIOGRAPHY, radio, ["dealer_code", "month"])
+        result.rows_written[R.GOLD_DEALER_RADIOGRAPHY] = p.rows_out
     with step(log, "gold.kpi_counts") as p:
         kpi = dash.kpi_counts(c360)
-        kpi = kpi.withColumn("as_of", F.lit(as_of)).withColumn("run_id", F.lit(ctx.run_id))
+        kpi = kpi.transform(with_run, as_of, ctx.run_id)
         keys = ["party_type", "region", "lifecycle_stage", "contactability"]
-        p.rows_out = _write(ctx, KPI, kpi, keys)
-        result.rows_written[KPI] = p.rows_out
+        p.rows_out = _write(ctx, R.GOLD_KPI_COUNTS, kpi, keys)
+        result.rows_written[R.GOLD_KPI_COUNTS] = p.rows_out
     return result

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,28 +25,30 @@ import yaml
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from c360.columns import with_run
+from c360.config import IdentityConfig
 from c360.errors import ConfigError
 from c360.identity.golden import Survivorship, golden_records
 from c360.identity.ids import assign_ids
 from c360.identity.resolve import MATCH_COLUMNS, cluster, find_links, match_hash
+from c360.io import erased_ids, insert_new, merge_changed, read_or_none
 from c360.lake import Lake
 from c360.logs import step
-from c360.privacy.erase import erased_ids
 from c360.runner import StageContext, StageResult
 from c360.schemas import ops as ops_schemas
+from c360.schemas import registry as R
 from c360.schemas import silver as schemas
 from c360.schemas.validate import validate_schema
-from c360.tables import insert_new, merge_changed
 
 log = logging.getLogger(__name__)
 
-PARTY_RECORDS = "silver.party_records"
-LINKS = "silver.identity_links"
-CROSSWALK = "silver.identity_crosswalk"
-CHANGELOG = "silver.identity_changelog"
-CUSTOMERS = "silver.customers"
-OVERRIDES = "silver.identity_overrides"
-MODELS = "ops.identity_models"
+PARTY_RECORDS = R.SILVER_PARTY_RECORDS
+LINKS = R.SILVER_IDENTITY_LINKS
+CROSSWALK = R.SILVER_IDENTITY_CROSSWALK
+CHANGELOG = R.SILVER_IDENTITY_CHANGELOG
+CUSTOMERS = R.SILVER_CUSTOMERS
+OVERRIDES = R.SILVER_IDENTITY_OVERRIDES
+MODELS = R.OPS_IDENTITY_MODELS
 GOLDEN_ONLY = ("salutation", "gender", "full_name")
 
 
@@ -158,7 +161,7 @@ def save_model(ctx: StageContext, model: dict[str, Any], records: int) -> None:
 
 
 def _with_run(df: DataFrame, ctx: StageContext) -> DataFrame:
-    return df.withColumn("as_of", F.lit(ctx.as_of)).withColumn("run_id", F.lit(ctx.run_id))
+    return df.transform(with_run, ctx.as_of, ctx.run_id)
 
 
 def _evidence(links: DataFrame) -> Column:
@@ -238,8 +241,191 @@ def changelog_events(
 def _write(
     ctx: StageContext, name: str, df: DataFrame, key: str, compare: list[str], *, delete: bool
 ) -> int:
-    schema = getattr(schemas, name.split(".")[1].upper())
+    schema = R.schema_of(name)
     return merge_changed(ctx.spark, ctx.lake, name, df, schema, [key], compare, delete=delete)
+
+
+# ------------------------------------------------------------------------- the steps
+
+
+@dataclass
+class Changes:
+    """What moved since the last run: records new or with changed matching fields
+    (``new``), and those plus records gone (``touched``); both None on a first run."""
+
+    new: DataFrame | None
+    touched: DataFrame | None
+    count: int
+
+
+def find_changes(current: DataFrame, prev: DataFrame | None) -> Changes:
+    if prev is None:
+        return Changes(None, None, current.count())
+    new = current.join(
+        prev.select(F.col("record_key").alias("uid"), "match_hash"),
+        ["uid", "match_hash"],
+        "left_anti",
+    ).select("uid")
+    gone = prev.select(F.col("record_key").alias("uid")).join(
+        current.select("uid"), "uid", "left_anti"
+    )
+    touched = new.unionByName(gone).distinct().localCheckpoint()
+    return Changes(new.localCheckpoint(), touched, touched.count())
+
+
+def filter_untouched_links(links: DataFrame, touched: DataFrame) -> DataFrame:
+    """Stored links between two records that did not change: kept without rescoring."""
+    t = touched.select(F.col("uid").alias("_t"))
+    return links.join(t, F.col("record_key_l") == F.col("_t"), "left_anti").join(
+        t, F.col("record_key_r") == F.col("_t"), "left_anti"
+    )
+
+
+def write_links(ctx: StageContext, current: DataFrame, changes: Changes) -> None:
+    """Score the changed records (all on a first run) and overwrite the links table with
+    the fresh links plus the kept ones; trains and stores the model when none is stored."""
+    spark, lake, conf = ctx.spark, ctx.lake, ctx.conf.identity
+    model = None if conf.retrain else load_model(spark, lake)
+    matched = find_links(spark, current.drop("is_deleted"), conf, model=model, new=changes.new)
+    if model is None and matched.model is not None:
+        save_model(ctx, matched.model, current.count())
+    fresh = _with_run(matched.links, ctx)
+    stored = read_or_none(spark, lake, LINKS)
+    if stored is not None and changes.touched is not None:
+        fresh = stored.transform(filter_untouched_links, changes.touched).unionByName(fresh)
+    fresh = validate_schema(fresh, schemas.IDENTITY_LINKS, LINKS).localCheckpoint()
+    lake.ensure_table(spark, LINKS, schemas.IDENTITY_LINKS)
+    fresh.write.format("delta").mode("overwrite").save(lake.path(LINKS))
+
+
+def components(
+    current: DataFrame, links: DataFrame, conf: IdentityConfig, overrides: DataFrame
+) -> DataFrame:
+    pair = ["uid_a", "uid_b"]
+    return cluster(
+        current.select("uid", "birth_date"),
+        links,
+        conf,
+        overrides.filter(F.col("kind") == "must_link").select(*pair),
+        overrides.filter(F.col("kind") == "must_not_link").select(*pair),
+    )
+
+
+def used_ids(spark: SparkSession, lake: Lake, prev_all: DataFrame | None) -> DataFrame | None:
+    """Every id ever handed out (crosswalk, changelog) or erased: never issued again; an
+    erased person's id not even to their own records."""
+    used = None
+    if prev_all is not None:
+        used = prev_all.select("customer_id")
+        changelog = read_or_none(spark, lake, CHANGELOG)
+        if changelog is not None:
+            used = used.unionByName(changelog.select("customer_id")).unionByName(
+                changelog.select(F.col("other_id").alias("customer_id")).dropna()
+            )
+        used = used.distinct()
+    erased = erased_ids(spark, lake)
+    if erased is not None:
+        used = erased if used is None else used.unionByName(erased).distinct()
+    return used
+
+
+def with_retire_events(events: DataFrame, old: DataFrame, crosswalk_ids: DataFrame) -> DataFrame:
+    """The events plus a ``retire`` for each old id that survives nowhere and was not
+    merged into another (all its records deleted)."""
+    survivors = crosswalk_ids.select("customer_id").distinct()
+    retired = (
+        old.select("customer_id")
+        .distinct()
+        .join(survivors, "customer_id", "left_anti")
+        .join(events.select(F.col("other_id").alias("customer_id")), "customer_id", "left_anti")
+        .select(
+            F.lit("retire").alias("event"),
+            "customer_id",
+            F.lit(None).cast("string").alias("other_id"),
+            F.lit(0).cast("long").alias("records"),
+        )
+    )
+    return events.unionByName(retired)
+
+
+def customer_rows(
+    current: DataFrame,
+    crosswalk_ids: DataFrame,
+    survivorship: list[Survivorship],
+    ctx: StageContext,
+) -> DataFrame:
+    """silver.customers: one golden record per id, with provenance, party type and sources."""
+    members = current.join(crosswalk_ids.withColumnRenamed("record_key", "uid"), "uid")
+    golden = golden_records(members, survivorship)
+    extra = members.groupBy("customer_id").agg(
+        F.first("party_type").alias("party_type"),
+        F.array_sort(F.collect_set("source")).cast("array<string>").alias("sources"),
+    )
+    customers = _with_run(
+        golden.join(extra, "customer_id")
+        .withColumn("provenance", F.col("provenance").cast(schemas.PROVENANCE))
+        .withColumn("records", F.col("records").cast("long")),
+        ctx,
+    )
+    missing = [a for a in schemas.CUSTOMER_ATTRIBUTES.fieldNames() if a not in customers.columns]
+    return customers.withColumns(
+        {a: F.lit(None).cast(schemas.CUSTOMERS[a].dataType) for a in missing}
+    )
+
+
+def crosswalk_rows(
+    records: DataFrame,
+    crosswalk_ids: DataFrame,
+    comps: DataFrame,
+    prev_all: DataFrame | None,
+    ctx: StageContext,
+) -> DataFrame:
+    """silver.identity_crosswalk: every record's id and flag; a record deleted at source
+    keeps its last id, marked deleted. ``last_seen`` moves only when the record's version
+    does."""
+    flagged = comps.select(F.col("uid").alias("record_key"), "flagged")
+    now = (
+        records.filter(~F.col("is_deleted"))
+        .select(
+            F.col("uid").alias("record_key"),
+            "source",
+            "source_record_id",
+            "party_type",
+            "match_hash",
+            "record_version",
+            F.lit(False).alias("is_deleted"),
+        )
+        .join(crosswalk_ids, "record_key")
+        .join(flagged, "record_key")
+    )
+    if prev_all is not None:
+        deleted = (
+            prev_all.join(now.select("record_key"), "record_key", "left_anti")
+            .drop("first_seen", "last_seen", "run_id")
+            .withColumns({"is_deleted": F.lit(True), "flagged": F.lit(False)})
+        )
+        firsts = prev_all.select(
+            "record_key",
+            "first_seen",
+            F.col("last_seen").alias("_ls"),
+            F.col("record_version").alias("_rv"),
+        )
+        now = now.unionByName(deleted).join(firsts, "record_key", "left")
+    else:
+        now = now.withColumns(
+            {
+                "first_seen": F.lit(None).cast("date"),
+                "_ls": F.lit(None).cast("date"),
+                "_rv": F.lit(None).cast("string"),
+            }
+        )
+    unchanged = F.col("_ls").isNotNull() & F.col("record_version").eqNullSafe(F.col("_rv"))
+    return (
+        now.withColumn("first_seen", F.coalesce("first_seen", F.lit(ctx.as_of)))
+        .withColumn("last_seen", F.when(unchanged, F.col("_ls")).otherwise(F.lit(ctx.as_of)))
+        .drop("_ls", "_rv")
+        .withColumn("run_id", F.lit(ctx.run_id))
+    )
 
 
 # -------------------------------------------------------------------------------- run
@@ -247,105 +433,38 @@ def _write(
 
 def run(ctx: StageContext) -> StageResult:
     spark, lake, conf = ctx.spark, ctx.lake, ctx.conf.identity
-    # Spark 4.2 fails on unions of the link frames in UnionBase.rewriteConstraints
-    # ("key not found"); constraint propagation only prunes filters, so it can go.
-    spark.conf.set("spark.sql.constraintPropagation.enabled", "false")
     survivorship = load_survivorship(conf.survivorship)
     overrides = load_overrides(spark, lake, conf.overrides)
     with step(log, "identity.input") as p:
         records = party_input(lake.read(spark, PARTY_RECORDS)).localCheckpoint()
         current = records.filter(~F.col("is_deleted"))
         n_records = p.rows_in = records.count()
-    prev_all = (
-        lake.read(spark, CROSSWALK).localCheckpoint() if lake.exists(spark, CROSSWALK) else None
-    )
+    prev_all = read_or_none(spark, lake, CROSSWALK)
+    prev_all = None if prev_all is None else prev_all.localCheckpoint()
     prev = None if prev_all is None else prev_all.filter(~F.col("is_deleted"))
 
     with step(log, "identity.changes") as p:
-        if prev is None:
-            new, touched = None, None
-            p.rows_out = current.count()
-        else:
-            new = current.join(
-                prev.select(F.col("record_key").alias("uid"), "match_hash"),
-                ["uid", "match_hash"],
-                "left_anti",
-            ).select("uid")
-            gone = prev.select(F.col("record_key").alias("uid")).join(
-                current.select("uid"), "uid", "left_anti"
-            )
-            touched = new.unionByName(gone).distinct().localCheckpoint()
-            new = new.localCheckpoint()
-            p.rows_out = touched.count()
-    n_touched = p.rows_out
-
-    links_table = lake.read(spark, LINKS) if lake.exists(spark, LINKS) else None
-    if n_touched or links_table is None:
-        with step(log, "identity.links") as p:
-            model = None if conf.retrain else load_model(spark, lake)
-            trained = model is None
-            matched = find_links(spark, current.drop("is_deleted"), conf, model=model, new=new)
-            if trained and matched.model is not None:
-                save_model(ctx, matched.model, current.count())
-            fresh = _with_run(matched.links, ctx)
-            if links_table is not None and touched is not None:
-                t = touched.select(F.col("uid").alias("_t"))
-                kept = links_table.join(t, F.col("record_key_l") == F.col("_t"), "left_anti").join(
-                    t, F.col("record_key_r") == F.col("_t"), "left_anti"
-                )
-                fresh = kept.unionByName(fresh)
-            fresh = validate_schema(fresh, schemas.IDENTITY_LINKS, LINKS).localCheckpoint()
-            lake.ensure_table(spark, LINKS, schemas.IDENTITY_LINKS)
-            fresh.write.format("delta").mode("overwrite").save(lake.path(LINKS))
+        changes = find_changes(current, prev)
+        p.rows_out = changes.count
+    if changes.count or not lake.exists(spark, LINKS):
+        with step(log, "identity.links"):
+            write_links(ctx, current, changes)
     links = lake.read(spark, LINKS)
 
-    with step(log, "identity.cluster") as p:
-        pair = ["uid_a", "uid_b"]
-        comps = cluster(
-            current.select("uid", "birth_date"),
-            links,
-            conf,
-            overrides.filter(F.col("kind") == "must_link").select(*pair),
-            overrides.filter(F.col("kind") == "must_not_link").select(*pair),
-        ).localCheckpoint()
+    with step(log, "identity.cluster"):
+        comps = components(current, links, conf, overrides).localCheckpoint()
 
     with step(log, "identity.ids") as p:
-        used = None
-        if prev_all is not None:
-            used = prev_all.select("customer_id")
-            if lake.exists(spark, CHANGELOG):
-                log_ids = lake.read(spark, CHANGELOG)
-                used = used.unionByName(log_ids.select("customer_id")).unionByName(
-                    log_ids.select(F.col("other_id").alias("customer_id")).dropna()
-                )
-            used = used.distinct()
-        erased = erased_ids(spark, lake)
-        if erased is not None:
-            # an erased person's id is never handed out again, even to their own records
-            used = erased if used is None else used.unionByName(erased).distinct()
         old = None if prev is None else prev.select("record_key", "customer_id")
-        ids = assign_ids(comps.select(F.col("uid").alias("record_key"), "component"), old, used)
+        ids = assign_ids(
+            comps.select(F.col("uid").alias("record_key"), "component"),
+            old,
+            used_ids(spark, lake, prev_all),
+        )
         crosswalk_ids = ids.crosswalk.localCheckpoint()
         events = ids.events
         if old is not None:
-            survivors = crosswalk_ids.select("customer_id").distinct()
-            retired = (
-                old.select("customer_id")
-                .distinct()
-                .join(survivors, "customer_id", "left_anti")
-                .join(
-                    events.select(F.col("other_id").alias("customer_id")),
-                    "customer_id",
-                    "left_anti",
-                )
-                .select(
-                    F.lit("retire").alias("event"),
-                    "customer_id",
-                    F.lit(None).cast("string").alias("other_id"),
-                    F.lit(0).cast("long").alias("records"),
-                )
-            )
-            events = events.unionByName(retired)
+            events = with_retire_events(events, old, crosswalk_ids)
         events = events.localCheckpoint()
         n_events = p.rows_out = events.count()
 
@@ -358,80 +477,17 @@ def run(ctx: StageContext) -> StageResult:
         log_rows = changelog_events(events, links, base, crosswalk_ids, ctx)
         log_rows = validate_schema(log_rows, schemas.IDENTITY_CHANGELOG, CHANGELOG)
         lake.ensure_table(spark, CHANGELOG, schemas.IDENTITY_CHANGELOG)
-        p.rows_in = n_events
-        if p.rows_in:
+        p.rows_in = p.rows_out = n_events
+        if n_events:
             insert_new(spark, lake, CHANGELOG, log_rows, ["event_id"])
-        p.rows_out = p.rows_in
 
     with step(log, "identity.customers") as p:
-        members = current.join(crosswalk_ids.withColumnRenamed("record_key", "uid"), "uid")
-        golden = golden_records(members, survivorship)
-        extra = members.groupBy("customer_id").agg(
-            F.first("party_type").alias("party_type"),
-            F.array_sort(F.collect_set("source")).cast("array<string>").alias("sources"),
-        )
-        customers = _with_run(
-            golden.join(extra, "customer_id")
-            .withColumn("provenance", F.col("provenance").cast(schemas.PROVENANCE))
-            .withColumn("records", F.col("records").cast("long")),
-            ctx,
-        )
-        for a in schemas.CUSTOMER_ATTRIBUTES.fieldNames():
-            if a not in customers.columns:
-                customers = customers.withColumn(a, F.lit(None).cast(schemas.CUSTOMERS[a].dataType))
+        customers = customer_rows(current, crosswalk_ids, survivorship, ctx)
         compare = [c for c in schemas.CUSTOMERS.fieldNames() if c not in ("as_of", "run_id")]
         p.rows_out = _write(ctx, CUSTOMERS, customers, "customer_id", compare, delete=True)
 
     with step(log, "identity.crosswalk") as p:
-        flagged = comps.select(F.col("uid").alias("record_key"), "flagged")
-        now = (
-            records.filter(~F.col("is_deleted"))
-            .select(
-                F.col("uid").alias("record_key"),
-                "source",
-                "source_record_id",
-                "party_type",
-                "match_hash",
-                "record_version",
-                F.lit(False).alias("is_deleted"),
-            )
-            .join(crosswalk_ids, "record_key")
-            .join(flagged, "record_key")
-        )
-        if prev_all is not None:
-            # a record deleted at source keeps its last id, marked deleted
-            deleted = (
-                prev_all.join(now.select("record_key"), "record_key", "left_anti")
-                .drop("first_seen", "last_seen", "run_id")
-                .withColumn("is_deleted", F.lit(True))
-                .withColumn("flagged", F.lit(False))
-            )
-            now = now.unionByName(deleted)
-            firsts = prev_all.select(
-                "record_key",
-                "first_seen",
-                F.col("last_seen").alias("_ls"),
-                F.col("record_version").alias("_rv"),
-            )
-            now = now.join(firsts, "record_key", "left")
-        else:
-            now = (
-                now.withColumn("first_seen", F.lit(None).cast("date"))
-                .withColumn("_ls", F.lit(None).cast("date"))
-                .withColumn("_rv", F.lit(None).cast("string"))
-            )
-        now = (
-            now.withColumn("first_seen", F.coalesce("first_seen", F.lit(ctx.as_of)))
-            .withColumn(
-                "last_seen",
-                F.when(
-                    F.col("_ls").isNotNull() & F.col("record_version").eqNullSafe(F.col("_rv")),
-                    F.col("_ls"),
-                ).otherwise(F.lit(ctx.as_of)),
-            )
-            .drop("_ls", "_rv")
-            .withColumn("run_id", F.lit(ctx.run_id))
-        )
+        now = crosswalk_rows(records, crosswalk_ids, comps, prev_all, ctx)
         compare = [
             "customer_id",
             "match_hash",
@@ -443,7 +499,4 @@ def run(ctx: StageContext) -> StageResult:
         p.rows_in = n_records
         p.rows_out = _write(ctx, CROSSWALK, now, "record_key", compare, delete=False)
 
-    return StageResult(
-        rows_read={PARTY_RECORDS: p.rows_in},
-        rows_written={CROSSWALK: p.rows_out},
-    )
+    return StageResult(rows_read={PARTY_RECORDS: p.rows_in}, rows_written={CROSSWALK: p.rows_out})

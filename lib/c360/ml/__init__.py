@@ -3,6 +3,7 @@ service churn (no service visit within 12 months). See bronze_silver_gold.md, "M
 
 from __future__ import annotations
 
-RENEWAL = "renewal"
-CHURN = "service_churn"
-MODELS: tuple[str, ...] = (RENEWAL, CHURN)
+from c360.schemas.gold import CHURN, RENEWAL
+from c360.schemas.gold import SCORE_MODELS as MODELS
+
+__all__ = ["CHURN", "MODELS", "RENEWAL"]

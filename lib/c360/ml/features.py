@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, StructField, StructType
 
 from c360.gold import facts
-from c360.gold.stage import read_silver
+from c360.io import read_or_empty
 from c360.lake import Lake
 
 KEYS: tuple[str, ...] = ("snapshot_date", "customer_id", "vin")
@@ -65,7 +65,7 @@ class Inputs:
 
 def read_inputs(spark: SparkSession, lake: Lake) -> Inputs:
     def r(name: str) -> DataFrame:
-        return read_silver(spark, lake, f"silver.{name}")
+        return read_or_empty(spark, lake, f"silver.{name}")
 
     records = facts.filter_current_records(r("identity_crosswalk"))
     live = ~F.col("_is_deleted")
@@ -262,26 +262,27 @@ def vehicle_features(inp: Inputs, snaps: DataFrame, max_age_years: int = 15) -> 
     )
     years = F.greatest(F.col("vehicle_age_months") / 12.0, F.lit(0.25))
     since = months_between(F.col("snapshot_date"), F.col("_last_service"))
-    df = (
-        df.withColumn("has_survey", F.when(F.col("nps_latest").isNotNull(), 1.0).otherwise(0.0))
-        .withColumn("months_since_service", F.coalesce(since, F.lit(NEVER)))
-        .withColumn("km_per_year", F.coalesce(F.col("odometer_km") / years, F.lit(-1.0)))
-        .withColumn("odometer_km", F.coalesce("odometer_km", F.lit(-1)))
-        .withColumn("months_to_maturity", F.coalesce("months_to_maturity", F.lit(NEVER)))
-        .withColumn("nps_latest", F.coalesce("nps_latest", F.lit(-1.0)))
-        .withColumn("sentiment_avg", F.coalesce("sentiment_avg", F.lit(0.0)))
-        .fillna(
-            0.0,
-            subset=[
-                "finance_active",
-                "is_lease",
-                "is_balloon",
-                "visits_12m",
-                "visits_36m",
-                "spend_36m",
-                "purchases",
-            ],
-        )
+    df = df.withColumns(
+        {
+            "has_survey": F.when(F.col("nps_latest").isNotNull(), 1.0).otherwise(0.0),
+            "months_since_service": F.coalesce(since, F.lit(NEVER)),
+            "km_per_year": F.coalesce(F.col("odometer_km") / years, F.lit(-1.0)),
+            "odometer_km": F.coalesce("odometer_km", F.lit(-1)),
+            "months_to_maturity": F.coalesce("months_to_maturity", F.lit(NEVER)),
+            "nps_latest": F.coalesce("nps_latest", F.lit(-1.0)),
+            "sentiment_avg": F.coalesce("sentiment_avg", F.lit(0.0)),
+        }
+    ).fillna(
+        0.0,
+        subset=[
+            "finance_active",
+            "is_lease",
+            "is_balloon",
+            "visits_12m",
+            "visits_36m",
+            "spend_36m",
+            "purchases",
+        ],
     )
     return df.select(*KEYS, "acquired_date", *[F.col(f).cast("double").alias(f) for f in FEATURES])
 

@@ -21,22 +21,22 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from c360.columns import with_run
 from c360.config import LifecycleConfig, MlConfig
 from c360.errors import ModelError
-from c360.gold.stage import CUSTOMER_360, read_gold_as_of
+from c360.gold.scores import with_customer_scores
+from c360.io import merge_changed, read_as_of
 from c360.lake import Lake
 from c360.logs import step
 from c360.ml import features as feat
 from c360.ml import model as M
 from c360.ml import registry
-from c360.ml.scores import CUSTOMER_SCORES, with_customer_scores
 from c360.runner import StageContext, StageResult
 from c360.schemas import gold as G
-from c360.tables import merge_changed
+from c360.schemas import registry as R
 
 log = logging.getLogger(__name__)
 
-MODEL_METRICS = "gold.model_metrics"
 # Bump when features or labels change meaning: it is part of every version's fingerprint.
 FORMAT = 1
 
@@ -215,7 +215,7 @@ def run_train(ctx: StageContext) -> StageResult:
             written += merge_changed(
                 spark,
                 lake,
-                MODEL_METRICS,
+                R.GOLD_MODEL_METRICS,
                 rows,
                 G.MODEL_METRICS,
                 ["model", "version", "scorer", "metric"],
@@ -223,7 +223,7 @@ def run_train(ctx: StageContext) -> StageResult:
             )
             p.rows_in = meta["train_rows"]
             p.rows_out = len(meta["metrics"])
-    result.rows_written[MODEL_METRICS] = written
+    result.rows_written[R.GOLD_MODEL_METRICS] = written
     return result
 
 
@@ -265,23 +265,23 @@ def score_rows(
             )
         )
         out = s if out is None else out.unionByName(s)
-    return out.withColumn("as_of", F.lit(as_of)).withColumn("run_id", F.lit(run_id))
+    return out.transform(with_run, as_of, run_id)
 
 
 def run_score(ctx: StageContext) -> StageResult:
     spark, lake, conf, as_of = ctx.spark, ctx.lake, ctx.conf.ml, ctx.as_of
     result = StageResult()
-    c360 = read_gold_as_of(spark, lake, CUSTOMER_360, as_of)
+    c360 = read_as_of(spark, lake, R.GOLD_CUSTOMER_360, as_of)
     with step(log, "score.customer_scores") as p:
         rows = score_rows(spark, lake, conf, as_of, ctx.run_id)
         if rows is None:
             return result
         rows = rows.localCheckpoint()
         p.rows_out = rows.count()
-        result.rows_written[CUSTOMER_SCORES] = merge_changed(
+        result.rows_written[R.GOLD_CUSTOMER_SCORES] = merge_changed(
             spark,
             lake,
-            CUSTOMER_SCORES,
+            R.GOLD_CUSTOMER_SCORES,
             rows,
             G.CUSTOMER_SCORES,
             ["customer_id", "vin", "model"],
@@ -293,10 +293,10 @@ def run_score(ctx: StageContext) -> StageResult:
         )
         merged = merged.localCheckpoint()
         p.rows_out = merged.count()
-        result.rows_written[CUSTOMER_360] = merge_changed(
+        result.rows_written[R.GOLD_CUSTOMER_360] = merge_changed(
             spark,
             lake,
-            CUSTOMER_360,
+            R.GOLD_CUSTOMER_360,
             merged,
             G.CUSTOMER_360,
             ["customer_id"],

@@ -16,36 +16,20 @@ import os
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import IntegerType, StructField, StructType
 
 from c360.config import Config
 from c360.errors import PrivacyError
-from c360.gold.stage import read_gold_as_of
+from c360.io import merge_changed, read_as_of
 from c360.logs import step
 from c360.runner import StageContext, StageResult
-from c360.schemas.gold import CUSTOMER_360
-from c360.tables import merge_changed
+from c360.schemas.gold import CUSTOMER_360_PSEUDO
+from c360.schemas.registry import GOLD_CUSTOMER_360, GOLD_CUSTOMER_360_PSEUDO
 
 log = logging.getLogger(__name__)
 
-SOURCE = "gold.customer_360"
-TABLE = "gold.customer_360_pseudo"
 # Replaced by their keyed hash (hex); NULL stays NULL.
 HASHED = ("given_name", "family_name", "full_name", "company_name", "street", "email", "phone")
 BLOCK = 64  # SHA-256 block size in bytes
-
-
-def _pseudo_schema() -> StructType:
-    fields = []
-    for f in CUSTOMER_360.fields:
-        if f.name == "birth_date":
-            fields.append(StructField("birth_year", IntegerType(), True))
-        else:
-            fields.append(f)
-    return StructType(fields)
-
-
-CUSTOMER_360_PSEUDO = _pseudo_schema()
 
 
 def load_key(conf: Config) -> bytes:
@@ -86,14 +70,6 @@ def hmac_sha256(c: Column, ipad: Column, opad: Column) -> Column:
     return F.when(c.isNotNull(), F.sha2(F.concat(opad, inner), 256))
 
 
-def with_keyed_hashes(df: DataFrame, columns: list[str], keys: DataFrame) -> DataFrame:
-    """``columns`` replaced by their HMAC under the key in ``keys`` (``key_frame``)."""
-    ipad, opad = F.col("_kipad"), F.col("_kopad")
-    out = df.crossJoin(F.broadcast(keys))
-    out = out.withColumns({c: hmac_sha256(F.col(c), ipad, opad) for c in columns})
-    return out.drop("_kipad", "_kopad")
-
-
 def with_pseudonyms(df: DataFrame, keys: DataFrame) -> DataFrame:
     """customer_360 as analysts see it: identifiers hashed, the birth date cut to a year,
     each vehicle's VIN hashed (the same VIN gives the same hash in every row)."""
@@ -115,10 +91,19 @@ def run(ctx: StageContext) -> StageResult:
     spark, lake = ctx.spark, ctx.lake
     key = load_key(ctx.conf)
     with step(log, "pseudonymize.customer_360") as p:
-        src = read_gold_as_of(spark, lake, SOURCE, ctx.as_of)
-        pseudo = src.transform(lambda d: with_pseudonyms(d, key_frame(spark, key)))
+        src = read_as_of(spark, lake, GOLD_CUSTOMER_360, ctx.as_of)
+        pseudo = src.transform(with_pseudonyms, key_frame(spark, key))
         p.rows_in = src.count()
         p.rows_out = merge_changed(
-            spark, lake, TABLE, pseudo, CUSTOMER_360_PSEUDO, ["customer_id"], delete=True
+            spark,
+            lake,
+            GOLD_CUSTOMER_360_PSEUDO,
+            pseudo,
+            CUSTOMER_360_PSEUDO,
+            ["customer_id"],
+            delete=True,
         )
-    return StageResult(rows_read={SOURCE: p.rows_in}, rows_written={TABLE: p.rows_out})
+    return StageResult(
+        rows_read={GOLD_CUSTOMER_360: p.rows_in},
+        rows_written={GOLD_CUSTOMER_360_PSEUDO: p.rows_out},
+    )

@@ -132,6 +132,20 @@ SCORE_COLUMNS: tuple[str, ...] = (
 )
 
 # One row per (customer_id, vin, model) scored on the run date by the latest saved model.
+# gold.customer_360 as analysts see it: the birth date cut to a year, identifiers hashed
+# (privacy/pseudo.py).
+CUSTOMER_360_PSEUDO = StructType(
+    [
+        StructField("birth_year", IntegerType(), True) if f.name == "birth_date" else f
+        for f in CUSTOMER_360.fields
+    ]
+)
+
+# The propensity models, as gold.customer_scores' ``model`` column names them.
+RENEWAL = "renewal"
+CHURN = "service_churn"
+SCORE_MODELS: tuple[str, ...] = (RENEWAL, CHURN)
+
 CUSTOMER_SCORES = StructType(
     [
         _f("customer_id", StringType(), False),

@@ -11,15 +11,16 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from c360.config import SilverConfig
+from c360.io import append_if_empty, read_or_none
 from c360.lake import Lake
+from c360.schemas import registry as R
 from c360.schemas import silver as S
 from c360.silver.sources import SourceModel, col
-from c360.tables import append_if_empty
 
-PARTY_TABLE = "silver.party_records"
-OWNERSHIPS_TABLE = "silver.ownerships"
-VEHICLES_TABLE = "silver.vehicles"
-CONSENTS_TABLE = "silver.consents"
+PARTY_TABLE = R.SILVER_PARTY_RECORDS
+OWNERSHIPS_TABLE = R.SILVER_OWNERSHIPS
+VEHICLES_TABLE = R.SILVER_VEHICLES
+CONSENTS_TABLE = R.SILVER_CONSENTS
 
 
 def _record_date(source: str) -> Column:
@@ -81,9 +82,8 @@ def to_ownerships(df: DataFrame, model: SourceModel) -> DataFrame:
 
 
 def _live(lake: Lake, spark: SparkSession, table: str) -> DataFrame | None:
-    if not lake.exists(spark, table):
-        return None
-    return lake.read(spark, table).filter(~F.col("_is_deleted"))
+    df = read_or_none(spark, lake, table)
+    return None if df is None else df.filter(~F.col("_is_deleted"))
 
 
 def vehicles_for(

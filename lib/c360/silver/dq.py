@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import reduce
 from typing import Any
@@ -33,16 +34,6 @@ from c360.config import from_dict
 from c360.errors import ConfigError, DataQualityError
 from c360.lake import Lake
 
-CHECKS = (
-    "not_null",
-    "pattern",
-    "range",
-    "allowed",
-    "is_true",
-    "max_length",
-    "unique",
-    "references",
-)
 SEVERITIES = ("warn", "drop", "fail")
 
 
@@ -98,16 +89,9 @@ def _validate(r: DqRule, table: str, path: str) -> None:
         raise ConfigError(f"{where}: unknown severity '{r.severity}' (known: warn, drop, fail)")
     if not r.columns:
         raise ConfigError(f"{where}: 'columns' is empty")
-    if r.check == "pattern" and not r.pattern:
-        raise ConfigError(f"{where}: check 'pattern' needs 'pattern'")
-    if r.check == "range" and r.min is None and r.max is None:
-        raise ConfigError(f"{where}: check 'range' needs 'min' or 'max'")
-    if r.check == "max_length" and not isinstance(r.max, int):
-        raise ConfigError(f"{where}: check 'max_length' needs 'max' (a whole number)")
-    if r.check == "allowed" and not r.values:
-        raise ConfigError(f"{where}: check 'allowed' needs 'values'")
-    if r.check == "references" and not (r.ref_table and r.ref_column):
-        raise ConfigError(f"{where}: check 'references' needs 'ref_table' and 'ref_column'")
+    missing = CHECKS[r.check].requires(r)
+    if missing:
+        raise ConfigError(f"{where}: check '{r.check}' needs {missing}")
 
 
 def referenced_tables(rules: list[DqRule]) -> set[str]:
@@ -143,30 +127,7 @@ def _flag(rule: DqRule) -> str:
 
 def _failed(rule: DqRule, as_of: dt.date) -> Column:
     """TRUE where the row breaks the rule."""
-    cols = [F.col(c) for c in rule.columns]
-    if rule.check == "not_null":
-        bad = reduce(lambda a, b: a | b, [c.isNull() for c in cols])
-    elif rule.check == "pattern":
-        bad = reduce(
-            lambda a, b: a | b,
-            [c.isNotNull() & ~c.cast("string").rlike(rule.pattern) for c in cols],
-        )
-    elif rule.check == "range":
-        parts = []
-        for c in cols:
-            if rule.min is not None:
-                parts.append(_outside(c, _bound(rule.min, as_of), below=True))
-            if rule.max is not None:
-                parts.append(_outside(c, _bound(rule.max, as_of), below=False))
-        bad = reduce(lambda a, b: a | b, parts)
-    elif rule.check == "allowed":
-        bad = reduce(lambda a, b: a | b, [c.isNotNull() & ~c.isin(list(rule.values)) for c in cols])
-    elif rule.check == "is_true":
-        bad = reduce(lambda a, b: a | b, [c.isNotNull() & ~c for c in cols])
-    elif rule.check == "max_length":
-        bad = reduce(lambda a, b: a | b, [F.length(c.cast("string")) > rule.max for c in cols])
-    else:  # set-level checks were computed into a flag column first
-        bad = F.col(_flag(rule))
+    bad = CHECKS[rule.check].condition(rule, [F.col(c) for c in rule.columns], as_of)
     if rule.where:
         bad = F.expr(rule.where) & bad
     return F.coalesce(bad, F.lit(False))
@@ -175,10 +136,9 @@ def _failed(rule: DqRule, as_of: dt.date) -> Column:
 def with_set_flags(df: DataFrame, rules: list[DqRule], ctx: DqContext) -> DataFrame:
     """Join-based checks (unique, references) become boolean columns before evaluation."""
     for rule in rules:
-        if rule.check == "unique":
-            df = _with_unique_flag(df, rule, ctx)
-        elif rule.check == "references":
-            df = _with_reference_flag(df, rule, ctx)
+        flag = CHECKS[rule.check].flag
+        if flag is not None:
+            df = flag(df, rule, ctx)
     return df
 
 
@@ -259,7 +219,7 @@ def apply_checks_and_split(df: DataFrame, rules: list[DqRule], ctx: DqContext) -
         or [F.lit(None)]
     )
     df = df.withColumn("_dq", F.filter(failures, lambda x: x.isNotNull())).drop(
-        *[_flag(r) for r in rules if r.check in ("unique", "references")]
+        *[_flag(r) for r in rules if CHECKS[r.check].flag is not None]
     )
     df = df.localCheckpoint()
     aggs = [F.count(F.lit(1)).alias("_checked")] + [
@@ -303,21 +263,96 @@ def raise_on_fail(split: DqSplit) -> None:
 
 
 def _reason(r: DqRule) -> str:
-    cols = ", ".join(r.columns)
-    if r.check == "not_null":
-        return f"{cols} is missing or could not be parsed"
-    if r.check == "pattern":
-        return f"{cols} does not match {r.pattern}"
-    if r.check == "range":
-        return (
-            f"{cols} outside [{'' if r.min is None else r.min}, {'' if r.max is None else r.max}]"
-        )
-    if r.check == "max_length":
-        return f"{cols} longer than {r.max} characters"
-    if r.check == "allowed":
-        return f"{cols} not in {', '.join(map(str, r.values))}"
-    if r.check == "is_true":
-        return f"{cols} is false"
-    if r.check == "unique":
-        return f"{cols} also held by another record"
-    return f"{cols} not found in {r.ref_table}.{r.ref_column}"
+    return CHECKS[r.check].reason(r, ", ".join(r.columns))
+
+
+# ---------------------------------------------------------------------- the checks
+
+
+@dataclass(frozen=True)
+class Check:
+    """One kind of rule: the row condition that breaks it, the reason a quarantined row
+    carries, what a rule of this kind must give (None when it gives it all), and, for
+    checks over the whole set (unique, references), the transform that first computes a
+    flag column the condition reads."""
+
+    condition: Callable[[DqRule, list[Column], dt.date], Column]
+    reason: Callable[[DqRule, str], str]
+    requires: Callable[[DqRule], str | None]
+    flag: Callable[[DataFrame, DqRule, DqContext], DataFrame] | None = None
+
+
+def _any(cols: list[Column], bad: Callable[[Column], Column]) -> Column:
+    return reduce(lambda a, b: a | b, [bad(c) for c in cols])
+
+
+def _range_failed(rule: DqRule, cols: list[Column], as_of: dt.date) -> Column:
+    parts = []
+    for c in cols:
+        if rule.min is not None:
+            parts.append(_outside(c, _bound(rule.min, as_of), below=True))
+        if rule.max is not None:
+            parts.append(_outside(c, _bound(rule.max, as_of), below=False))
+    return reduce(lambda a, b: a | b, parts)
+
+
+def _flagged(rule: DqRule, cols: list[Column], as_of: dt.date) -> Column:
+    return F.col(_flag(rule))
+
+
+def _bounds(r: DqRule) -> str:
+    return f"[{'' if r.min is None else r.min}, {'' if r.max is None else r.max}]"
+
+
+def _nothing(r: DqRule) -> str | None:
+    return None
+
+
+CHECKS: dict[str, Check] = {
+    "not_null": Check(
+        condition=lambda r, cols, as_of: _any(cols, lambda c: c.isNull()),
+        reason=lambda r, cols: f"{cols} is missing or could not be parsed",
+        requires=_nothing,
+    ),
+    "pattern": Check(
+        condition=lambda r, cols, as_of: _any(
+            cols, lambda c: c.isNotNull() & ~c.cast("string").rlike(r.pattern)
+        ),
+        reason=lambda r, cols: f"{cols} does not match {r.pattern}",
+        requires=lambda r: None if r.pattern else "'pattern'",
+    ),
+    "range": Check(
+        condition=_range_failed,
+        reason=lambda r, cols: f"{cols} outside {_bounds(r)}",
+        requires=lambda r: None if r.min is not None or r.max is not None else "'min' or 'max'",
+    ),
+    "allowed": Check(
+        condition=lambda r, cols, as_of: _any(
+            cols, lambda c: c.isNotNull() & ~c.isin(list(r.values))
+        ),
+        reason=lambda r, cols: f"{cols} not in {', '.join(map(str, r.values))}",
+        requires=lambda r: None if r.values else "'values'",
+    ),
+    "is_true": Check(
+        condition=lambda r, cols, as_of: _any(cols, lambda c: c.isNotNull() & ~c),
+        reason=lambda r, cols: f"{cols} is false",
+        requires=_nothing,
+    ),
+    "max_length": Check(
+        condition=lambda r, cols, as_of: _any(cols, lambda c: F.length(c.cast("string")) > r.max),
+        reason=lambda r, cols: f"{cols} longer than {r.max} characters",
+        requires=lambda r: None if isinstance(r.max, int) else "'max' (a whole number)",
+    ),
+    "unique": Check(
+        condition=_flagged,
+        reason=lambda r, cols: f"{cols} also held by another record",
+        requires=_nothing,
+        flag=_with_unique_flag,
+    ),
+    "references": Check(
+        condition=_flagged,
+        reason=lambda r, cols: f"{cols} not found in {r.ref_table}.{r.ref_column}",
+        requires=lambda r: None if r.ref_table and r.ref_column else "'ref_table' and 'ref_column'",
+        flag=_with_reference_flag,
+    ),
+}

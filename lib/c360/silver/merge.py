@@ -13,8 +13,8 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from c360.io import append_if_empty, last_commit_rows
 from c360.lake import Lake
-from c360.tables import append_if_empty, last_commit_rows
 
 VERSION_COLS = ("_change_ts", "_batch_id", "_source_file", "_row_number")
 _EPOCH = "TIMESTAMP'1900-01-01 00:00:00'"

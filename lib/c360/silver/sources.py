@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from c360.schemas import silver as S
+from c360.schemas.registry import schema_of
 from c360.silver import standardize as st
 from c360.silver.phones import phone_e164
 from c360.silver.reference import LEGAL_FORM_PATTERN
@@ -683,7 +684,6 @@ class SourceModel:
 
     source: str
     table: str
-    schema: StructType
     key: tuple[str, ...]
     typer: Callable[[DataFrame], DataFrame]
     # The key columns and ``_change_ts`` (from a ``with_clean_strings`` frame): what
@@ -694,108 +694,121 @@ class SourceModel:
     party: bool = False  # feeds silver.party_records
     ownership_role: str | None = None  # feeds silver.ownerships with this role
 
+    @property
+    def schema(self) -> StructType:
+        return schema_of(self.table)
+
 
 # Processing order: reference data first, so referential checks see it.
 MODELS: tuple[SourceModel, ...] = (
     SourceModel(
-        "dealers", "silver.dealers", S.DEALERS, ("dealer_code",), type_dealers, dealers_version
+        source="dealers",
+        table="silver.dealers",
+        key=("dealer_code",),
+        typer=type_dealers,
+        version=dealers_version,
     ),
     SourceModel(
-        "market_research",
-        "silver.market_research",
-        S.MARKET_RESEARCH,
-        ("postal_code",),
-        type_market_research,
-        market_research_version,
+        source="market_research",
+        table="silver.market_research",
+        key=("postal_code",),
+        typer=type_market_research,
+        version=market_research_version,
     ),
     SourceModel(
-        "sales", "silver.sales", S.SALES, ("sale_id",), type_sales, sales_version, True, "buyer"
+        source="sales",
+        table="silver.sales",
+        key=("sale_id",),
+        typer=type_sales,
+        version=sales_version,
+        party=True,
+        ownership_role="buyer",
     ),
     SourceModel(
-        "service",
-        "silver.service_visits",
-        S.SERVICE_VISITS,
-        ("ro_number",),
-        type_service,
-        service_version,
-        True,
+        source="service",
+        table="silver.service_visits",
+        key=("ro_number",),
+        typer=type_service,
+        version=service_version,
+        party=True,
     ),
     SourceModel(
-        "ecommerce", "silver.leads", S.LEADS, ("lead_id",), type_ecommerce, ecommerce_version, True
+        source="ecommerce",
+        table="silver.leads",
+        key=("lead_id",),
+        typer=type_ecommerce,
+        version=ecommerce_version,
+        party=True,
     ),
     SourceModel(
-        "finance",
-        "silver.finance_contracts",
-        S.FINANCE_CONTRACTS,
-        ("contract_id",),
-        type_finance,
-        finance_version,
-        True,
-        "borrower",
+        source="finance",
+        table="silver.finance_contracts",
+        key=("contract_id",),
+        typer=type_finance,
+        version=finance_version,
+        party=True,
+        ownership_role="borrower",
     ),
     SourceModel(
-        "insurance",
-        "silver.insurance_policies",
-        S.INSURANCE_POLICIES,
-        ("policy_id",),
-        type_insurance,
-        insurance_version,
-        True,
-        "policy_holder",
+        source="insurance",
+        table="silver.insurance_policies",
+        key=("policy_id",),
+        typer=type_insurance,
+        version=insurance_version,
+        party=True,
+        ownership_role="policy_holder",
     ),
     SourceModel(
-        "subscriptions",
-        "silver.subscriptions",
-        S.SUBSCRIPTIONS,
-        ("subscription_id",),
-        type_subscriptions,
-        subscriptions_version,
-        True,
-        "subscriber",
+        source="subscriptions",
+        table="silver.subscriptions",
+        key=("subscription_id",),
+        typer=type_subscriptions,
+        version=subscriptions_version,
+        party=True,
+        ownership_role="subscriber",
     ),
     SourceModel(
-        "loyalty",
-        "silver.loyalty_members",
-        S.LOYALTY_MEMBERS,
-        ("member_id",),
-        type_loyalty,
-        loyalty_version,
-        True,
+        source="loyalty",
+        table="silver.loyalty_members",
+        key=("member_id",),
+        typer=type_loyalty,
+        version=loyalty_version,
+        party=True,
     ),
     SourceModel(
-        "telematics",
-        "silver.telematics",
-        S.TELEMATICS,
-        ("vin", "reading_ts"),
-        type_telematics,
-        telematics_version,
+        source="telematics",
+        table="silver.telematics",
+        key=("vin", "reading_ts"),
+        typer=type_telematics,
+        version=telematics_version,
     ),
     SourceModel(
-        "surveys", "silver.surveys", S.SURVEYS, ("response_id",), type_surveys, surveys_version
+        source="surveys",
+        table="silver.surveys",
+        key=("response_id",),
+        typer=type_surveys,
+        version=surveys_version,
     ),
     SourceModel(
-        "campaigns",
-        "silver.campaigns",
-        S.CAMPAIGNS,
-        ("campaign_id",),
-        type_campaigns,
-        campaigns_version,
+        source="campaigns",
+        table="silver.campaigns",
+        key=("campaign_id",),
+        typer=type_campaigns,
+        version=campaigns_version,
     ),
     SourceModel(
-        "campaign_events",
-        "silver.campaign_events",
-        S.CAMPAIGN_EVENTS,
-        ("event_id",),
-        type_campaign_events,
-        campaign_events_version,
+        source="campaign_events",
+        table="silver.campaign_events",
+        key=("event_id",),
+        typer=type_campaign_events,
+        version=campaign_events_version,
     ),
     SourceModel(
-        "consents",
-        "silver.consent_events",
-        S.CONSENT_EVENTS,
-        ("consent_id",),
-        type_consents,
-        consents_version,
+        source="consents",
+        table="silver.consent_events",
+        key=("consent_id",),
+        typer=type_consents,
+        version=consents_version,
     ),
 )
 MODEL_BY_SOURCE = {m.source: m for m in MODELS}

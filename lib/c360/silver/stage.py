@@ -25,10 +25,17 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from c360.errors import DataQualityError, ReconciliationError
+from c360.io import insert_new, upsert_rows
 from c360.lake import Lake
 from c360.runner import StageContext, StageResult
 from c360.schemas import silver as S
-from c360.schemas.ops import DQ_RESULTS, SILVER_FILES
+from c360.schemas.registry import (
+    OPS_BRONZE_FILES,
+    OPS_DQ_RESULTS,
+    OPS_SILVER_FILES,
+    SILVER_QUARANTINE,
+    schema_of,
+)
 from c360.schemas.validate import validate_schema
 from c360.silver import domain
 from c360.silver.dq import (
@@ -49,14 +56,10 @@ from c360.silver.merge import (
     with_version_rank,
 )
 from c360.silver.sources import MODELS, SourceModel
-from c360.tables import insert_new
 
 log = logging.getLogger(__name__)
 
-QUARANTINE_TABLE = "silver.quarantine"
-FILES_TABLE = "ops.silver_files"
-DQ_TABLE = "ops.dq_results"
-BRONZE_FILES_TABLE = "ops.bronze_files"
+SILVER_FILE_COUNTS = ("rows_bronze", "rows_current", "rows_quarantined", "rows_superseded")
 
 VEHICLE_SOURCES = {"sales", "service", "telematics", "finance", "insurance", "subscriptions"}
 
@@ -96,13 +99,13 @@ def input_id(files: list[PendingFile]) -> str:
 
 def pending_files(spark: SparkSession, lake: Lake) -> dict[str, list[PendingFile]]:
     """Files bronze loaded that silver has not logged yet, per source."""
-    if not lake.exists(spark, BRONZE_FILES_TABLE):
+    if not lake.exists(spark, OPS_BRONZE_FILES):
         return {}
-    loaded = lake.read(spark, BRONZE_FILES_TABLE).filter(
+    loaded = lake.read(spark, OPS_BRONZE_FILES).filter(
         (F.col("status") == "loaded") & (F.col("rows_bronze") > 0)
     )
-    if lake.exists(spark, FILES_TABLE):
-        done = lake.read(spark, FILES_TABLE).select("source", "file", "file_sha256")
+    if lake.exists(spark, OPS_SILVER_FILES):
+        done = lake.read(spark, OPS_SILVER_FILES).select("source", "file", "file_sha256")
         loaded = loaded.join(done, ["source", "file", "file_sha256"], "left_anti")
     out: dict[str, list[PendingFile]] = {}
     for r in loaded.select("source", "file", "file_sha256", "batch_id").collect():
@@ -220,7 +223,7 @@ def write_shared(ctx: StageContext, outcomes: list[SourceOutcome]) -> None:
     spark, lake = ctx.spark, ctx.lake
     q = _union([o.quarantined for o in outcomes])
     if q is not None:
-        insert_new(spark, lake, QUARANTINE_TABLE, q, ["table_name", "_source_file", "_row_number"])
+        insert_new(spark, lake, SILVER_QUARANTINE, q, ["table_name", "_source_file", "_row_number"])
     party = _union([domain.to_party_records(o.kept, o.model) for o in outcomes if o.model.party])
     if party is not None:
         merge_latest(lake, spark, domain.PARTY_TABLE, party, ("source", "source_record_id"))
@@ -256,7 +259,7 @@ def write_shared(ctx: StageContext, outcomes: list[SourceOutcome]) -> None:
 # --------------------------------------------------------------------------- reconciliation
 
 
-def reconcile(ctx: StageContext, o: SourceOutcome) -> list[tuple]:
+def reconcile(ctx: StageContext, o: SourceOutcome) -> list[dict]:
     """Per file, from the tables: bronze rows = current + quarantined + superseded.
 
     A row is current if silver holds it, quarantined if the quarantine holds it, and
@@ -267,7 +270,7 @@ def reconcile(ctx: StageContext, o: SourceOutcome) -> list[tuple]:
     files = [f.file for f in o.files]
     rows = o.typed.select("_source_file", "_row_number", *m.key, version().alias("_v"))
     current = lake.read(spark, m.table).filter(F.col("_source_file").isin(files))
-    quarantined = lake.read(spark, QUARANTINE_TABLE).filter(
+    quarantined = lake.read(spark, SILVER_QUARANTINE).filter(
         (F.col("table_name") == m.table) & F.col("_source_file").isin(files)
     )
     target = lake.read(spark, m.table).select(*m.key, version().alias("_v"))
@@ -292,62 +295,57 @@ def reconcile(ctx: StageContext, o: SourceOutcome) -> list[tuple]:
         )
         total = cur + qua + sup + lost
         out.append(
-            (
-                m.source,
-                m.table,
-                f.file,
-                f.sha,
-                f.batch_id,
-                total,
-                cur,
-                qua,
-                sup,
-                lost == 0,
-                o.input_id,
-                ctx.run_id,
-                ctx.as_of,
-                ctx.started_at,
-            )
+            {
+                "source": m.source,
+                "table_name": m.table,
+                "file": f.file,
+                "file_sha256": f.sha,
+                "batch_id": f.batch_id,
+                "rows_bronze": total,
+                "rows_current": cur,
+                "rows_quarantined": qua,
+                "rows_superseded": sup,
+                "reconciled": lost == 0,
+                "input_id": o.input_id,
+                "run_id": ctx.run_id,
+                "as_of": ctx.as_of,
+                "recorded_at": ctx.started_at,
+            }
         )
     return out
 
 
 def record_results(ctx: StageContext, outcomes: list[SourceOutcome]) -> None:
     rows = [
-        (
-            ctx.run_id,
-            o.input_id,
-            r.table,
-            r.rule,
-            r.check,
-            r.severity,
-            r.columns,
-            r.rows_checked,
-            r.rows_failed,
-            ctx.as_of,
-            ctx.started_at,
-        )
+        {
+            "run_id": ctx.run_id,
+            "input_id": o.input_id,
+            "table_name": r.table,
+            "rule": r.rule,
+            "check": r.check,
+            "severity": r.severity,
+            "columns": r.columns,
+            "rows_checked": r.rows_checked,
+            "rows_failed": r.rows_failed,
+            "as_of": ctx.as_of,
+            "recorded_at": ctx.started_at,
+        }
         for o in outcomes
         for r in o.results
     ]
     if rows:
-        df = ctx.spark.createDataFrame(rows, DQ_RESULTS)
-        insert_new(ctx.spark, ctx.lake, DQ_TABLE, df, ["input_id", "table_name", "rule"])
+        keys = ["input_id", "table_name", "rule"]
+        upsert_rows(ctx.spark, ctx.lake, OPS_DQ_RESULTS, rows, keys, update=False)
 
 
 # --------------------------------------------------------------------------- the stage
 
 
 def ensure_tables(spark: SparkSession, lake: Lake) -> None:
-    for m in MODELS:
-        lake.ensure_table(spark, m.table, m.schema)
-    lake.ensure_table(spark, QUARANTINE_TABLE, S.QUARANTINE)
-    lake.ensure_table(spark, domain.PARTY_TABLE, S.PARTY_RECORDS)
-    lake.ensure_table(spark, domain.OWNERSHIPS_TABLE, S.OWNERSHIPS)
-    lake.ensure_table(spark, domain.VEHICLES_TABLE, S.VEHICLES)
-    lake.ensure_table(spark, domain.CONSENTS_TABLE, S.CONSENTS)
-    lake.ensure_table(spark, DQ_TABLE, DQ_RESULTS)
-    lake.ensure_table(spark, FILES_TABLE, SILVER_FILES)
+    shared = [SILVER_QUARANTINE, domain.PARTY_TABLE, domain.OWNERSHIPS_TABLE]
+    shared += [domain.VEHICLES_TABLE, domain.CONSENTS_TABLE, OPS_DQ_RESULTS, OPS_SILVER_FILES]
+    for name in [*(m.table for m in MODELS), *shared]:
+        lake.ensure_table(spark, name, schema_of(name))
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -386,37 +384,33 @@ def run(ctx: StageContext) -> StageResult:
                 row for rows in pool.map(lambda o: reconcile(ctx, o), outcomes) for row in rows
             ]
         record_results(ctx, outcomes)
-        files = spark.createDataFrame(log_rows, SILVER_FILES)
-        insert_new(spark, lake, FILES_TABLE, files, ["source", "file", "file_sha256"])
+        keys = ["source", "file", "file_sha256"]
+        upsert_rows(spark, lake, OPS_SILVER_FILES, log_rows, keys, update=False)
     finally:
         for o in outcomes:
             o.typed.unpersist()
             o.kept.unpersist()
             if o.checked is not None:
                 o.checked.unpersist()
-    bad = [r for r in log_rows if not r[9]]
+    bad = [r for r in log_rows if not r["reconciled"]]
     for r in log_rows:
-        src, table = r[0], r[1]
-        result.rows_read[f"bronze.{src}"] = result.rows_read.get(f"bronze.{src}", 0) + r[5]
-        result.rows_written[table] = result.rows_written.get(table, 0) + r[6]
-        if r[7]:
-            result.rows_written[QUARANTINE_TABLE] = (
-                result.rows_written.get(QUARANTINE_TABLE, 0) + r[7]
-            )
+        bronze = f"bronze.{r['source']}"
+        result.rows_read[bronze] = result.rows_read.get(bronze, 0) + r["rows_bronze"]
+        written = result.rows_written
+        written[r["table_name"]] = written.get(r["table_name"], 0) + r["rows_current"]
+        if r["rows_quarantined"]:
+            written[SILVER_QUARANTINE] = written.get(SILVER_QUARANTINE, 0) + r["rows_quarantined"]
     warned = sum(r.rows_failed for o in outcomes for r in o.results if r.severity == "warn")
     log.info(
         "step=silver files=%d rows_in=%d current=%d quarantined=%d superseded=%d warnings=%d",
         len(log_rows),
-        sum(r[5] for r in log_rows),
-        sum(r[6] for r in log_rows),
-        sum(r[7] for r in log_rows),
-        sum(r[8] for r in log_rows),
+        *(sum(r[c] for r in log_rows) for c in SILVER_FILE_COUNTS),
         warned,
     )
     if bad:
         raise ReconciliationError(
             f"silver: {len(bad)} file(s) do not reconcile (bronze != current + quarantined + "
-            f"superseded): {', '.join(r[2] for r in bad)}; see ops.silver_files"
+            f"superseded): {', '.join(r['file'] for r in bad)}; see {OPS_SILVER_FILES}"
         )
     return result
 

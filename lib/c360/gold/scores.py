@@ -10,11 +10,11 @@ import datetime as dt
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from c360.io import read_or_empty
 from c360.lake import Lake
-from c360.ml import CHURN, RENEWAL
 from c360.schemas import gold as G
-
-CUSTOMER_SCORES = "gold.customer_scores"
+from c360.schemas.gold import CHURN, RENEWAL
+from c360.schemas.registry import GOLD_CUSTOMER_SCORES
 
 
 def customer_level(scores: DataFrame) -> DataFrame:
@@ -47,9 +47,8 @@ def customer_level(scores: DataFrame) -> DataFrame:
 
 def read_scores_as_of(spark: SparkSession, lake: Lake, as_of: dt.date) -> DataFrame:
     """The run date's rows of gold.customer_scores (none if scoring has not run)."""
-    if not lake.exists(spark, CUSTOMER_SCORES):
-        return spark.createDataFrame([], G.CUSTOMER_SCORES)
-    return lake.read(spark, CUSTOMER_SCORES).filter(F.col("as_of") == F.lit(as_of))
+    scores = read_or_empty(spark, lake, GOLD_CUSTOMER_SCORES)
+    return scores.filter(F.col("as_of") == F.lit(as_of))
 
 
 def with_customer_scores(c360: DataFrame, scores: DataFrame) -> DataFrame:

@@ -15,220 +15,36 @@ way are not excused: they break the file's counts.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from functools import reduce
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import MapType, StringType, StructField, StructType
 
 from c360.bronze.landing import (
-    LandedFile,
-    csv_header,
     file_sha256,
     list_files,
-    normalize_column,
-    read_head,
     source_exists,
-    unique_columns,
 )
+from c360.bronze.parse import FileOutcome, Lineage, ParsedFile, parse_file, to_quarantine_rows
 from c360.config import SourceSpec
 from c360.errors import ConfigError, ReconciliationError, SourceError
+from c360.io import upsert_rows
 from c360.lake import Lake
-from c360.privacy.pii import STATS_PROPERTY, stats_columns
 from c360.runner import StageContext, StageResult
 from c360.schemas.bronze import LINEAGE, QUARANTINE
-from c360.schemas.ops import BRONZE_FILES, SCHEMA_CHANGES
-from c360.tables import append_if_empty, insert_new
+from c360.schemas.ops import BRONZE_FILES
+from c360.schemas.pii import STATS_PROPERTY, stats_columns
+from c360.schemas.registry import BRONZE_QUARANTINE, OPS_BRONZE_FILES, OPS_SCHEMA_CHANGES
 
 log = logging.getLogger(__name__)
 
-QUARANTINE_TABLE = "bronze.quarantine"
-FILES_TABLE = "ops.bronze_files"
-SCHEMA_CHANGES_TABLE = "ops.schema_changes"
-CORRUPT = "_corrupt_record"
 # Bronze commits a rerun looks back through for files a killed run appended but never
 # logged: a run writes at most one commit per source to each table.
 HISTORY_LOOKBACK = 100
-
-REASON_MALFORMED = "malformed row: wrong column count or unbalanced quotes"
-REASON_BAD_ENCODING = "bad encoding: bytes not valid in {encoding}"
-REASON_MOJIBAKE = "encoding mismatch: UTF-8 text in a {encoding} file"
-REASON_BROKEN_JSON = "broken JSON: not a JSON object"
-
-
-@dataclass
-class FileOutcome:
-    file: LandedFile
-    sha: str
-    status: str  # loaded | skipped_duplicate | empty | failed
-    rows_landed: int = 0
-    rows_bronze: int = 0
-    rows_quarantined: int = 0
-    reconciled: bool | None = None
-    txn_version: int | None = None
-    columns_added: list[str] = field(default_factory=list)
-    error: str | None = None
-    seconds: float = 0.0  # hashing, parsing and writing the file
-
-
-@dataclass(frozen=True)
-class Lineage:
-    system: str
-    run_id: str
-    loaded_at: dt.datetime
-    as_of: dt.date
-
-
-# --------------------------------------------------------------------------- parsing
-
-
-def parse_csv(
-    spark: SparkSession, f: LandedFile, spec: SourceSpec, columns: list[str]
-) -> DataFrame:
-    """Columns as strings, ``_row_number`` (record index, 1-based) and ``_reason``."""
-    schema = StructType(
-        [StructField(c, StringType()) for c in columns] + [StructField(CORRUPT, StringType())]
-    )
-    df = (
-        spark.read.schema(schema)
-        # The header is parsed by us (normalized names); Spark reads it as record 1.
-        .option("header", False)
-        .option("sep", spec.delimiter)
-        .option("encoding", spec.encoding)
-        .option("quote", spec.quote)
-        .option("escape", spec.quote)
-        # One task per file, in file order: keeps quoted newlines and row numbers right.
-        .option("multiLine", True)
-        .option("mode", "PERMISSIVE")
-        .option("columnNameOfCorruptRecord", CORRUPT)
-        .csv(f.path)
-    )
-    df = df.withColumn(
-        "_row_number",
-        (F.row_number().over(Window.orderBy(F.monotonically_increasing_id())) - 1).cast("long"),
-    ).filter(F.col("_row_number") > 0)
-    any_col = [F.col(c) for c in columns]
-    return (
-        df.withColumn("_reason", _csv_reason(any_col, spec))
-        .withColumn(
-            "_raw",
-            F.coalesce(
-                F.col(CORRUPT),
-                F.concat_ws(spec.delimiter, *[F.coalesce(c, F.lit("")) for c in any_col]),
-            ),
-        )
-        .drop(CORRUPT)
-    )
-
-
-def _csv_reason(cols: list[Column], spec: SourceSpec) -> Column:
-    joined = F.concat_ws("\u0001", *cols)
-    reason = F.when(F.col(CORRUPT).isNotNull(), F.lit(REASON_MALFORMED)).when(
-        joined.contains("\ufffd"), F.lit(REASON_BAD_ENCODING.format(encoding=spec.encoding))
-    )
-    if spec.encoding.upper().replace("_", "-") in {
-        "ISO-8859-1",
-        "LATIN1",
-        "LATIN-1",
-        "WINDOWS-1252",
-        "CP1252",
-    }:
-        reason = reason.when(
-            joined.rlike("Ã[\u0080-\u00bf]"), F.lit(REASON_MOJIBAKE.format(encoding=spec.encoding))
-        )
-    return reason
-
-
-def parse_jsonl(spark: SparkSession, f: LandedFile) -> tuple[DataFrame, list[str]]:
-    """One JSON object per line; returns the rows and the (normalized) keys in order.
-
-    Row numbers are physical line numbers; blank lines are not records.
-    """
-    text = spark.read.option("lineSep", "\n").text(f.path)
-    text = text.withColumn(
-        "_row_number",
-        F.row_number().over(Window.orderBy(F.monotonically_increasing_id())).cast("long"),
-    )
-    text = text.filter(F.trim(F.regexp_replace("value", "\r$", "")) != "")
-    text = text.withColumn("_m", F.from_json("value", MapType(StringType(), StringType())))
-    first_seen = (
-        text.select("_row_number", F.explode(F.map_keys("_m")).alias("k"))
-        .groupBy("k")
-        .agg(F.min("_row_number").alias("r"))
-        .orderBy("r", "k")
-        .collect()
-    )
-    keys = [row.k for row in first_seen]
-    names = unique_columns([normalize_column(k) for k in keys])
-    reason = F.when(F.col("_m").isNull(), F.lit(REASON_BROKEN_JSON)).when(
-        F.col("value").contains("\ufffd"), F.lit(REASON_BAD_ENCODING.format(encoding="UTF-8"))
-    )
-    df = text.select(
-        *[F.col("_m")[k].alias(n) for k, n in zip(keys, names, strict=True)],
-        "_row_number",
-        reason.alias("_reason"),
-        F.col("value").alias("_raw"),
-    )
-    return df, names
-
-
-def with_lineage(df: DataFrame, f: LandedFile, sha: str, lin: Lineage) -> DataFrame:
-    return df.select(
-        "*",
-        F.lit(lin.system).alias("_source_system"),
-        F.lit(f.relative).alias("_source_file"),
-        F.lit(sha).alias("_file_sha256"),
-        F.lit(f.batch_id).alias("_batch_id"),
-        F.lit(lin.run_id).alias("_run_id"),
-        F.lit(lin.loaded_at).cast("timestamp").alias("_loaded_at"),
-        F.lit(lin.as_of).cast("date").alias("_as_of"),
-    )
-
-
-# --------------------------------------------------------------------------- one source
-
-
-@dataclass
-class ParsedFile:
-    outcome: FileOutcome
-    rows: DataFrame  # the file's records: its columns, _row_number, _reason, _raw, lineage
-    columns: list[str]
-
-
-def _required_missing(spec: SourceSpec, columns: list[str]) -> list[str]:
-    return [c for c in spec.required_columns if c not in columns]
-
-
-def parse_file(
-    spark: SparkSession, f: LandedFile, sha: str, spec: SourceSpec, lin: Lineage, seq: int
-) -> ParsedFile | FileOutcome:
-    """The file's records, lazily (no Spark job for CSV); or its outcome when there is
-    nothing to load. A missing required column raises ``SourceError``."""
-    if spec.format == "csv":
-        header = csv_header(read_head(spark, f.path), spec.encoding, spec.delimiter, spec.quote)
-        if header is None:
-            return FileOutcome(f, sha, "empty")
-        columns = header
-        parsed = parse_csv(spark, f, spec, columns)
-    elif spec.format == "jsonl":
-        parsed, columns = parse_jsonl(spark, f)
-        if not columns and parsed.limit(1).count() == 0:
-            return FileOutcome(f, sha, "empty")
-    else:
-        raise ConfigError(f"source {f.source}: unknown format '{spec.format}'")
-    missing = _required_missing(spec, columns)
-    if missing:
-        raise SourceError(
-            f.source, f"missing required column(s): {', '.join(missing)}", file=f.relative
-        )
-    outcome = FileOutcome(f, sha, "loaded", txn_version=seq)
-    return ParsedFile(outcome, with_lineage(parsed, f, sha, lin), columns)
 
 
 def _batch_tag(source: str, files: list[ParsedFile]) -> str:
@@ -291,9 +107,9 @@ def load_batch(
             _append_new(spark, lake, table, source, batch, good_rows, tag, merge_schema=True)
             lake.register(spark, table)
         if bad:
-            lake.ensure_table(spark, QUARANTINE_TABLE, QUARANTINE)
+            lake.ensure_table(spark, BRONZE_QUARANTINE, QUARANTINE)
             bad_rows = to_quarantine_rows(rows.filter(F.col("_reason").isNotNull()), source)
-            _append_new(spark, lake, QUARANTINE_TABLE, source, batch, bad_rows, tag)
+            _append_new(spark, lake, BRONZE_QUARANTINE, source, batch, bad_rows, tag)
     finally:
         rows.unpersist()
 
@@ -318,17 +134,6 @@ def _append_new(
         pair = F.concat_ws("\u0001", "_source_file", "_file_sha256")
         df = df.filter(pair.isin(sorted(f"{f}\u0001{sha}" for f, sha in todo)))
     _append(df, lake.path(table), tag, merge_schema=merge_schema)
-
-
-def to_quarantine_rows(bad: DataFrame, source: str) -> DataFrame:
-    """Malformed records of a batch (lineage already on them), as ``bronze.quarantine``."""
-    lineage = [F.col(c) for c in LINEAGE.names]  # not "*": a source may have a "source" column
-    return bad.select(
-        F.lit(source).alias("source"),
-        F.col("_reason").alias("reason"),
-        F.col("_raw").alias("raw_line"),
-        *lineage,
-    ).select(*QUARANTINE.names)
 
 
 def _append(df: DataFrame, path: str, tag: str, *, merge_schema: bool = False) -> None:
@@ -363,15 +168,15 @@ def count_from_tables(
 
     table = f"bronze.{source}"
     parts = [per_file(table)]
-    if lake.exists(spark, QUARANTINE_TABLE):
-        parts.append(per_file(QUARANTINE_TABLE))
+    if lake.exists(spark, BRONZE_QUARANTINE):
+        parts.append(per_file(BRONZE_QUARANTINE))
     counts = {
         (r["_table"], r["_source_file"], r["_file_sha256"]): int(r["n"])
         for r in reduce(DataFrame.unionByName, parts).collect()
     }
     for o in loaded:
         o.rows_bronze = counts.get((table, o.file.relative, o.sha), 0)
-        o.rows_quarantined = counts.get((QUARANTINE_TABLE, o.file.relative, o.sha), 0)
+        o.rows_quarantined = counts.get((BRONZE_QUARANTINE, o.file.relative, o.sha), 0)
         o.reconciled = o.rows_landed == o.rows_bronze + o.rows_quarantined
 
 
@@ -380,11 +185,11 @@ def count_from_tables(
 
 def _log_rows(spark: SparkSession, lake: Lake) -> dict[str, list]:
     """The file log so far, per source: read once per stage, not once per source."""
-    if not lake.exists(spark, FILES_TABLE):
+    if not lake.exists(spark, OPS_BRONZE_FILES):
         return {}
     out: dict[str, list] = {}
     for r in (
-        lake.read(spark, FILES_TABLE)
+        lake.read(spark, OPS_BRONZE_FILES)
         .select("source", "file", "file_sha256", "status", "txn_version")
         .collect()
     ):
@@ -395,57 +200,41 @@ def _log_rows(spark: SparkSession, lake: Lake) -> dict[str, list]:
 def _merge_log(spark: SparkSession, lake: Lake, outcomes: list[FileOutcome], lin: Lineage) -> None:
     if not outcomes:
         return
+    run = {"run_id": lin.run_id, "as_of": lin.as_of, "recorded_at": lin.loaded_at}
     rows = [
-        (
-            o.file.source,
-            o.file.relative,
-            o.sha,
-            o.file.batch_id,
-            o.file.size,
-            o.status,
-            o.rows_landed,
-            o.rows_bronze,
-            o.rows_quarantined,
-            o.reconciled,
-            o.txn_version,
-            o.columns_added,
-            o.error,
-            lin.run_id,
-            lin.as_of,
-            lin.loaded_at,
-        )
+        {
+            "source": o.file.source,
+            "file": o.file.relative,
+            "file_sha256": o.sha,
+            "batch_id": o.file.batch_id,
+            "size_bytes": o.file.size,
+            "status": o.status,
+            "rows_landed": o.rows_landed,
+            "rows_bronze": o.rows_bronze,
+            "rows_quarantined": o.rows_quarantined,
+            "reconciled": o.reconciled,
+            "txn_version": o.txn_version,
+            "columns_added": o.columns_added,
+            "error": o.error,
+            **run,
+        }
         for o in outcomes
     ]
-    src = spark.createDataFrame(rows, BRONZE_FILES)
-    table = lake.ensure_table(spark, FILES_TABLE, BRONZE_FILES)
-    if not append_if_empty(spark, lake, FILES_TABLE, src):
-        (
-            table.alias("t")
-            .merge(
-                src.alias("s"),
-                "t.source = s.source AND t.file = s.file AND t.file_sha256 = s.file_sha256",
-            )
-            .whenMatchedUpdateAll()
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
+    upsert_rows(spark, lake, OPS_BRONZE_FILES, rows, ["source", "file", "file_sha256"], update=True)
     changes = [
-        (
-            f"bronze.{o.file.source}",
-            o.file.relative,
-            o.file.batch_id,
-            o.columns_added,
-            lin.run_id,
-            lin.as_of,
-            lin.loaded_at,
-        )
+        {
+            "table_name": f"bronze.{o.file.source}",
+            "source_file": o.file.relative,
+            "batch_id": o.file.batch_id,
+            "columns_added": o.columns_added,
+            **run,
+        }
         for o in outcomes
         if o.columns_added
     ]
     if changes:
-        lake.ensure_table(spark, SCHEMA_CHANGES_TABLE, SCHEMA_CHANGES)
-        df = spark.createDataFrame(changes, SCHEMA_CHANGES)
-        insert_new(spark, lake, SCHEMA_CHANGES_TABLE, df, ["table_name", "source_file"])
+        keys = ["table_name", "source_file"]
+        upsert_rows(spark, lake, OPS_SCHEMA_CHANGES, changes, keys, update=False)
 
 
 def ingest_source(
@@ -541,8 +330,8 @@ def ingest_source(
 def run(ctx: StageContext) -> StageResult:
     conf = ctx.conf
     # Shared tables are created before the sources start, so no two threads race to it.
-    ctx.lake.ensure_table(ctx.spark, FILES_TABLE, BRONZE_FILES)
-    ctx.lake.ensure_table(ctx.spark, QUARANTINE_TABLE, QUARANTINE)
+    ctx.lake.ensure_table(ctx.spark, OPS_BRONZE_FILES, BRONZE_FILES)
+    ctx.lake.ensure_table(ctx.spark, BRONZE_QUARANTINE, QUARANTINE)
     history = _log_rows(ctx.spark, ctx.lake)
 
     def one(item: tuple[str, SourceSpec]) -> tuple[str, list[FileOutcome]]:
@@ -574,7 +363,9 @@ def run(ctx: StageContext) -> StageResult:
         result.rows_written[f"bronze.{source}"] = sum(o.rows_bronze for o in outcomes)
         q = sum(o.rows_quarantined for o in outcomes)
         if q:
-            result.rows_written[QUARANTINE_TABLE] = result.rows_written.get(QUARANTINE_TABLE, 0) + q
+            result.rows_written[BRONZE_QUARANTINE] = (
+                result.rows_written.get(BRONZE_QUARANTINE, 0) + q
+            )
         failed += [o.file.relative for o in outcomes if o.status == "failed"]
         unreconciled += [o.file.relative for o in outcomes if o.reconciled is False]
     if failed:

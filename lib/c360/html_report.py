@@ -1,4 +1,5 @@
-"""``c360 report``: one self-contained HTML file of charts over the gold and ops tables.
+"""``c360 report`` (the HTML report; ``summary.py`` is the CLI's plain-text summary): one
+self-contained HTML file of charts over the gold and ops tables.
 
 Only aggregates leave Spark (counts per stage, dealer, rule, day); no row of personal
 data is read into the report. Charts are Plotly, with plotly.js inlined once."""
@@ -16,6 +17,7 @@ import plotly.graph_objects as go
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from c360.io import read_or_none
 from c360.lake import Lake
 
 log = logging.getLogger(__name__)
@@ -56,10 +58,6 @@ class _Charts:
 
 def _pdf(df: DataFrame) -> pd.DataFrame:
     return df.toPandas()
-
-
-def _table(lake: Lake, spark: SparkSession, name: str) -> DataFrame | None:
-    return lake.read(spark, name) if lake.exists(spark, name) else None
 
 
 def _campaign_charts(s: Section, chart: _Charts, results: DataFrame) -> None:
@@ -124,7 +122,7 @@ def build_report(spark: SparkSession, lake: Lake, as_of: dt.date | None = None) 
     chart = _Charts()
     sections = {a: Section(a, t) for a, t in SECTIONS}
 
-    kpi = _table(lake, spark, "gold.kpi_counts")
+    kpi = read_or_none(spark, lake, "gold.kpi_counts")
     s = sections["counts"]
     if kpi is None:
         s.note("gold.kpi_counts does not exist yet: run the gold stage.")
@@ -163,8 +161,8 @@ def build_report(spark: SparkSession, lake: Lake, as_of: dt.date | None = None) 
         )
 
     s = sections["lifecycle"]
-    seg = _table(lake, spark, "gold.lifecycle_segments")
-    hist = _table(lake, spark, "gold.lifecycle_history")
+    seg = read_or_none(spark, lake, "gold.lifecycle_segments")
+    hist = read_or_none(spark, lake, "gold.lifecycle_history")
     if seg is None or hist is None:
         s.note("gold.lifecycle_segments does not exist yet: run the gold stage.")
     else:
@@ -203,7 +201,7 @@ def build_report(spark: SparkSession, lake: Lake, as_of: dt.date | None = None) 
             )
 
     s = sections["dealers"]
-    radio = _table(lake, spark, "gold.dealer_radiography")
+    radio = read_or_none(spark, lake, "gold.dealer_radiography")
     if radio is None:
         s.note("gold.dealer_radiography does not exist yet: run the gold stage.")
     else:
@@ -249,7 +247,7 @@ def build_report(spark: SparkSession, lake: Lake, as_of: dt.date | None = None) 
         )
 
     s = sections["campaigns"]
-    results = _table(lake, spark, "gold.campaign_results")
+    results = read_or_none(spark, lake, "gold.campaign_results")
     if results is None:
         s.note(
             "gold.campaign_results does not exist yet (it is written by the activation stage); campaign engagement per dealer is below."
@@ -279,7 +277,7 @@ def build_report(spark: SparkSession, lake: Lake, as_of: dt.date | None = None) 
         _campaign_charts(s, chart, results)
 
     s = sections["data-quality"]
-    dq = _table(lake, spark, "ops.dq_results")
+    dq = read_or_none(spark, lake, "ops.dq_results")
     if dq is None:
         s.note("ops.dq_results does not exist yet: run the silver stage.")
     else:
@@ -321,8 +319,8 @@ def build_report(spark: SparkSession, lake: Lake, as_of: dt.date | None = None) 
             )
 
     s = sections["identity"]
-    xwalk = _table(lake, spark, "silver.identity_crosswalk")
-    log_t = _table(lake, spark, "silver.identity_changelog")
+    xwalk = read_or_none(spark, lake, "silver.identity_crosswalk")
+    log_t = read_or_none(spark, lake, "silver.identity_changelog")
     if xwalk is None:
         s.note("silver.identity_crosswalk does not exist yet: run the identity stage.")
     else:

@@ -1,4 +1,5 @@
-"""Plain summaries of a lake for the CLI: tables, row counts, last runs, reconciliation."""
+"""``c360 summary`` and ``c360 status``: plain-text summaries of a lake for the terminal
+(tables, row counts, last runs, reconciliation); ``html_report.py`` is the HTML report."""
 
 from __future__ import annotations
 

@@ -1,0 +1,211 @@
+"""Table I/O every layer shares, below all of them: reads that tolerate a table not
+written yet, the as-of reads, the ops rows built from dicts, and the writes that keep a
+table equal to a freshly computed frame. Table names and schemas come from the registry
+(``schemas/registry.py``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from c360.errors import SchemaError, StaleInputError
+from c360.lake import Lake
+from c360.schemas.registry import OPS_ERASURE_LOG, schema_of
+from c360.schemas.validate import validate_schema
+
+log = logging.getLogger(__name__)
+
+# ------------------------------------------------------------------------------ reads
+
+
+def read_or_none(spark: SparkSession, lake: Lake, name: str) -> DataFrame | None:
+    """Table ``name``, or None when it was never written."""
+    return lake.read(spark, name) if lake.exists(spark, name) else None
+
+
+def read_or_empty(
+    spark: SparkSession, lake: Lake, name: str, schema: StructType | None = None
+) -> DataFrame:
+    """Table ``name``, or an empty frame of its schema (the registry's unless given) when
+    it was never written: a source that never landed reads as no rows."""
+    if lake.exists(spark, name):
+        return lake.read(spark, name)
+    log.info("table=%s absent; read as empty", name)
+    return spark.createDataFrame([], schema if schema is not None else schema_of(name))
+
+
+def read_as_of(spark: SparkSession, lake: Lake, name: str, as_of: dt.date) -> DataFrame:
+    """A table rebuilt per run date (gold), which must have been built for this one: an
+    older table read by a later stage would mix two days."""
+    if not lake.exists(spark, name):
+        layer = name.split(".")[0]
+        raise StaleInputError(f"table {name} does not exist: run the {layer} stage first")
+    df = lake.read(spark, name)
+    dates = sorted(r["as_of"] for r in df.select("as_of").distinct().collect())
+    if dates and dates != [as_of]:
+        shown = ", ".join(d.isoformat() for d in dates[:3])
+        raise StaleInputError(
+            f"table {name} is as of {shown}, not {as_of.isoformat()}: "
+            f"run the {name.split('.')[0]} stage with --as-of {as_of.isoformat()} first"
+        )
+    return df
+
+
+def erased_ids(spark: SparkSession, lake: Lake) -> DataFrame | None:
+    """Every id ever erased (``customer_id``): identity never issues them again, and
+    activation never contacts them."""
+    table = read_or_none(spark, lake, OPS_ERASURE_LOG)
+    return None if table is None else table.select("customer_id")
+
+
+# --------------------------------------------------------------------------- ops rows
+
+
+def rows_frame(spark: SparkSession, name: str, rows: Iterable[Mapping[str, Any]]) -> DataFrame:
+    """Rows given as dicts (column -> value) as a frame of table ``name``'s schema; a
+    missing column is NULL, a column the table lacks is an error naming it."""
+    schema = schema_of(name)
+    names = schema.fieldNames()
+    data = []
+    for r in rows:
+        unknown = sorted(set(r) - set(names))
+        if unknown:
+            raise SchemaError(name, "rows carry columns the table does not have", unknown)
+        data.append(tuple(r.get(c) for c in names))
+    return spark.createDataFrame(data, schema)
+
+
+def append_rows(spark: SparkSession, lake: Lake, name: str, rows: list[dict[str, Any]]) -> None:
+    """Append rows to an append-only ops table (one job, never a conflict)."""
+    lake.ensure_table(spark, name, schema_of(name))
+    rows_frame(spark, name, rows).write.format("delta").mode("append").save(lake.path(name))
+
+
+def upsert_rows(
+    spark: SparkSession,
+    lake: Lake,
+    name: str,
+    rows: list[dict[str, Any]],
+    key: list[str],
+    *,
+    update: bool,
+) -> None:
+    """Insert rows whose ``key`` the table lacks; with ``update``, rows it has are
+    replaced (a file's or a request's status moving on). A rerun writes nothing twice."""
+    table = lake.ensure_table(spark, name, schema_of(name))
+    src = rows_frame(spark, name, rows)
+    if not update:
+        insert_new(spark, lake, name, src, key)
+        return
+    if append_if_empty(spark, lake, name, src):
+        return
+    cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
+    table.alias("t").merge(
+        src.alias("s"), cond
+    ).whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
+
+
+# ----------------------------------------------------------------------------- writes
+
+
+def append_if_empty(spark: SparkSession, lake: Lake, name: str, df: DataFrame) -> bool:
+    """Write ``df`` as the first rows of a table that has none; False (nothing written)
+    when the table has rows, for the caller to MERGE. Into an empty table a MERGE only
+    inserts, and an append does the same in 1 Spark job instead of 7. The lake lock keeps
+    other writers out between the check and the append; a run killed after it finds the
+    rows there and MERGEs."""
+    if not lake.is_empty(spark, name):
+        return False
+    target = lake.delta(spark, name).toDF().schema
+    have = set(df.columns)
+    cols = [
+        F.col(f.name) if f.name in have else F.lit(None).cast(f.dataType).alias(f.name)
+        for f in target.fields
+    ]
+    df.select(*cols).write.format("delta").mode("append").save(lake.path(name))
+    return True
+
+
+def insert_new(spark: SparkSession, lake: Lake, name: str, df: DataFrame, key: list[str]) -> None:
+    """Insert the rows whose ``key`` the table does not hold yet (logs and event tables:
+    a rerun inserts nothing twice); into an empty table, an append."""
+    if append_if_empty(spark, lake, name, df):
+        return
+    cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
+    lake.delta(spark, name).alias("t").merge(
+        df.alias("s"), cond
+    ).whenNotMatchedInsertAll().execute()
+
+
+def last_commit_rows(spark: SparkSession, lake: Lake, name: str) -> int:
+    """Rows the table's latest commit wrote, from its metrics (no scan of the data)."""
+    row = lake.delta(spark, name).history(1).select("operationMetrics").first()
+    metrics = (row[0] if row else None) or {}
+    return int(metrics.get("numOutputRows", 0))
+
+
+def merge_changed(
+    spark: SparkSession,
+    lake: Lake,
+    name: str,
+    df: DataFrame,
+    schema: StructType,
+    keys: list[str],
+    compare: list[str] | None = None,
+    *,
+    delete: bool,
+    scope: Column | None = None,
+) -> int:
+    """MERGE only the rows whose ``compare`` columns differ (and, with ``delete``, remove
+    rows absent from ``df``); no commit at all when nothing differs, so reruns change
+    nothing. Keys are compared null-safely. ``scope`` limits the deletes to the rows of
+    the table it holds for (one run date of a history table). ``compare`` defaults to
+    every column but ``run_id`` (lineage, not content). Returns the rows written or
+    deleted."""
+    if compare is None:
+        compare = [c for c in schema.fieldNames() if c != "run_id"]
+    df = validate_schema(df, schema, name)
+    table = lake.ensure_table(spark, name, schema)
+    if append_if_empty(spark, lake, name, df):
+        return last_commit_rows(spark, lake, name)
+    current = lake.read(spark, name)
+
+    def sig(d: DataFrame) -> Column:
+        return F.sha2(F.to_json(F.struct(*[d[c] for c in compare])), 256)
+
+    old = current.select(*[F.col(k).alias(f"_k_{k}") for k in keys], sig(current).alias("_old"))
+    same = [F.col(k).eqNullSafe(F.col(f"_k_{k}")) for k in keys]
+    changed = (
+        df.withColumn("_sig", sig(df))
+        .join(old, [*same, F.col("_sig") == F.col("_old")], "left_anti")
+        .drop("_sig")
+        .withColumn("_delete", F.lit(False))
+    )
+    if delete:
+        present = df.select(*[F.col(k).alias(f"_k_{k}") for k in keys])
+        mine = current if scope is None else current.filter(scope)
+        gone = mine.join(
+            present, [F.col(k).eqNullSafe(F.col(f"_k_{k}")) for k in keys], "left_anti"
+        ).withColumn("_delete", F.lit(True))
+        changed = changed.unionByName(gone)
+    changed = changed.localCheckpoint()
+    n = changed.count()
+    if n == 0:
+        return 0
+    cols = {c: f"s.`{c}`" for c in schema.fieldNames()}
+    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    (
+        table.alias("t")
+        .merge(changed.alias("s"), on)
+        .whenMatchedDelete(condition="s._delete")
+        .whenMatchedUpdate(set=cols)
+        .whenNotMatchedInsert(condition="NOT s._delete", values=cols)
+        .execute()
+    )
+    return n

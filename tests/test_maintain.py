@@ -1,0 +1,77 @@
+"""``c360 maintain``: OPTIMIZE and VACUUM on real Delta tables, content unchanged."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from c360.checksum import table_checksum
+from c360.config import Config
+from c360.errors import ConfigError
+from c360.lake import Lake
+from c360.maintain import maintain_table, retain_hours
+from c360.runner import run_stages
+
+AS_OF = dt.date(2026, 11, 24)
+TABLE = "silver.t_upkeep"
+
+
+def parquet_files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*.parquet") if "_delta_log" not in p.parts]
+
+
+def test_maintain_compacts_and_vacuums_and_content_is_unchanged(
+    spark: SparkSession, conf: Config
+) -> None:
+    conf = conf.with_overrides(
+        [f"maintenance.retain_hours.{layer}=0" for layer in ("bronze", "silver", "gold", "ops")]
+        + ["maintenance.allow_short_retention=true"]
+    )
+    lake = Lake.from_config(conf)
+    batches = [
+        [("1", "ana.lopez@example.es", 10)],
+        [("2", None, None)],  # a None row
+        [("3", "  JOSÉ  <Pérez@Example.ES> ", -1), ("4", "x", 4)],  # a messy row
+    ]
+    for rows in batches:  # one file per daily append
+        df = spark.createDataFrame(rows, "id string, email string, n int")
+        df.write.format("delta").mode("append").save(lake.path(TABLE))
+    lake.delta(spark, TABLE).delete(F.col("id") == "4")  # a rewritten file, one removed
+    before = lake.read(spark, TABLE).localCheckpoint()
+    digest = table_checksum(lake.read(spark, TABLE), TABLE)
+    folder = Path(lake.path(TABLE))
+    assert lake.file_count(spark, TABLE) == 3
+    assert len(parquet_files(folder)) == 4
+
+    run_stages(spark, conf, AS_OF, ["maintain"])
+
+    assert lake.file_count(spark, TABLE) == 1  # compacted
+    assert len(parquet_files(folder)) == 1  # the old files are gone from storage
+    assert table_checksum(lake.read(spark, TABLE), TABLE) == digest
+    assert_df_equality(lake.read(spark, TABLE), before, ignore_row_order=True)
+    history = lake.delta(spark, TABLE).history().select("operation").collect()
+    assert {"OPTIMIZE", "VACUUM START", "VACUUM END"} <= {r[0] for r in history}
+    runs = lake.read(spark, "ops.job_runs").filter("stage = 'maintain'")
+    assert {r["status"] for r in runs.collect()} == {"running", "succeeded"}
+
+    # a second run has nothing to compact and nothing to remove
+    again = maintain_table(spark, lake, TABLE, conf.maintenance)
+    assert (again.files_before, again.files_after, again.compacted, again.vacuumed) == (1, 1, 0, 0)
+    assert len(parquet_files(folder)) == 1
+
+
+def test_retention_below_deltas_minimum_needs_to_be_allowed(conf: Config) -> None:
+    short = conf.with_overrides(["maintenance.retain_hours.silver=24"])
+    assert retain_hours(short.maintenance, "gold") == 168
+    with pytest.raises(ConfigError, match=r"maintenance.retain_hours.silver: 24 .*allow_short"):
+        retain_hours(short.maintenance, "silver")
+    allowed = short.with_overrides(["maintenance.allow_short_retention=true"])
+    assert retain_hours(allowed.maintenance, "silver") == 24
+    bad = conf.with_overrides(["maintenance.retain_hours.platinum=1"])
+    with pytest.raises(ConfigError, match=r"unknown layer.*platinum"):
+        retain_hours(bad.maintenance, "silver")

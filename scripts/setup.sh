@@ -16,6 +16,15 @@ if ! command -v java >/dev/null 2>&1; then
     exit 1
   fi
 fi
+# An older java (the one Spark will start: $JAVA_HOME's, else the PATH's) fails later
+# inside Spark with a class-version error.
+JAVA=${JAVA_HOME:+$JAVA_HOME/bin/}java
+java_major=$("$JAVA" -version 2>&1 | sed -n 's/.*version "\([0-9][0-9]*\).*/\1/p' | head -n 1)
+if [ -z "$java_major" ] || [ "$java_major" = "1" ] || [ "$java_major" -lt 17 ]; then
+  log "Java 17 or newer is required; found: $("$JAVA" -version 2>&1 | head -n 1)"
+  log "install it (e.g. apt-get install openjdk-17-jre-headless) and put it first on the PATH (or set JAVA_HOME)"
+  exit 1
+fi
 
 # 2. Python virtual environment with the package in editable mode.
 PY=${PYTHON:-python3}
@@ -25,17 +34,18 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.c360-installed
-want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml requirements.lock | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
-  log "installing c360 and pinned dependencies into .venv"
-  # uv installs the same pinned packages with parallel downloads and no bytecode
+  log "installing c360 and the locked dependencies (requirements.lock) into .venv"
+  # pyproject.toml gives ranges; requirements.lock the exact versions every machine gets
+  # (-c: constraints). uv installs them with parallel downloads and no bytecode
   # compilation (pip: 30 s with a warm cache, uv: 21 s; more on a cold one); pip stays
   # the fallback.
   if ! { .venv/bin/python -m pip install -q "uv==$UV_VERSION" &&
-         .venv/bin/uv pip install -q --python .venv/bin/python -e '.[dev]'; }; then
+         .venv/bin/uv pip install -q --python .venv/bin/python -c requirements.lock -e '.[dev]'; }; then
     log "uv failed; installing with pip"
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e '.[dev]'
+    .venv/bin/python -m pip install -q -c requirements.lock -e '.[dev]'
   fi
   echo "$want" > "$stamp"
 else

@@ -263,7 +263,7 @@ def c360(repo: Path, *args: str, timeout: int = 1800) -> subprocess.CompletedPro
 SMALL_WORLD = [
     "generator.persons=300",
     "generator.companies=12",
-    "ml.gbt.max_iter=10",  # the models' quality is the slow tier's (default_world) to test
+    "ml.gbt.max_iter=5",  # the models' quality is the slow tier's (default_world) to test
 ]
 
 

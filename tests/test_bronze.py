@@ -15,9 +15,10 @@ from c360.bronze import parse
 from c360.bronze.landing import list_files, normalize_column
 from c360.bronze.parse import Lineage, parse_file
 from c360.bronze.stage import load_batch
+from c360.cli import rejected_exit
 from c360.config import Config, SourceSpec
 from c360.lake import Lake
-from c360.runner import latest_runs, run_stages
+from c360.runner import StageResult, latest_runs, quarantine_share_line, run_stages
 from c360.schemas.bronze import LINEAGE
 from conftest import copy_world
 
@@ -173,7 +174,9 @@ def test_jsonl_broken_lines(spark: SparkSession, conf: Config) -> None:
         b'{"id": "3", "Name": null, "extra": true}\n'
     )
     land(Path(conf.landing.root), "toyj", "b1", "a.jsonl", content)
-    run_stages(spark, conf, AS_OF, ["bronze"])
+    results = run_stages(spark, conf, AS_OF, ["bronze"])
+    # 2 of 4 landed rows quarantined: above pipeline.max_quarantine_share, so exit 3
+    assert results["bronze"].rejected == ["landing.toyj: 2 of 4 rows quarantined (50.0% > 5.0%)"]
     lake = Lake.from_config(conf)
     good = (
         lake.read(spark, "bronze.toyj")
@@ -197,14 +200,24 @@ def test_jsonl_broken_lines(spark: SparkSession, conf: Config) -> None:
     assert files_log(spark, conf).first().reconciled
 
 
-def test_schema_drift_and_missing_required_column(spark: SparkSession, conf: Config) -> None:
+def test_schema_drift_and_missing_required_column(
+    spark: SparkSession, conf: Config, capsys: pytest.CaptureFixture[str]
+) -> None:
     conf = toy_conf(conf)
     root = Path(conf.landing.root)
     land(root, "toy", "b1", "a.csv", b"id,name\n1,Ana\n")
     land(root, "toy", "b2", "b.csv", b"id,name,loyalty_tier\n2,Luis,Gold\n")
     land(root, "toy", "b3", "c.csv", b"id,city\n3,Vigo\n")  # lost the required 'name'
     land(root, "toyj", "b1", "a.jsonl", b'{"id": "9"}\n')  # another source carries on
-    run_stages(spark, conf, AS_OF, ["bronze"])
+    results = run_stages(spark, conf, AS_OF, ["bronze"])
+    assert results["bronze"].rejected == ["toy/b3/c.csv: rejected whole (see ops.bronze_files)"]
+    assert rejected_exit(results) == 3
+    err = capsys.readouterr().err.splitlines()
+    assert [line for line in err if line.startswith("c360:")] == [
+        "c360: completed, but input was rejected: toy/b3/c.csv: rejected whole (see "
+        "ops.bronze_files); see ops.bronze_files, bronze.quarantine and silver.quarantine"
+    ]
+    assert rejected_exit({"silver": StageResult()}) == 0
     lake = Lake.from_config(conf)
     toy = lake.read(spark, "bronze.toy").orderBy("id").select("id", "name", "loyalty_tier")
     assert [tuple(r) for r in toy.collect()] == [("1", "Ana", None), ("2", "Luis", "Gold")]
@@ -286,3 +299,11 @@ def test_unreconciled_file_fails_the_stage(spark: SparkSession, conf: Config) ->
     assert row.reconciled is False and row.rows_landed == 1 and row.rows_bronze == 2
     runs = latest_runs(Lake.from_config(conf).read(spark, "ops.job_runs")).first()
     assert runs.status == "failed" and "ReconciliationError" in runs.error
+
+
+def test_quarantine_share_line() -> None:
+    assert quarantine_share_line("silver.sales", 6, 100, 0.05) == (
+        "silver.sales: 6 of 100 rows quarantined (6.0% > 5.0%)"
+    )
+    assert quarantine_share_line("silver.sales", 5, 100, 0.05) is None  # at the limit
+    assert quarantine_share_line("silver.sales", 0, 0, 0.05) is None  # nothing landed

@@ -138,3 +138,15 @@ def test_an_unexpected_error_is_one_line_and_a_trace_file(
     text = trace.read_text(encoding="utf-8")
     assert "Traceback (most recent call last)" in text and "in broken" in text
     assert oct(trace.stat().st_mode & 0o777) == "0o600"
+
+
+def test_run_help_lists_the_stages(capsys: pytest.CaptureFixture[str]) -> None:
+    from c360.cli import build_parser
+    from c360.stages import STAGES
+
+    with pytest.raises(SystemExit) as done:
+        build_parser().parse_args(["run", "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "stage to run (repeatable): " + ", ".join(STAGES) in text
+    assert "maintain" in STAGES and "maintain" in text

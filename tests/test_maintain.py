@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -14,10 +13,9 @@ from c360.checksum import table_checksum
 from c360.config import Config
 from c360.errors import ConfigError
 from c360.lake import Lake
-from c360.maintain import maintain_table, retain_hours
-from c360.runner import run_stages
+from c360.maintain import maintain, maintain_table, retain_hours
+from c360.stages import STAGES
 
-AS_OF = dt.date(2026, 11, 24)
 TABLE = "silver.t_upkeep"
 
 
@@ -48,16 +46,18 @@ def test_maintain_compacts_and_vacuums_and_content_is_unchanged(
     assert lake.file_count(spark, TABLE) == 3
     assert len(parquet_files(folder)) == 4
 
-    run_stages(spark, conf, AS_OF, ["maintain"])
+    done = maintain(spark, lake, conf.maintenance)  # the stage's body (no ops tables here)
 
+    assert [(d.table, d.files_before, d.files_after, d.compacted) for d in done] == [
+        (TABLE, 3, 1, 3)
+    ]
+    assert done[0].vacuumed == 4  # the three compacted files and the one the delete replaced
     assert lake.file_count(spark, TABLE) == 1  # compacted
     assert len(parquet_files(folder)) == 1  # the old files are gone from storage
     assert table_checksum(lake.read(spark, TABLE), TABLE) == digest
     assert_df_equality(lake.read(spark, TABLE), before, ignore_row_order=True)
     history = lake.delta(spark, TABLE).history().select("operation").collect()
     assert {"OPTIMIZE", "VACUUM START", "VACUUM END"} <= {r[0] for r in history}
-    runs = lake.read(spark, "ops.job_runs").filter("stage = 'maintain'")
-    assert {r["status"] for r in runs.collect()} == {"running", "succeeded"}
 
     # a second run has nothing to compact and nothing to remove
     again = maintain_table(spark, lake, TABLE, conf.maintenance)
@@ -66,6 +66,7 @@ def test_maintain_compacts_and_vacuums_and_content_is_unchanged(
 
 
 def test_retention_below_deltas_minimum_needs_to_be_allowed(conf: Config) -> None:
+    assert STAGES["maintain"] == "c360.maintain:run"  # c360 maintain, jobs/maintain.py
     short = conf.with_overrides(["maintenance.retain_hours.silver=24"])
     assert retain_hours(short.maintenance, "gold") == 168
     with pytest.raises(ConfigError, match=r"maintenance.retain_hours.silver: 24 .*allow_short"):

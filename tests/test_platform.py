@@ -419,3 +419,181 @@ def test_the_suite_finds_files_left_in_the_checkout(repo: Path) -> None:
     finally:
         probe.unlink()
     assert repo_leftovers(repo) == before
+
+
+def test_setup_refuses_a_java_older_than_17(repo: Path, tmp_path: Path) -> None:
+    """Before anything is installed: one line naming the version found and what to do."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    java = fake / "java"
+    java.write_text("#!/bin/sh\necho 'openjdk version \"11.0.2\" 2019-01-15' >&2\n")
+    java.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"}
+    env["PATH"] = f"{fake}:{env['PATH']}"
+    proc = subprocess.run(
+        ["bash", "scripts/setup.sh"], cwd=repo, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 1
+    assert 'Java 17 or newer is required; found: openjdk version "11.0.2"' in proc.stderr
+    assert "apt-get install openjdk-17-jre-headless" in proc.stderr
+
+
+def test_the_lock_satisfies_pyproject_and_is_what_is_installed(repo: Path) -> None:
+    """requirements.lock pins a version inside every range of pyproject.toml, and the
+    environment the tests run in has exactly those versions."""
+    import tomllib
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((repo / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = [Requirement(r) for r in project["dependencies"]]
+    wanted += [Requirement(r) for r in project["optional-dependencies"]["dev"]]
+    locked = {}
+    for line in (repo / "requirements.lock").read_text(encoding="utf-8").splitlines():
+        if "==" in line and not line.startswith((" ", "#")):
+            name, version = line.split(";")[0].strip().split("==")
+            locked[name.lower().replace("_", "-")] = version
+    for req in wanted:
+        name = req.name.lower().replace("_", "-")
+        assert name in locked, f"{req.name} is not in requirements.lock"
+        assert req.specifier.contains(locked[name]), f"{req.name}: {locked[name]} not {req}"
+        assert metadata.version(req.name) == locked[name], f"{req.name} installed != locked"
+
+
+def column_gaps(docs: dict[str, list[str]], schemas: dict) -> list[str]:
+    gaps = []
+    for name, schema in sorted(schemas.items()):
+        if name not in docs:
+            gaps.append(f"{name}: no section in the contract")
+            continue
+        have, doc = set(schema.fieldNames()), set(docs[name])
+        gaps += [f"{name}.{c}: not in the contract" for c in sorted(have - doc)]
+        gaps += [f"{name}.{c}: documented, not in the table" for c in sorted(doc - have)]
+    return gaps
+
+
+def test_the_contract_documents_exactly_the_columns_of_every_table(
+    repo: Path, tmp_path: Path
+) -> None:
+    """bronze_silver_gold.md and the registry's schemas name the same columns, both ways."""
+    from pyspark.sql.types import StructType
+
+    from c360.schemas.contract import documented_columns
+    from c360.schemas.registry import SCHEMAS
+
+    assert column_gaps(documented_columns(repo / "bronze_silver_gold.md"), SCHEMAS) == []
+    # the reader on a small contract: a table, a list with a group and a note, an alias
+    contract = tmp_path / "contract.md"
+    contract.write_text(
+        "### Record metadata\n\n| column | type | meaning |\n|---|---|---|\n"
+        "| `_is_deleted` | boolean | |\n\n"
+        "### Party fields\n\n`email`, `phone`.\n\n"
+        "### `silver.a`\n\n| column | type | meaning |\n|---|---|---|\n"
+        "| `id`, `n` | string | |\n\n"
+        "### `silver.b`\n\n- **Columns:** `id` string, `kind` (`x` / `y`), the party fields,\n"
+        "  the record metadata.\n\n"
+        "### `silver.c`\n\n- Columns: as `silver.a`, with `m` (int) instead of `n`.\n\n## End\n",
+        encoding="utf-8",
+    )
+    docs = documented_columns(contract)
+    assert docs["silver.a"] == ["id", "n"]
+    assert sorted(docs["silver.b"]) == ["_is_deleted", "email", "id", "kind", "phone"]
+    assert docs["silver.c"] == ["id", "m"]
+    table = StructType.fromJson(
+        {
+            "type": "struct",
+            "fields": [
+                {"name": c, "type": "string", "nullable": True, "metadata": {}} for c in ("id", "z")
+            ],
+        }
+    )
+    assert column_gaps(docs, {"silver.a": table, "silver.x": table}) == [
+        "silver.a.z: not in the contract",
+        "silver.a.n: documented, not in the table",
+        "silver.x: no section in the contract",
+    ]
+
+
+def test_every_table_carries_its_description_from_the_contract(repo: Path, world: Path) -> None:
+    """schemas/descriptions.json is what scripts/contract_json.py writes from the contract
+    now, every registered table has one, and a table of a run carries it (delta-rs)."""
+    import importlib.util
+
+    from deltalake import DeltaTable
+
+    from c360.schemas.registry import SCHEMAS, description_of
+
+    spec = importlib.util.spec_from_file_location(
+        "contract_json", repo / "scripts/contract_json.py"
+    )
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    written = (repo / "lib/c360/schemas/descriptions.json").read_text(encoding="utf-8")
+    assert written == script.render(), "run scripts/contract_json.py"
+    assert [t for t in SCHEMAS if not description_of(t)] == []
+    assert description_of("bronze.sales") == description_of("bronze.<source>")
+    for name in ["silver.customers", "gold.customer_360", "ops.job_runs"]:
+        layer, table = name.split(".")
+        meta = DeltaTable(str(world / "lake" / layer / table)).metadata()
+        assert meta.description == description_of(name), name
+    assert "Grain: one row per current customer_id" in (description_of("gold.customer_360") or "")
+
+
+@pytest.mark.slow
+def test_registered_tables_are_listed_by_a_new_session(repo: Path, tmp_path: Path) -> None:
+    """lake.metastore: derby keeps the catalog on disk: a table one process registers,
+    another lists (SHOW TABLES IN c360_gold) and reads by name. Two JVMs: slow tier."""
+    sets = [
+        f"lake.root={tmp_path / 'lake'}",
+        "lake.register_catalog=true",
+        "lake.metastore=derby",
+    ]
+    script = (
+        "import sys\n"
+        "from c360.config import load_config\n"
+        "from c360.lake import Lake\n"
+        "from c360.schemas.ops import JOB_RUNS\n"
+        "from c360.session import build_spark\n"
+        "conf = load_config('conf/test.yaml', sys.argv[2:])\n"
+        "spark = build_spark(conf)\n"
+        "if sys.argv[1] == 'create':\n"
+        "    Lake.from_config(conf).ensure_table(spark, 'gold.t_catalog', JOB_RUNS)\n"
+        "else:\n"
+        "    print([r[1] for r in spark.sql('SHOW TABLES IN c360_gold').collect()])\n"
+        "    print(spark.table('c360_gold.t_catalog').columns[0])\n"
+    )
+    for step in ("create", "show"):
+        proc = subprocess.run(
+            [sys.executable, "-c", script, step, *sets],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines()[-2:] == ["['t_catalog']", "run_id"]
+    assert (tmp_path / "lake" / "_metastore" / "metastore_db").is_dir()
+
+
+def test_metastore_settings(conf: Config, tmp_path: Path) -> None:
+    from c360.session import metastore_settings
+
+    assert metastore_settings(conf) == {}  # no catalog: Spark's in-memory one
+    derby = conf.with_overrides(["lake.register_catalog=true", "lake.metastore=derby"])
+    got = metastore_settings(derby)
+    assert got["spark.sql.catalogImplementation"] == "hive"
+    assert (
+        f"{conf.lake.root}/_metastore/metastore_db"
+        in got["spark.hadoop.javax.jdo.option.ConnectionURL"]
+    )
+    thrift = derby.with_overrides(["lake.metastore=thrift://meta:9083"])
+    assert metastore_settings(thrift)["spark.hadoop.hive.metastore.uris"] == "thrift://meta:9083"
+    s3 = derby.with_overrides(["lake.root=s3a://bucket/c360"])
+    with pytest.raises(ConfigError, match=r"lake\.metastore_dir: set a local folder"):
+        metastore_settings(s3)
+    with pytest.raises(ConfigError, match=r"lake\.metastore: 'mysql'"):
+        metastore_settings(derby.with_overrides(["lake.metastore=mysql"]))
+    named = Lake(root="/data/lake", catalog="main")
+    assert named.catalog_name("gold.customer_360") == "main.c360_gold.customer_360"

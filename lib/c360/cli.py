@@ -12,10 +12,15 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from c360.config import Config, load_config
 from c360.errors import C360Error
 from c360.logs import configure_logging
+from c360.stages import STAGES
+
+if TYPE_CHECKING:  # the runner imports pyspark: not for `c360 --version` or a bad call
+    from c360.runner import StageResult
 
 log = logging.getLogger("c360")
 
@@ -72,8 +77,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     # The lake is taken before Spark starts, so a second run fails in a second.
     with lake_lock(conf, f"c360 run {' '.join(stages)} --as-of {as_of}"):
         spark = build_spark(conf)
-        run_stages(spark, conf, as_of, stages)
-    return 0
+        results = run_stages(spark, conf, as_of, stages)
+    return rejected_exit(results)
+
+
+EXIT_REJECTED = 3  # the run completed, but some input was turned away
+
+
+def rejected_exit(results: dict[str, StageResult]) -> int:
+    """0, or 3 with one line per rejected input (a file rejected whole, a quarantine above
+    ``pipeline.max_quarantine_share``) and a one-line summary on stderr."""
+    rejected = [line for r in results.values() for line in r.rejected]
+    if not rejected:
+        return 0
+    for line in rejected:
+        log.warning("rejected input: %s", line)
+    more = f" (and {len(rejected) - 1} more)" if len(rejected) > 1 else ""
+    print(
+        f"c360: completed, but input was rejected: {rejected[0]}{more}; "
+        "see ops.bronze_files, bronze.quarantine and silver.quarantine",
+        file=sys.stderr,
+    )
+    return EXIT_REJECTED
 
 
 def cmd_maintain(args: argparse.Namespace) -> int:
@@ -81,7 +106,7 @@ def cmd_maintain(args: argparse.Namespace) -> int:
     table's content depends on it."""
     args.stage = ["maintain"]
     if args.as_of is None:
-        args.as_of = dt.datetime.now(dt.timezone.utc).date().isoformat()
+        args.as_of = dt.datetime.now(dt.UTC).date().isoformat()
     return cmd_run(args)
 
 
@@ -288,7 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run pipeline stages (all configured stages by default)")
     _common(p, as_of=True)
     p.add_argument(
-        "--stage", action="append", default=None, help="stage to run (repeatable); default: all"
+        "--stage",
+        action="append",
+        default=None,
+        metavar="STAGE",
+        help=f"stage to run (repeatable): {', '.join(STAGES)}; default: pipeline.stages",
     )
     p.set_defaults(func=cmd_run)
 

@@ -26,7 +26,14 @@ class LakeConfig:
     """Where the Delta tables live: ``<root>/<layer>/<table>``."""
 
     root: str = "lake"
+    # Also register every table in the Spark catalog as c360_<layer>.<table>.
     register_catalog: bool = False
+    # Where those registrations live: "" = Spark's in-memory catalog (this session only);
+    # "derby" = an embedded Derby metastore in metastore_dir (one process at a time: the
+    # lake lock's); "thrift://host:9083" = a shared Hive metastore.
+    metastore: str = ""
+    metastore_dir: str = ""  # "" = <root>/_metastore (a local root; else set a local path)
+    catalog: str = ""  # a catalog name prefixes the names: <catalog>.c360_<layer>.<table>
     # One writer at a time (c360.lock): "" = <root>/_c360.lock for a local root.
     lock_file: str = ""
     # How long a second run waits for the lake before it fails (0: fail at once).
@@ -61,6 +68,9 @@ class LandingConfig:
 class PipelineConfig:
     # Stages run by ``c360 run`` without ``--stage``, in this order.
     stages: list[str] = field(default_factory=list)
+    # A run that quarantined more than this share of a source's or table's rows (or
+    # rejected a whole file) still completes, and exits with code 3.
+    max_quarantine_share: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -411,6 +421,7 @@ class Config:
 _PATH_KEYS = (
     ("lake", "root"),
     ("lake", "lock_file"),
+    ("lake", "metastore_dir"),
     ("landing", "root"),
     ("spark", "jars_cache"),
     ("generator", "truth_root"),

@@ -21,6 +21,7 @@ from pyspark.sql.types import StructType
 from c360.config import Config
 from c360.errors import ConfigError, LakeNotWritableError, SchemaError
 from c360.schemas.pii import stats_properties
+from c360.schemas.registry import description_of
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,15 @@ def split_table_name(name: str) -> tuple[str, str]:
 class Lake:
     root: str
     register_catalog: bool = False
+    catalog: str = ""
 
     @classmethod
     def from_config(cls, conf: Config) -> Lake:
-        return cls(root=conf.lake.root.rstrip("/"), register_catalog=conf.lake.register_catalog)
+        return cls(
+            root=conf.lake.root.rstrip("/"),
+            register_catalog=conf.lake.register_catalog,
+            catalog=conf.lake.catalog,
+        )
 
     def path(self, name: str) -> str:
         layer, table = split_table_name(name)
@@ -49,7 +55,7 @@ class Lake:
 
     def catalog_name(self, name: str) -> str:
         layer, table = split_table_name(name)
-        return f"c360_{layer}.{table}"
+        return f"{self.catalog}.c360_{layer}.{table}" if self.catalog else f"c360_{layer}.{table}"
 
     def exists(self, spark: SparkSession, name: str) -> bool:
         return DeltaTable.isDeltaTable(spark, self.path(name))
@@ -127,6 +133,9 @@ class Lake:
         """Create the table with an explicit schema if it is not there yet; add the
         nullable columns a newer release defined to an existing one."""
         builder = DeltaTable.createIfNotExists(spark).location(self.path(name)).addColumns(schema)
+        description = description_of(name)
+        if description:  # from the data contract: the catalog and delta-rs show it
+            builder = builder.comment(description)
         if partition_by:
             builder = builder.partitionedBy(*partition_by)
         # personal columns never reach the log's statistics (see c360.schemas.pii)
@@ -160,7 +169,8 @@ class Lake:
         if not self.register_catalog:
             return
         layer, _ = split_table_name(name)
-        spark.sql(f"CREATE DATABASE IF NOT EXISTS c360_{layer}")
+        schema = f"{self.catalog}.c360_{layer}" if self.catalog else f"c360_{layer}"
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {schema}")
         spark.sql(
             f"CREATE TABLE IF NOT EXISTS {self.catalog_name(name)} "
             f"USING DELTA LOCATION '{self.path(name)}'"

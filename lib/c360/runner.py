@@ -25,25 +25,11 @@ from c360.lock import lake_lock
 from c360.meter import Meter
 from c360.schemas.ops import JOB_RUNS
 from c360.schemas.registry import OPS_JOB_RUNS
+from c360.stages import STAGES
 
 log = logging.getLogger(__name__)
 
 JOB_RUNS_TABLE = OPS_JOB_RUNS
-
-# Every stage the product knows, in pipeline order, as "module:function".
-STAGES: dict[str, str] = {
-    "bronze": "c360.bronze.stage:run",
-    "silver": "c360.silver.stage:run",
-    "identity": "c360.identity.stage:run",
-    "gold": "c360.gold.stage:run",
-    "train": "c360.ml.stage:run_train",
-    "score": "c360.ml.stage:run_score",
-    "activation": "c360.activation.stage:run",
-    "pseudonymize": "c360.privacy.pseudo:run",
-    "reconcile": "c360.reconcile:run",
-    # Not in pipeline.stages: weekly upkeep (c360 maintain), OPTIMIZE and VACUUM.
-    "maintain": "c360.maintain:run",
-}
 
 
 @dataclass
@@ -52,6 +38,9 @@ class StageResult:
     rows_written: dict[str, int] = field(default_factory=dict)
     jobs: int = 0  # Spark jobs the stage started (filled in by the run loop)
     commits: int = 0  # Delta commits it wrote, in any table of the lake
+    # Input the stage turned away but did not stop for (a file rejected whole, a
+    # quarantine above pipeline.max_quarantine_share): one line each, names and counts only.
+    rejected: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -87,6 +76,17 @@ def resolve_stages(requested: list[str] | None, conf: Config) -> list[str]:
     return sorted(dict.fromkeys(names), key=order.index)
 
 
+def quarantine_share_line(table: str, quarantined: int, total: int, max_share: float) -> str | None:
+    """A ``StageResult.rejected`` line when ``table`` quarantined more than ``max_share``
+    of ``total`` rows; None otherwise."""
+    if total <= 0 or quarantined / total <= max_share:
+        return None
+    return (
+        f"{table}: {quarantined:,} of {total:,} rows quarantined "
+        f"({quarantined / total:.1%} > {max_share:.1%})"
+    )
+
+
 def load_stage(name: str) -> StageFn:
     module_name, _, func = STAGES[name].partition(":")
     return getattr(importlib.import_module(module_name), func)
@@ -94,7 +94,7 @@ def load_stage(name: str) -> StageFn:
 
 def _utcnow() -> dt.datetime:
     # Ops metadata only: wall-clock times of a run, never used by a transformation.
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _record(spark: SparkSession, lake: Lake, row: dict) -> None:

@@ -20,8 +20,8 @@ from importlib import metadata
 from pyspark.sql import SparkSession
 
 from c360 import py4j_cache
-from c360.config import Config
-from c360.errors import DeltaJarsMissingError
+from c360.config import Config, is_uri
+from c360.errors import ConfigError, DeltaJarsMissingError
 from c360.lake import is_local, local_path
 
 log = logging.getLogger(__name__)
@@ -120,6 +120,40 @@ def with_java_options(settings: dict[str, str], key: str, options: str) -> None:
         settings[key] = f"{settings.get(key, '')} {options}".strip()
 
 
+def metastore_settings(conf: Config) -> dict[str, str]:
+    """Spark settings for a persistent catalog (``lake.metastore``), so tables registered
+    by one run are listed by the next session: Hive support over an embedded Derby
+    database in ``lake.metastore_dir`` or a shared metastore at a thrift URI."""
+    lake = conf.lake
+    if not (lake.register_catalog and lake.metastore):
+        return {}
+    out = {"spark.sql.catalogImplementation": "hive"}
+    if lake.metastore.startswith("thrift://"):
+        out["spark.hadoop.hive.metastore.uris"] = lake.metastore
+        return out
+    if lake.metastore != "derby":
+        raise ConfigError(
+            f'lake.metastore: \'{lake.metastore}\' is not "", "derby" or a thrift:// URI'
+        )
+    folder = lake.metastore_dir or (
+        ""
+        if is_uri(lake.root) and not lake.root.startswith("file:")
+        else os.path.join(local_path(lake.root), "_metastore")
+    )
+    if not folder:
+        raise ConfigError(
+            "lake.metastore_dir: set a local folder for the Derby metastore of a lake on "
+            f"object storage ({lake.root})"
+        )
+    os.makedirs(folder, exist_ok=True)
+    out["spark.hadoop.javax.jdo.option.ConnectionURL"] = (
+        f"jdbc:derby:;databaseName={folder}/metastore_db;create=true"
+    )
+    # Derby's own log there too, not derby.log in the working folder
+    out["spark.driver.extraJavaOptions"] = f"-Dderby.system.home={folder}"
+    return out
+
+
 def running_under_spark_submit() -> bool:
     """spark-submit starts the JVM first and hands PySpark its gateway port."""
     return "PYSPARK_GATEWAY_PORT" in os.environ
@@ -175,6 +209,7 @@ def build_spark(conf: Config, *, extra_conf: dict[str, str] | None = None) -> Sp
         # Spark's [Stage N:===>] bars: the CLI shows a stage's progress itself (c360.logs)
         "spark.ui.showConsoleProgress": "false",
     }
+    settings.update(metastore_settings(conf))
     settings.update(sconf.conf)
     settings.update(extra_conf or {})
     if not submitted:

@@ -34,7 +34,7 @@ from c360.config import SourceSpec
 from c360.errors import ConfigError, ReconciliationError, SourceError
 from c360.io import upsert_rows
 from c360.lake import Lake
-from c360.runner import StageContext, StageResult
+from c360.runner import StageContext, StageResult, quarantine_share_line
 from c360.schemas.bronze import LINEAGE, QUARANTINE
 from c360.schemas.ops import BRONZE_FILES
 from c360.schemas.pii import STATS_PROPERTY, stats_columns
@@ -367,12 +367,17 @@ def run(ctx: StageContext) -> StageResult:
                 result.rows_written.get(BRONZE_QUARANTINE, 0) + q
             )
         failed += [o.file.relative for o in outcomes if o.status == "failed"]
+        landed = sum(o.rows_landed for o in outcomes)
+        share = ctx.conf.pipeline.max_quarantine_share
+        line = quarantine_share_line(f"landing.{source}", q, landed, share)
+        result.rejected += [line] if line else []
         unreconciled += [o.file.relative for o in outcomes if o.reconciled is False]
     if failed:
         # A bad file fails alone and is reported; the other files and sources are loaded.
         log.error(
             "bronze: %d file(s) failed: %s (see ops.bronze_files)", len(failed), ", ".join(failed)
         )
+        result.rejected += [f"{f}: rejected whole (see ops.bronze_files)" for f in failed]
     if unreconciled:
         # Rows went missing between the file and the tables: never let that pass quietly.
         raise ReconciliationError(

@@ -127,7 +127,7 @@ def pending(spark: SparkSession, lake: Lake) -> list[tuple[str, list[str], dt.da
 
 def _utcnow() -> dt.datetime:
     # Ops metadata only: when the request was made and finished.
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def erase_customers(

@@ -5,6 +5,10 @@ are whatever each source's files carry, plus the lineage (``schemas/bronze.py``)
 
 from __future__ import annotations
 
+import functools
+import json
+from importlib import resources
+
 from pyspark.sql.types import StructType
 
 from c360.errors import SchemaError
@@ -104,3 +108,22 @@ def schema_of(name: str) -> StructType:
         return SCHEMAS[name]
     except KeyError:
         raise SchemaError(name, "not a table of the lake's registry") from None
+
+
+@functools.cache
+def _descriptions() -> dict[str, str]:
+    # package data (read through importlib so it works from spark-submit's zip too),
+    # written from the contract by scripts/contract_json.py
+    text = resources.files("c360.schemas").joinpath("descriptions.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def description_of(name: str) -> str | None:
+    """The table's description from the contract (grain and key); a per-source bronze
+    table gets the description of ``bronze.<source>``."""
+    found = _descriptions()
+    if name in found:
+        return found[name]
+    if name.startswith("bronze."):
+        return found.get("bronze.<source>")
+    return None

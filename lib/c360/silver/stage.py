@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 from c360.errors import DataQualityError, ReconciliationError
 from c360.io import insert_new, upsert_rows
 from c360.lake import Lake
-from c360.runner import StageContext, StageResult
+from c360.runner import StageContext, StageResult, quarantine_share_line
 from c360.schemas import silver as S
 from c360.schemas.registry import (
     OPS_BRONZE_FILES,
@@ -400,6 +400,13 @@ def run(ctx: StageContext) -> StageResult:
         written[r["table_name"]] = written.get(r["table_name"], 0) + r["rows_current"]
         if r["rows_quarantined"]:
             written[SILVER_QUARANTINE] = written.get(SILVER_QUARANTINE, 0) + r["rows_quarantined"]
+    per_table: dict[str, tuple[int, int]] = {}
+    for r in log_rows:
+        q, n = per_table.get(r["table_name"], (0, 0))
+        per_table[r["table_name"]] = (q + r["rows_quarantined"], n + r["rows_bronze"])
+    share = ctx.conf.pipeline.max_quarantine_share
+    lines = [quarantine_share_line(t, q, n, share) for t, (q, n) in sorted(per_table.items())]
+    result.rejected += [line for line in lines if line]
     warned = sum(r.rows_failed for o in outcomes for r in o.results if r.severity == "warn")
     log.info(
         "step=silver files=%d rows_in=%d current=%d quarantined=%d superseded=%d warnings=%d",

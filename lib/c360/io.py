@@ -43,8 +43,8 @@ def read_or_empty(
 def read_as_of(spark: SparkSession, lake: Lake, name: str, as_of: dt.date) -> DataFrame:
     """A table rebuilt per run date (gold), which must have been built for this one: an
     older table read by a later stage would mix two days."""
+    layer = name.split(".")[0]
     if not lake.exists(spark, name):
-        layer = name.split(".")[0]
         raise StaleInputError(f"table {name} does not exist: run the {layer} stage first")
     df = lake.read(spark, name)
     dates = sorted(r["as_of"] for r in df.select("as_of").distinct().collect())
@@ -52,7 +52,7 @@ def read_as_of(spark: SparkSession, lake: Lake, name: str, as_of: dt.date) -> Da
         shown = ", ".join(d.isoformat() for d in dates[:3])
         raise StaleInputError(
             f"table {name} is as of {shown}, not {as_of.isoformat()}: "
-            f"run the {name.split('.')[0]} stage with --as-of {as_of.isoformat()} first"
+            f"run the {layer} stage with --as-of {as_of.isoformat()} first"
         )
     return df
 
@@ -98,17 +98,8 @@ def upsert_rows(
 ) -> None:
     """Insert rows whose ``key`` the table lacks; with ``update``, rows it has are
     replaced (a file's or a request's status moving on). A rerun writes nothing twice."""
-    table = lake.ensure_table(spark, name, schema_of(name))
-    src = rows_frame(spark, name, rows)
-    if not update:
-        insert_new(spark, lake, name, src, key)
-        return
-    if append_if_empty(spark, lake, name, src):
-        return
-    cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
-    table.alias("t").merge(
-        src.alias("s"), cond
-    ).whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
+    lake.ensure_table(spark, name, schema_of(name))
+    insert_new(spark, lake, name, rows_frame(spark, name, rows), key, update=update)
 
 
 # ----------------------------------------------------------------------------- writes
@@ -132,15 +123,25 @@ def append_if_empty(spark: SparkSession, lake: Lake, name: str, df: DataFrame) -
     return True
 
 
-def insert_new(spark: SparkSession, lake: Lake, name: str, df: DataFrame, key: list[str]) -> None:
+def insert_new(
+    spark: SparkSession,
+    lake: Lake,
+    name: str,
+    df: DataFrame,
+    key: list[str],
+    *,
+    update: bool = False,
+) -> None:
     """Insert the rows whose ``key`` the table does not hold yet (logs and event tables:
-    a rerun inserts nothing twice); into an empty table, an append."""
+    a rerun inserts nothing twice); with ``update``, replace the rows it holds; into an
+    empty table, an append."""
     if append_if_empty(spark, lake, name, df):
         return
     cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
-    lake.delta(spark, name).alias("t").merge(
-        df.alias("s"), cond
-    ).whenNotMatchedInsertAll().execute()
+    merge = lake.delta(spark, name).alias("t").merge(df.alias("s"), cond)
+    if update:
+        merge = merge.whenMatchedUpdateAll()
+    merge.whenNotMatchedInsertAll().execute()
 
 
 def last_commit_rows(spark: SparkSession, lake: Lake, name: str) -> int:

@@ -82,12 +82,7 @@ class Lake:
         Spark job, so a stage's first write can be an append (1 job) instead of a MERGE
         (7). False when the checksum is missing or the Delta internals it is read through
         changed: the caller then MERGEs as usual."""
-        try:
-            checksum = self._checksum(spark, name)
-            return bool(checksum is not None and checksum.numFiles() == 0)
-        except Py4JError:  # an optimisation only: the MERGE is always right
-            log.debug("table=%s no checksum to read emptiness from", name, exc_info=True)
-            return False
+        return self.file_count(spark, name) == 0  # None: unknown, so MERGE as usual
 
     def file_count(self, spark: SparkSession, name: str) -> int | None:
         """Data files of the latest version, from its checksum (no Spark job); None when

@@ -169,3 +169,51 @@ def test_an_older_result_without_the_sweep_still_answers_the_target(bench):
     ident = next(t for t in bench.targets({"1m": one_m}) if t["target"].startswith("identity"))
     assert ident["met"] is True
     assert "Splink's one model" not in bench.markdown(one_m)
+
+
+def test_day2_share_thins_only_the_deltas_and_keeps_records_whole(bench, tmp_path):
+    """``--day2-share``: the same records on every call, a quoted newline stays inside its
+    record, Latin-1 text and the BOM survive, and full-load files are not touched."""
+    from types import SimpleNamespace
+
+    from c360.config import SourceSpec
+
+    sources = {
+        "sales": SourceSpec(delimiter=";", encoding="ISO-8859-1"),
+        "insurance": SourceSpec(),  # UTF-8 with a BOM, as the generator writes it
+        "ecommerce": SourceSpec(format="jsonl"),
+    }
+    conf = SimpleNamespace(sources=sources)
+
+    def land(source: str, batch: str, text: str, encoding: str = "utf-8") -> Path:
+        path = tmp_path / source / batch / f"{source}.txt"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(text.encode(encoding))
+        return path
+
+    full = land("sales", "20261101-full", "id;name\n" + "".join(f"{i};Ñandú\n" for i in range(400)))
+    before = full.read_bytes()
+    lines = ['"p1";"two\nlines"', "p2;", *(f"d{i};José" for i in range(98))]
+    sales = land("sales", "20261102-delta", "id;name\n" + "\n".join(lines) + "\n", "latin-1")
+    insurance = land(
+        "insurance", "20261102-delta", "\ufeffid,n\n" + "".join(f"i{i},x\n" for i in range(50))
+    )
+    web = land("ecommerce", "20261102-delta", "".join(f'{{"id": {i}}}\n' for i in range(50)))
+
+    counts = bench.thin_deltas(conf, tmp_path, 0.05)  # 5% of 400 = 20 of 200 delta records
+    assert (counts["full"], counts["delta"]) == (400, 200)
+    assert 8 <= counts["kept"] <= 40 and counts["fraction"] == pytest.approx(0.1)
+    assert full.read_bytes() == before
+    header, rows = bench._records(sales, sources["sales"])
+    assert header == ["id", "name"] and all(len(r) == 2 for r in rows)
+    assert all(r[1] == "José" for r in rows if r[0].startswith("d"))
+    assert insurance.read_bytes().startswith("\ufeffid,n\n".encode())
+    kept = [
+        *rows,
+        *bench._records(insurance, sources["insurance"])[1],
+        *bench._records(web, sources["ecommerce"])[1],
+    ]
+    assert len(kept) == counts["kept"]
+    # which records stay is a function of their content: the same on every call
+    expected = [["p1", "two\nlines"], ["p2", ""], *([f"d{i}", "José"] for i in range(98))]
+    assert rows == [r for r in expected if bench._unit(r) < counts["fraction"]]

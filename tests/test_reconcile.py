@@ -66,3 +66,39 @@ def test_reconcile_types_keys_as_silver_does(spark: SparkSession, world: Path, s
         ignore_row_order=True,
         ignore_nullable=True,
     )
+
+
+def test_batch_scope_counts_the_days_files_and_full_counts_every_file(
+    spark: SparkSession, world: Path, tmp_path: Path
+) -> None:
+    """The world loaded every file on one date: in a copy, the files of all sources but
+    ``sales`` move to the day before, and a silver row of an older file goes missing."""
+    import datetime as dt
+    import shutil
+
+    from c360.reconcile import Scope, batch_scope, build_checks
+
+    shutil.copytree(world / "lake", tmp_path / "lake")
+    lake = Lake(root=str(tmp_path / "lake"))
+    day2, day1 = dt.date(2026, 11, 3), dt.date(2026, 11, 2)
+    for log in ("ops.bronze_files", "ops.silver_files"):
+        lake.delta(spark, log).update(F.col("source") != "sales", {"as_of": F.lit(day1)})
+    scope = batch_scope(spark, lake, day2)
+    sales = {r.file for r in lake.read(spark, "ops.silver_files").collect() if r.source == "sales"}
+    assert scope.files == {"sales": frozenset(sales)}
+    # telematics has no party records, so no whole-table identity check sees the row go
+    old = lake.read(spark, "silver.telematics").select("_source_file").first()[0]
+    lake.delta(spark, "silver.telematics").delete(F.col("_source_file") == old)
+
+    batch = build_checks(spark, lake, day2, None, 2, scope)
+    assert [c for c in batch if not c.ok] == []
+    bronze = {c.table_name: c for c in batch if c.layer == "bronze"}
+    landed = lake.read(spark, "ops.bronze_files").filter(F.col("source") == "sales")
+    assert bronze["bronze.sales"].expected == landed.agg(F.sum("rows_landed")).first()[0] > 0
+    assert bronze["bronze.telematics"].expected == 0  # no file of the day
+    silver = {c.table_name for c in batch if c.layer == "silver"}
+    assert "silver.sales" in silver and "silver.telematics" not in silver
+
+    full = build_checks(spark, lake, day2, None, 2, Scope())
+    gaps = [(c.table_name, c.gap < 0) for c in full if c.severity == "error" and not c.ok]
+    assert gaps == [("silver.telematics", True)]  # the weekly audit finds the row

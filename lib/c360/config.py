@@ -74,6 +74,14 @@ class PipelineConfig:
 
 
 @dataclass(frozen=True)
+class ReconcileConfig:
+    # batch: the files of this run date (and any still pending) are counted back row by
+    # row, and the identity and gold checks run whole (they compare keys, not files);
+    # the daily default. full: every file ever landed, the weekly audit.
+    scope: Literal["batch", "full"] = "batch"
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: str = "INFO"
 
@@ -146,6 +154,11 @@ class IdentityConfig:
     cluster_driver_max_edges: int = 20_000_000
     # Retrain the model on every run instead of reusing the stored one.
     retrain: bool = False
+    # Cluster every record and rebuild every golden record, as a first run does. Without
+    # it a run re-clusters only the link-graph components its changed records were or now
+    # are in; a changed overrides set, survivorship file or clustering setting forces a
+    # full pass by itself (a fingerprint stored on silver.identity_crosswalk).
+    full_pass: bool = False
     # Must-link / must-not-link pairs and survivorship rules (YAML, relative to conf/).
     overrides: str = "identity/overrides.yaml"
     survivorship: str = "identity/survivorship.yaml"
@@ -396,6 +409,7 @@ class Config:
     spark: SparkConfig = field(default_factory=SparkConfig)
     landing: LandingConfig = field(default_factory=LandingConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    reconcile: ReconcileConfig = field(default_factory=ReconcileConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     sources: dict[str, SourceSpec] = field(default_factory=dict)
     bronze: BronzeConfig = field(default_factory=BronzeConfig)

@@ -161,12 +161,13 @@ def merge_changed(
     compare: list[str] | None = None,
     *,
     delete: bool,
-    scope: Column | None = None,
+    scope: Column | DataFrame | None = None,
 ) -> int:
     """MERGE only the rows whose ``compare`` columns differ (and, with ``delete``, remove
     rows absent from ``df``); no commit at all when nothing differs, so reruns change
     nothing. Keys are compared null-safely. ``scope`` limits the deletes to the rows of
-    the table it holds for (one run date of a history table). ``compare`` defaults to
+    the table it holds for (one run date of a history table), or, as a frame of keys, to
+    those keys (the customers a day-2 identity run recomputed). ``compare`` defaults to
     every column but ``run_id`` (lineage, not content). Returns the rows written or
     deleted."""
     if compare is None:
@@ -190,7 +191,12 @@ def merge_changed(
     )
     if delete:
         present = df.select(*[F.col(k).alias(f"_k_{k}") for k in keys])
-        mine = current if scope is None else current.filter(scope)
+        if scope is None:
+            mine = current
+        elif isinstance(scope, DataFrame):
+            mine = current.join(scope.select(*keys).distinct(), keys, "left_semi")
+        else:
+            mine = current.filter(scope)
         gone = mine.join(
             present, [F.col(k).eqNullSafe(F.col(f"_k_{k}")) for k in keys], "left_anti"
         ).withColumn("_delete", F.lit(True))

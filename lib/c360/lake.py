@@ -14,7 +14,7 @@ from functools import reduce
 
 from delta.tables import DeltaTable
 from py4j.protocol import Py4JError
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
@@ -181,15 +181,24 @@ class Lake:
         return {n: logged[n] if logged[n] is not None else got.get(n, 0) for n in names}
 
     def row_counts_by(
-        self, spark: SparkSession, names: list[str], column: str | None = None
+        self,
+        spark: SparkSession,
+        names: list[str],
+        column: str | None = None,
+        where: Column | None = None,
     ) -> dict[str, dict[object, int]]:
         """Rows per table and value of ``column`` (every table has it), in one Spark job;
         tables without rows are left out. Without ``column``, one count per table under
-        the key None."""
+        the key None. ``where`` filters every table before counting (Delta skips files
+        whose statistics rule it out)."""
         if not names:
             return {}
         by = F.col(column) if column else F.lit(None)
-        scans = [self.read(spark, n).select(F.lit(n).alias("t"), by.alias("v")) for n in names]
+        keep = F.lit(True) if where is None else where
+        scans = [
+            self.read(spark, n).filter(keep).select(F.lit(n).alias("t"), by.alias("v"))
+            for n in names
+        ]
         union = reduce(DataFrame.unionByName, scans)
         out: dict[str, dict[object, int]] = {}
         for r in union.groupBy("t", "v").agg(F.count(F.lit(1)).alias("n")).collect():

@@ -5,6 +5,11 @@ said they wrote), so a gap left by a crash, a manual edit or an erasure shows up
 report goes to ``ops.reconciliation`` (one row per as_of, layer, table and check); the
 stage fails with ``ReconciliationError`` naming every check with a gap. Details name
 files, tables and counts, never a row's content.
+
+``reconcile.scope``: ``batch`` (the daily default) counts back, row by row, only the files
+of this run date and any file silver has not processed yet; the identity and gold checks,
+which compare keys of current tables, run whole either way. ``full`` (the weekly audit)
+counts every file ever landed: the cost grows with the lake, not with the day.
 """
 
 from __future__ import annotations
@@ -78,6 +83,52 @@ def _named(items: dict[str, int]) -> str:
     return ", ".join(parts) + (f" and {more} more" if more > 0 else "")
 
 
+@dataclass(frozen=True)
+class Scope:
+    """The landed files a run checks, per source; ``files`` None means every file."""
+
+    files: dict[str, frozenset[str]] | None = None
+
+    def of(self, source: str) -> frozenset[str] | None:
+        return None if self.files is None else self.files.get(source, frozenset())
+
+    def rows(self, source: str) -> Column:
+        """Rows of bronze or silver tables (``_source_file``) in scope for ``source``."""
+        mine = self.of(source)
+        return F.lit(True) if mine is None else F.col("_source_file").isin(sorted(mine))
+
+    def all_rows(self) -> Column:
+        """Rows of any source's files in scope (shared tables: the quarantines)."""
+        if self.files is None:
+            return F.lit(True)
+        return F.col("_source_file").isin(sorted(set().union(*self.files.values())))
+
+    def describe(self) -> str:
+        if self.files is None:
+            return "full"
+        return f"batch of {sum(len(f) for f in self.files.values())} file(s)"
+
+
+def batch_scope(spark: SparkSession, lake: Lake, as_of: dt.date) -> Scope:
+    """Files bronze or silver logged on ``as_of``, and every loaded file silver has not
+    logged yet (whatever its date): read from the two file logs, a few rows per file."""
+    if not lake.exists(spark, BRONZE_FILES):
+        return Scope({})
+    bronze = lake.read(spark, BRONZE_FILES)
+    today = bronze.filter(F.col("as_of") == F.lit(as_of)).select("source", "file")
+    loaded = bronze.filter((F.col("status") == "loaded") & (F.col("rows_bronze") > 0))
+    if lake.exists(spark, SILVER_FILES):
+        silver = lake.read(spark, SILVER_FILES)
+        today = today.unionByName(
+            silver.filter(F.col("as_of") == F.lit(as_of)).select("source", "file")
+        )
+        loaded = loaded.join(silver.select("source", "file"), ["source", "file"], "left_anti")
+    files: dict[str, set[str]] = {}
+    for r in today.unionByName(loaded.select("source", "file")).distinct().collect():
+        files.setdefault(r.source, set()).add(r.file)
+    return Scope({k: frozenset(v) for k, v in files.items()})
+
+
 def _counts(df: DataFrame, key: str) -> dict[str, int]:
     return {r[key]: int(r["n"]) for r in df.groupBy(key).agg(F.count("*").alias("n")).collect()}
 
@@ -100,26 +151,31 @@ def erased_landed_rows(spark: SparkSession, lake: Lake) -> dict[str, int]:
     }
 
 
-def bronze_checks(spark: SparkSession, lake: Lake) -> list[Check]:
+def bronze_checks(spark: SparkSession, lake: Lake, scope: Scope = Scope()) -> list[Check]:
     """Per source: landed = bronze + quarantined + erased, per file then summed."""
     if not lake.exists(spark, BRONZE_FILES):
         return []
     files = lake.read(spark, BRONZE_FILES).collect()
     erased = erased_landed_rows(spark, lake)
+    in_scope = scope.all_rows()
     quarantine = (
-        _counts(lake.read(spark, BRONZE_QUARANTINE), "_source_file")
+        _counts(lake.read(spark, BRONZE_QUARANTINE).filter(in_scope), "_source_file")
         if lake.exists(spark, BRONZE_QUARANTINE)
         else {}
     )
     sources = sorted({r.source for r in files})
+    counted = [s for s in sources if scope.of(s) != frozenset()]  # a batch skips the rest
     per_file = lake.row_counts_by(
         spark,
-        [t for t in (f"bronze.{s}" for s in sources) if lake.exists(spark, t)],
+        [t for t in (f"bronze.{s}" for s in counted) if lake.exists(spark, t)],
         "_source_file",
+        in_scope,
     )
     out: list[Check] = []
     for source in sources:
-        mine = [r for r in files if r.source == source]
+        every = [r for r in files if r.source == source]
+        checked = scope.of(source)
+        mine = every if checked is None else [r for r in every if r.file in checked]
         table = f"bronze.{source}"
         bronze = per_file.get(table, {})
         landed = {r.file: int(r.rows_landed or 0) for r in mine if r.status == "loaded"}
@@ -140,8 +196,8 @@ def bronze_checks(spark: SparkSession, lake: Lake) -> list[Check]:
         )
         # A file rejected whole (a missing required column) has no rows anywhere; it is
         # retried every run until a corrected file replaces it.
-        done = {r.file for r in mine if r.status in {"loaded", "empty", "skipped_duplicate"}}
-        rejected = sorted({r.file for r in mine if r.status == "failed"} - done)
+        done = {r.file for r in every if r.status in {"loaded", "empty", "skipped_duplicate"}}
+        rejected = sorted({r.file for r in every if r.status == "failed"} - done)
         if rejected:
             out.append(
                 Check(
@@ -161,19 +217,28 @@ def bronze_checks(spark: SparkSession, lake: Lake) -> list[Check]:
 
 
 def source_states(
-    spark: SparkSession, lake: Lake, model: SourceModel, quarantine: DataFrame, processed: DataFrame
+    spark: SparkSession,
+    lake: Lake,
+    model: SourceModel,
+    quarantine: DataFrame,
+    processed: DataFrame,
+    scope: Scope = Scope(),
 ) -> DataFrame:
-    """Every bronze row of one source with its state in silver; rows of files silver has
-    not processed yet are ``pending``. ``quarantine`` (table_name, _source_file,
-    _row_number) and ``processed`` (table_name, file) are shared by every source."""
+    """Every bronze row of one source in ``scope`` with its state in silver; rows of files
+    silver has not processed yet are ``pending``. ``quarantine`` (table_name, _source_file,
+    _row_number) and ``processed`` (table_name, file) are shared by every source. Whether
+    a row is superseded is decided against every version of its key, in scope or not."""
     key = list(model.key)
-    rows = (
+    versions = (
         lake.read(spark, f"bronze.{model.source}")
         .transform(select_versions, model)
         .select("_source_file", "_row_number", *key, version().alias("_v"))
     )
-    top = rows.groupBy(*key).agg(F.max("_v").alias("_top"))
-    silver = lake.read(spark, model.table)
+    rows = versions.filter(scope.rows(model.source))
+    if scope.files is not None:
+        versions = versions.join(rows.select(*key).distinct(), key, "left_semi")
+    top = versions.groupBy(*key).agg(F.max("_v").alias("_top"))
+    silver = lake.read(spark, model.table).filter(scope.rows(model.source))
     mine = F.col("table_name") == model.table
     files = processed.filter(mine).select(
         F.col("file").alias("_source_file"), F.lit(True).alias("_processed")
@@ -185,20 +250,26 @@ def source_states(
     return states.withColumn("_state", F.when(pending, "pending").otherwise(F.col("_state")))
 
 
-def silver_checks(spark: SparkSession, lake: Lake, parallel: int = 1) -> list[Check]:
+def silver_checks(
+    spark: SparkSession, lake: Lake, parallel: int = 1, scope: Scope = Scope()
+) -> list[Check]:
     """Per source table: bronze rows = current + quarantined + superseded. The sources are
     counted ``parallel`` at a time: on small data each is mostly driver-side planning, and
-    one source's planning overlaps another's job."""
+    one source's planning overlaps another's job. A batch scope skips sources with no file
+    in it."""
     if not lake.exists(spark, SILVER_FILES):
         return []
     models = [
         m
         for m in MODELS
-        if lake.exists(spark, f"bronze.{m.source}") and lake.exists(spark, m.table)
+        if lake.exists(spark, f"bronze.{m.source}")
+        and lake.exists(spark, m.table)
+        and scope.of(m.source) != frozenset()
     ]
     # read once for all sources (a Delta scan plans a job of its own)
     quarantine = (
         lake.read(spark, SILVER_QUARANTINE)
+        .filter(scope.all_rows())
         .select("table_name", "_source_file", "_row_number")
         .localCheckpoint()
     )
@@ -207,15 +278,20 @@ def silver_checks(spark: SparkSession, lake: Lake, parallel: int = 1) -> list[Ch
     )
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         return list(
-            pool.map(lambda m: _silver_check(spark, lake, m, quarantine, processed), models)
+            pool.map(lambda m: _silver_check(spark, lake, m, quarantine, processed, scope), models)
         )
 
 
 def _silver_check(
-    spark: SparkSession, lake: Lake, model: SourceModel, quarantine: DataFrame, processed: DataFrame
+    spark: SparkSession,
+    lake: Lake,
+    model: SourceModel,
+    quarantine: DataFrame,
+    processed: DataFrame,
+    scope: Scope,
 ) -> Check:
     counts = (
-        source_states(spark, lake, model, quarantine, processed)
+        source_states(spark, lake, model, quarantine, processed, scope)
         .groupBy("_source_file", "_state")
         .agg(F.count("*").alias("n"))
         .collect()
@@ -230,6 +306,8 @@ def _silver_check(
     placed = sum(by_state.get(s, 0) for s in ("current", "quarantined", "superseded"))
     parts = [f"{s} {by_state.get(s, 0):,}" for s in ("current", "quarantined", "superseded")]
     detail = "; ".join(parts)
+    if scope.files is not None:
+        detail += f"; {len(scope.of(model.source) or ())} file(s) of the batch"
     if missing:
         detail += f"; not placed: {_named(missing)}"
     return Check(
@@ -429,11 +507,16 @@ def export_checks(spark: SparkSession, lake: Lake, root: str, as_of: dt.date) ->
 
 
 def build_checks(
-    spark: SparkSession, lake: Lake, as_of: dt.date, export_root: str | None, parallel: int = 1
+    spark: SparkSession,
+    lake: Lake,
+    as_of: dt.date,
+    export_root: str | None,
+    parallel: int = 1,
+    scope: Scope = Scope(),
 ) -> list[Check]:
     layers: list[tuple[str, Callable[[], list[Check]]]] = [
-        ("bronze", lambda: bronze_checks(spark, lake)),
-        ("silver", lambda: silver_checks(spark, lake, parallel)),
+        ("bronze", lambda: bronze_checks(spark, lake, scope)),
+        ("silver", lambda: silver_checks(spark, lake, parallel, scope)),
         ("identity", lambda: identity_checks(spark, lake)),
         ("gold", lambda: gold_checks(spark, lake, as_of)),
         ("export", lambda: export_checks(spark, lake, export_root, as_of) if export_root else []),
@@ -474,12 +557,15 @@ def report_frame(spark: SparkSession, checks: list[Check], ctx: StageContext) ->
 
 def run(ctx: StageContext) -> StageResult:
     spark, lake = ctx.spark, ctx.lake
+    scope = Scope() if ctx.conf.reconcile.scope == "full" else batch_scope(spark, lake, ctx.as_of)
+    log.info("step=reconcile scope=%s", scope.describe())
     checks = build_checks(
         spark,
         lake,
         ctx.as_of,
         ctx.conf.activation.export_root,
         ctx.conf.silver.parallel_sources,
+        scope,
     )
     report = report_frame(spark, checks, ctx)
     # One report per run date: a rerun replaces it, and an identical one commits nothing.
@@ -521,4 +607,4 @@ def run(ctx: StageContext) -> StageResult:
     return result
 
 
-__all__ = ["Check", "build_checks", "run"]
+__all__ = ["Check", "Scope", "batch_scope", "build_checks", "run"]

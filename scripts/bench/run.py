@@ -30,7 +30,9 @@ far beside the targets. Not run in CI; no test asserts a time.
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
@@ -98,6 +100,57 @@ def hold_deltas(landing: Path, held: Path) -> int:
         n += sum(1 for f in batch.iterdir() if f.is_file())
         batch.rename(dest)
     return n
+
+
+def _records(path: Path, spec) -> tuple[list[str] | None, list]:
+    """A landed file's header (None for JSON lines) and its records, as the source wrote
+    them (quoted newlines stay inside their record)."""
+    if spec.format == "jsonl":
+        return None, path.read_text(encoding=spec.encoding).splitlines()
+    enc = "utf-8-sig" if spec.encoding.upper().replace("-", "") == "UTF8" else spec.encoding
+    with path.open(encoding=enc, newline="") as fh:
+        rows = list(csv.reader(fh, delimiter=spec.delimiter, quotechar=spec.quote))
+    return (rows[0], rows[1:]) if rows else ([], [])
+
+
+def _write_records(path: Path, spec, header: list[str] | None, rows: list) -> None:
+    from c360.generate.export import BOM, BOM_SOURCES
+
+    with path.open("w", encoding=spec.encoding, newline="") as fh:
+        if header is None:
+            fh.write("".join(f"{r}\n" for r in rows))
+            return
+        if path.parent.parent.name in BOM_SOURCES:
+            fh.write(BOM)
+        out = csv.writer(fh, delimiter=spec.delimiter, quotechar=spec.quote, lineterminator="\n")
+        out.writerows([header, *rows])
+
+
+def _unit(record: object) -> float:
+    return int(hashlib.sha256(repr(record).encode()).hexdigest()[:8], 16) / 2**32
+
+
+def thin_deltas(conf, landing: Path, share: float) -> dict[str, int]:
+    """Keep about ``share`` x the full load's records in the daily delta files: a record
+    stays when a hash of its content falls under the fraction that takes, so every repeat
+    and every code version reads the same day 2. Returns the record counts."""
+    full, delta, files = 0, 0, []
+    for source, spec in sorted(conf.sources.items()):
+        for path in sorted(p for p in (landing / source).glob("*/*") if p.is_file()):
+            n = len(_records(path, spec)[1])
+            if path.parent.name.endswith("-delta"):
+                delta += n
+                files.append((path, spec))
+            else:
+                full += n
+    keep = min(1.0, share * full / delta) if delta else 1.0
+    kept = 0
+    for path, spec in files:
+        header, rows = _records(path, spec)
+        rows = [r for r in rows if _unit(r) < keep]
+        kept += len(rows)
+        _write_records(path, spec, header, rows)
+    return {"full": full, "delta": delta, "kept": kept, "fraction": keep}
 
 
 def land_deltas(held: Path, landing: Path) -> None:
@@ -295,6 +348,7 @@ def build_result(raw: dict) -> dict:
         "machine": raw["machine"],
         "versions": raw["versions"],
         "overrides": raw.get("overrides", []),
+        "day2_share": raw.get("day2_share"),
         "floor_seconds": round(floor_s, 1),
         "floor_rows": reps[0]["floor"]["rows"],
         "full_load": full,
@@ -393,7 +447,13 @@ def markdown(res: dict) -> str:
     loads = ", ".join(f"{r['loadavg_start'][0]:.1f}" for r in res["runs"])
     lines = [
         f"# Benchmark {res['label']}: {res['source_records_full']:,} source records "
-        f"(+{res['source_records_day2']:,} on day 2)",
+        f"(+{res['source_records_day2']:,} on day 2"
+        + (
+            f", the deltas thinned to {res['day2_share']:.1%} of the full load"
+            if res.get("day2_share")
+            else ""
+        )
+        + ")",
         "",
         f"{res['persons']:,} persons, {res['companies']:,} companies; {res['date']}; "
         f"{res['machine']['cores']} cores, {res['machine']['memory_gb']} GB; "
@@ -547,6 +607,13 @@ def main() -> None:
     parser.add_argument("--raw", default=None, help="report from a saved raw.json only")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument(
+        "--day2-share",
+        type=float,
+        default=None,
+        help="thin the generated daily deltas to this share of the full load's records "
+        "(0.01: a 1%% day 2); default: the generator's own (about 2.5%%)",
+    )
+    parser.add_argument(
         "--set", action="append", default=[], help="config override, e.g. spark.driver_memory=12g"
     )
     args = parser.parse_args()
@@ -588,7 +655,7 @@ def main() -> None:
         load_stage(stage)  # import cost outside the timings
     start = dt.date.fromisoformat(conf.generator.start_date)
     log_line(f"work folder {work}; {persons:,} persons")
-    generate_seconds = generated_world(spark, conf, work, persons)
+    generate_seconds = generated_world(spark, conf, work, persons, args.day2_share)
     raw: dict = {
         "requested_records": args.records,
         "persons": persons,
@@ -597,6 +664,7 @@ def main() -> None:
         "machine": machine(),
         "versions": versions(),
         "overrides": args.set,
+        "day2_share": args.day2_share,
         "repeats": [],
         "identity": {"records": 0, "person_records": 0, "results": []},
     }
@@ -647,21 +715,32 @@ def commit() -> str:
     return head + ("+changes" if git("status", "--porcelain", "--", "lib", "conf") else "")
 
 
-def generated_world(spark, conf, work: Path, persons: int) -> float:
+def generated_world(
+    spark, conf, work: Path, persons: int, day2_share: float | None = None
+) -> float:
     """Generate the world, or reuse the one a killed or earlier call left in ``--work``
-    (same persons): generation is not what is measured. Returns its seconds."""
+    (same persons and day-2 share): generation is not what is measured. Returns its
+    seconds."""
     from c360.generate.export import generate
 
     marker = work / "generated.json"
     earlier = json.loads(marker.read_text()) if marker.is_file() else {}
-    if earlier.get("persons") == persons:
+    if earlier.get("persons") == persons and earlier.get("day2_share") == day2_share:
         land_deltas(work / "held", Path(conf.landing.root))  # a killed repeat held them
         log_line("reusing the generated world in the work folder")
         return float(earlier["seconds"])
     t0 = time.perf_counter()
     generate(spark, conf)
     seconds = round(time.perf_counter() - t0, 1)
-    marker.write_text(json.dumps({"persons": persons, "seconds": seconds}))
+    if day2_share:
+        counts = thin_deltas(conf, Path(conf.landing.root), day2_share)
+        log_line(
+            f"day 2 thinned to {counts['kept']:,} of {counts['delta']:,} delta records "
+            f"({counts['kept'] / max(counts['full'], 1):.2%} of {counts['full']:,})"
+        )
+    marker.write_text(
+        json.dumps({"persons": persons, "seconds": seconds, "day2_share": day2_share})
+    )
     return seconds
 
 

@@ -261,13 +261,16 @@ def cluster(
     must_link: DataFrame | None = None,
     must_not_link: DataFrame | None = None,
 ) -> DataFrame:
-    """``vertices(uid[, birth_date])``, ``links`` -> ``(uid, component, flagged)``.
+    """``vertices(uid[, birth_date])``, ``links`` -> ``(uid, component, flagged,
+    graph_component)``; ``graph_component`` is the component before any split.
 
     Steward overrides win: a must-not-link pair never links directly, a must-link pair
     always does. A suspicious component — larger than ``max_cluster_size``, holding a
     must-not-link pair, or holding birth dates that conflict (more than a typo apart) —
     is re-clustered with strong edges only; what is still suspicious comes back
-    ``flagged`` for a steward.
+    ``flagged`` for a steward. Every decision is taken per graph component, so clustering
+    a union of whole graph components alone gives the same answer for them as clustering
+    everything: the identity stage's day-2 scope relies on it.
     """
     spark = vertices.sparkSession
     empty = spark.createDataFrame([], "uid_a string, uid_b string")
@@ -320,6 +323,14 @@ def cluster(
         .distinct()
         .withColumn("flagged", F.lit(True))
     )
-    return out.join(flagged, "component", "left").select(
-        F.col("id").alias("uid"), "component", F.coalesce("flagged", F.lit(False)).alias("flagged")
+    graph = comps.select("id", F.col("component").alias("graph_component"))
+    return (
+        out.join(flagged, "component", "left")
+        .join(graph, "id")
+        .select(
+            F.col("id").alias("uid"),
+            "component",
+            F.coalesce("flagged", F.lit(False)).alias("flagged"),
+            "graph_component",
+        )
     )

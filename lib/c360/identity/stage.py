@@ -2,10 +2,16 @@
 
 Incremental: only records that are new or whose matching fields changed (``match_hash``
 differs from the crosswalk's) are scored, against everything and among themselves; links
-of untouched records are kept from earlier runs. Clustering and id assignment then run
-over all stored links, which is cheap next to scoring. The Fellegi-Sunter model is
-trained once and stored in ``ops.identity_models``; term frequencies are recomputed from
-all current records on every scoring run.
+of untouched records are kept from earlier runs. Clustering, id assignment and golden
+records then run over the records in scope only: every record of each link-graph
+component (stored in the crosswalk's ``component``) that a record with a new version, a
+record gone, or one of today's links touches. Clustering decides everything per graph
+component, so that scope gives the same answer as clustering all records (a test holds a
+full pass over the result to zero changes). A first run, ``identity.full_pass``, or a
+changed fingerprint (overrides, survivorship file, clustering settings; a property of
+the crosswalk table) clusters everything. The Fellegi-Sunter model is trained once and
+stored in ``ops.identity_models``; term frequencies are recomputed from all current
+records on every scoring run.
 
 Writes are ordered so that a run killed at any point is completed by the next one:
 links (overwrite), changelog (insert-if-absent by event id), customers (MERGE), then the
@@ -15,6 +21,7 @@ answer. Nothing is written when nothing changed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -50,6 +57,10 @@ CUSTOMERS = R.SILVER_CUSTOMERS
 OVERRIDES = R.SILVER_IDENTITY_OVERRIDES
 MODELS = R.OPS_IDENTITY_MODELS
 GOLDEN_ONLY = ("salutation", "gender", "full_name")
+# Bump when clustering, id assignment or golden records change what they compute: the
+# next run then clusters everything once.
+SCOPE_VERSION = "1"
+FINGERPRINT = "c360.identity.fingerprint"
 
 
 # ------------------------------------------------------------------------------ inputs
@@ -251,26 +262,32 @@ def _write(
 @dataclass
 class Changes:
     """What moved since the last run: records new or with changed matching fields
-    (``new``), and those plus records gone (``touched``); both None on a first run."""
+    (``new``: rescored), those plus records gone (``touched``: their stored links go), and
+    those plus records with any new version (``dirty``: re-clustered, golden records
+    rebuilt); all None on a first run."""
 
     new: DataFrame | None
     touched: DataFrame | None
     count: int
+    dirty: DataFrame | None = None
 
 
 def find_changes(current: DataFrame, prev: DataFrame | None) -> Changes:
     if prev is None:
         return Changes(None, None, current.count())
-    new = current.join(
-        prev.select(F.col("record_key").alias("uid"), "match_hash"),
-        ["uid", "match_hash"],
-        "left_anti",
-    ).select("uid")
-    gone = prev.select(F.col("record_key").alias("uid")).join(
-        current.select("uid"), "uid", "left_anti"
+    before = prev.select(F.col("record_key").alias("uid"), "match_hash", "record_version")
+    new = current.join(before.drop("record_version"), ["uid", "match_hash"], "left_anti")
+    gone = before.select("uid").join(current.select("uid"), "uid", "left_anti")
+    touched = new.select("uid").unionByName(gone).distinct().localCheckpoint()
+    was = before.toDF("_u", "_h", "_v")
+    unchanged = (
+        (F.col("uid") == F.col("_u"))
+        & (F.col("match_hash") == F.col("_h"))
+        & F.col("record_version").eqNullSafe(F.col("_v"))
     )
-    touched = new.unionByName(gone).distinct().localCheckpoint()
-    return Changes(new.localCheckpoint(), touched, touched.count())
+    versioned = current.join(was, unchanged, "left_anti").select("uid")
+    dirty = versioned.unionByName(gone).distinct().localCheckpoint()
+    return Changes(new.select("uid").localCheckpoint(), touched, touched.count(), dirty)
 
 
 def filter_untouched_links(links: DataFrame, touched: DataFrame) -> DataFrame:
@@ -383,7 +400,9 @@ def crosswalk_rows(
     """silver.identity_crosswalk: every record's id and flag; a record deleted at source
     keeps its last id, marked deleted. ``last_seen`` moves only when the record's version
     does."""
-    flagged = comps.select(F.col("uid").alias("record_key"), "flagged")
+    flagged = comps.select(
+        F.col("uid").alias("record_key"), "flagged", F.col("graph_component").alias("component")
+    )
     now = (
         records.filter(~F.col("is_deleted"))
         .select(
@@ -402,7 +421,13 @@ def crosswalk_rows(
         deleted = (
             prev_all.join(now.select("record_key"), "record_key", "left_anti")
             .drop("first_seen", "last_seen", "run_id")
-            .withColumns({"is_deleted": F.lit(True), "flagged": F.lit(False)})
+            .withColumns(
+                {
+                    "is_deleted": F.lit(True),
+                    "flagged": F.lit(False),
+                    "component": F.lit(None).cast("string"),
+                }
+            )
         )
         firsts = prev_all.select(
             "record_key",
@@ -428,13 +453,139 @@ def crosswalk_rows(
     )
 
 
+# ------------------------------------------------------------------------------ scope
+
+
+def fingerprint(conf: IdentityConfig, overrides: DataFrame) -> str:
+    """What every component's answer depends on besides its records and links."""
+    pairs = sorted(tuple(r) for r in overrides.collect())  # a steward's few pairs
+    survivorship = Path(conf.survivorship).read_text(encoding="utf-8")
+    parts = [SCOPE_VERSION, repr(conf.max_cluster_size), repr(conf.min_split_weight)]
+    parts += [survivorship, json.dumps(pairs)]
+    return hashlib.sha256("\u0000".join(parts).encode()).hexdigest()[:16]
+
+
+def stored_fingerprint(spark: SparkSession, lake: Lake) -> str | None:
+    if not lake.exists(spark, CROSSWALK):
+        return None
+    props = lake.delta(spark, CROSSWALK).detail().select("properties").first()[0] or {}
+    return props.get(FINGERPRINT)
+
+
+def store_fingerprint(spark: SparkSession, lake: Lake, value: str) -> None:
+    spark.sql(
+        f"ALTER TABLE delta.`{lake.path(CROSSWALK)}` SET TBLPROPERTIES ('{FINGERPRINT}' = "
+        f"'{value}')"
+    )
+
+
+def scope_records(
+    prev_all: DataFrame, dirty: DataFrame, links: DataFrame, must_link: DataFrame
+) -> DataFrame:
+    """``uid`` of every record to re-cluster: the dirty records, the records today's
+    accepted links or must-link pairs join them to, and every record of the graph
+    components any of those were in. A component with none of them kept all its edges
+    and vertices, so its answer stands."""
+    d = dirty.select("uid")
+    edges = (
+        links.filter(F.col("status") == "accepted")
+        .select(F.col("record_key_l").alias("a"), F.col("record_key_r").alias("b"))
+        .unionByName(must_link.select(F.col("uid_a").alias("a"), F.col("uid_b").alias("b")))
+    )
+    ends = [
+        edges.join(d.withColumnRenamed("uid", x), x, "left_semi").select(F.col(y).alias("uid"))
+        for x, y in (("a", "b"), ("b", "a"))
+    ]
+    seeds = d.unionByName(ends[0]).unionByName(ends[1]).distinct()
+    live = prev_all.filter(~F.col("is_deleted") & F.col("component").isNotNull())
+    hit = live.join(seeds.withColumnRenamed("uid", "record_key"), "record_key", "left_semi")
+    members = live.join(hit.select("component").distinct(), "component", "left_semi")
+    return seeds.unionByName(members.select(F.col("record_key").alias("uid"))).distinct()
+
+
+def full_pass_reason(
+    ctx: StageContext, prev_all: DataFrame | None, changes: Changes, stored: str | None, now: str
+) -> str | None:
+    """Why this run clusters every record, or None for a scoped run."""
+    if prev_all is None or changes.dirty is None:
+        return "first run"
+    if ctx.conf.identity.full_pass:
+        return "identity.full_pass"
+    if stored != now:
+        return "overrides, survivorship or clustering settings changed"
+    unplaced = prev_all.filter(~F.col("is_deleted") & F.col("component").isNull())
+    if not unplaced.isEmpty():
+        return f"{CROSSWALK} rows without a component (written before that column)"
+    return None
+
+
+def within(df: DataFrame, scope: DataFrame | None, column: str) -> DataFrame:
+    """The rows of ``df`` whose ``column`` is a ``uid`` in scope (all of them for None)."""
+    if scope is None:
+        return df
+    return df.join(scope.select(F.col("uid").alias(column)), column, "left_semi")
+
+
+CROSSWALK_COMPARE = [
+    "customer_id",
+    "match_hash",
+    "record_version",
+    "is_deleted",
+    "flagged",
+    "party_type",
+    "component",
+]
+
+
+def ids_in_scope(old: DataFrame | None, crosswalk_ids: DataFrame) -> DataFrame:
+    """``customer_id`` of every customer a scoped run recomputed: its old ids (some now
+    merged away or retired) and its new ones."""
+    new = crosswalk_ids.select("customer_id")
+    return new if old is None else new.unionByName(old.select("customer_id")).distinct()
+
+
+def write_customers(ctx: StageContext, customers: DataFrame, scope: DataFrame | None) -> int:
+    compare = [c for c in schemas.CUSTOMERS.fieldNames() if c not in ("as_of", "run_id")]
+    schema = R.schema_of(CUSTOMERS)
+    return merge_changed(
+        ctx.spark,
+        ctx.lake,
+        CUSTOMERS,
+        customers,
+        schema,
+        ["customer_id"],
+        compare,
+        delete=True,
+        scope=scope,
+    )
+
+
+def write_changelog(
+    ctx: StageContext,
+    events: DataFrame,
+    links: DataFrame,
+    old: DataFrame | None,
+    crosswalk_ids: DataFrame,
+) -> None:
+    spark, lake = ctx.spark, ctx.lake
+    base = (
+        old
+        if old is not None
+        else spark.createDataFrame([], "record_key string, customer_id string")
+    )
+    rows = changelog_events(events, links, base, crosswalk_ids, ctx)
+    rows = validate_schema(rows, schemas.IDENTITY_CHANGELOG, CHANGELOG)
+    lake.ensure_table(spark, CHANGELOG, schemas.IDENTITY_CHANGELOG)
+    insert_new(spark, lake, CHANGELOG, rows, ["event_id"])
+
+
 # -------------------------------------------------------------------------------- run
 
 
 def run(ctx: StageContext) -> StageResult:
     spark, lake, conf = ctx.spark, ctx.lake, ctx.conf.identity
     survivorship = load_survivorship(conf.survivorship)
-    overrides = load_overrides(spark, lake, conf.overrides)
+    overrides = load_overrides(spark, lake, conf.overrides).localCheckpoint()
     with step(log, "identity.input") as p:
         records = party_input(lake.read(spark, PARTY_RECORDS)).localCheckpoint()
         current = records.filter(~F.col("is_deleted"))
@@ -451,16 +602,33 @@ def run(ctx: StageContext) -> StageResult:
             write_links(ctx, current, changes)
     links = lake.read(spark, LINKS)
 
+    with step(log, "identity.scope") as p:
+        now = fingerprint(conf, overrides)
+        reason = full_pass_reason(ctx, prev_all, changes, stored_fingerprint(spark, lake), now)
+        must_link = overrides.filter(F.col("kind") == "must_link")
+        scope = None
+        if reason is None:
+            scope = scope_records(prev_all, changes.dirty, links, must_link).localCheckpoint()
+        p.rows_out = n_scope = n_records if scope is None else scope.count()
+        pass_ = f"full ({reason})" if reason else "changed components"
+        log.info("step=identity.scope pass=%s records=%d", pass_, n_scope)
+    if n_scope == 0:
+        return StageResult(rows_read={PARTY_RECORDS: n_records}, rows_written={CROSSWALK: 0})
+    mine = within(current, scope, "uid")
+    old_all = None if prev_all is None else within(prev_all, scope, "record_key")
+    old = (
+        None
+        if prev is None
+        else within(prev, scope, "record_key").select("record_key", "customer_id")
+    )
+
     with step(log, "identity.cluster"):
-        comps = components(current, links, conf, overrides).localCheckpoint()
+        comps = components(mine, within(links, scope, "record_key_l"), conf, overrides)
+        comps = comps.localCheckpoint()
 
     with step(log, "identity.ids") as p:
-        old = None if prev is None else prev.select("record_key", "customer_id")
-        ids = assign_ids(
-            comps.select(F.col("uid").alias("record_key"), "component"),
-            old,
-            used_ids(spark, lake, prev_all),
-        )
+        members = comps.select(F.col("uid").alias("record_key"), "component")
+        ids = assign_ids(members, old, used_ids(spark, lake, prev_all))
         crosswalk_ids = ids.crosswalk.localCheckpoint()
         events = ids.events
         if old is not None:
@@ -469,34 +637,20 @@ def run(ctx: StageContext) -> StageResult:
         n_events = p.rows_out = events.count()
 
     with step(log, "identity.changelog") as p:
-        base = (
-            old
-            if old is not None
-            else spark.createDataFrame([], "record_key string, customer_id string")
-        )
-        log_rows = changelog_events(events, links, base, crosswalk_ids, ctx)
-        log_rows = validate_schema(log_rows, schemas.IDENTITY_CHANGELOG, CHANGELOG)
-        lake.ensure_table(spark, CHANGELOG, schemas.IDENTITY_CHANGELOG)
-        p.rows_in = p.rows_out = n_events
         if n_events:
-            insert_new(spark, lake, CHANGELOG, log_rows, ["event_id"])
+            write_changelog(ctx, events, links, old, crosswalk_ids)
+        p.rows_in = p.rows_out = n_events
 
     with step(log, "identity.customers") as p:
-        customers = customer_rows(current, crosswalk_ids, survivorship, ctx)
-        compare = [c for c in schemas.CUSTOMERS.fieldNames() if c not in ("as_of", "run_id")]
-        p.rows_out = _write(ctx, CUSTOMERS, customers, "customer_id", compare, delete=True)
+        customers = customer_rows(mine, crosswalk_ids, survivorship, ctx)
+        touched = None if scope is None else ids_in_scope(old, crosswalk_ids)
+        p.rows_out = write_customers(ctx, customers, touched)
 
     with step(log, "identity.crosswalk") as p:
-        now = crosswalk_rows(records, crosswalk_ids, comps, prev_all, ctx)
-        compare = [
-            "customer_id",
-            "match_hash",
-            "record_version",
-            "is_deleted",
-            "flagged",
-            "party_type",
-        ]
+        rows = crosswalk_rows(within(records, scope, "uid"), crosswalk_ids, comps, old_all, ctx)
         p.rows_in = n_records
-        p.rows_out = _write(ctx, CROSSWALK, now, "record_key", compare, delete=False)
+        p.rows_out = _write(ctx, CROSSWALK, rows, "record_key", CROSSWALK_COMPARE, delete=False)
+        if reason is not None and stored_fingerprint(spark, lake) != now:
+            store_fingerprint(spark, lake, now)  # last: a run killed before it clusters all
 
     return StageResult(rows_read={PARTY_RECORDS: p.rows_in}, rows_written={CROSSWALK: p.rows_out})

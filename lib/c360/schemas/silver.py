@@ -465,6 +465,7 @@ IDENTITY_CROSSWALK = struct(
     first_seen date!
     last_seen date!
     run_id string!
+    component string
     """
 )
 

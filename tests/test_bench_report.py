@@ -199,10 +199,13 @@ def test_day2_share_thins_only_the_deltas_and_keeps_records_whole(bench, tmp_pat
         "insurance", "20261102-delta", "\ufeffid,n\n" + "".join(f"i{i},x\n" for i in range(50))
     )
     web = land("ecommerce", "20261102-delta", "".join(f'{{"id": {i}}}\n' for i in range(50)))
+    web.write_bytes(web.read_bytes() + b'{"id": "cut \xc3\n')  # cut inside a character
+    web_lines = set(web.read_bytes().splitlines())
 
-    counts = bench.thin_deltas(conf, tmp_path, 0.05)  # 5% of 400 = 20 of 200 delta records
-    assert (counts["full"], counts["delta"]) == (400, 200)
-    assert 8 <= counts["kept"] <= 40 and counts["fraction"] == pytest.approx(0.1)
+    counts = bench.thin_deltas(conf, tmp_path, 0.05)  # 5% of 400 = 20 of 201 delta records
+    assert (counts["full"], counts["delta"]) == (400, 201)
+    assert 8 <= counts["kept"] <= 40 and counts["fraction"] == pytest.approx(20 / 201)
+    assert set(web.read_bytes().splitlines()) <= web_lines  # byte for byte, the cut one too
     assert full.read_bytes() == before
     header, rows = bench._records(sales, sources["sales"])
     assert header == ["id", "name"] and all(len(r) == 2 for r in rows)

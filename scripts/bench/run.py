@@ -105,10 +105,11 @@ def hold_deltas(landing: Path, held: Path) -> int:
 def _records(path: Path, spec) -> tuple[list[str] | None, list]:
     """A landed file's header (None for JSON lines) and its records, as the source wrote
     them (quoted newlines stay inside their record)."""
+    # surrogateescape: a line the generator cut inside a character is kept byte for byte
     if spec.format == "jsonl":
-        return None, path.read_text(encoding=spec.encoding).splitlines()
+        return None, path.read_text(spec.encoding, "surrogateescape").splitlines()
     enc = "utf-8-sig" if spec.encoding.upper().replace("-", "") == "UTF8" else spec.encoding
-    with path.open(encoding=enc, newline="") as fh:
+    with path.open(encoding=enc, errors="surrogateescape", newline="") as fh:
         rows = list(csv.reader(fh, delimiter=spec.delimiter, quotechar=spec.quote))
     return (rows[0], rows[1:]) if rows else ([], [])
 
@@ -116,7 +117,7 @@ def _records(path: Path, spec) -> tuple[list[str] | None, list]:
 def _write_records(path: Path, spec, header: list[str] | None, rows: list) -> None:
     from c360.generate.export import BOM, BOM_SOURCES
 
-    with path.open("w", encoding=spec.encoding, newline="") as fh:
+    with path.open("w", encoding=spec.encoding, errors="surrogateescape", newline="") as fh:
         if header is None:
             fh.write("".join(f"{r}\n" for r in rows))
             return

@@ -53,9 +53,10 @@ from pipeline import PeakMemory  # noqa: E402
 
 RECORDS_PER_PERSON = 23.7  # the generator's source records per person (companies included)
 TARGETS = {
-    "pipeline_over_floor_at_1m": 5.0,
+    "pipeline_over_floor_at_1m": 5.0,  # the compass
+    "pipeline_over_floor_at_1m_round": 20.0,  # issue 28's round
     "scale_5m_over_1m": 5.5,
-    "day2_over_full": 0.10,
+    "day2_over_full": 0.15,  # with a 1% day 2 (--day2-share 0.01)
 }
 
 
@@ -397,15 +398,20 @@ def targets(results: dict[str, dict]) -> list[dict[str, object]]:
     one_m, five_m = results.get("1m"), results.get("5m")
     if not one_m:
         return out
-    ratio, bound = one_m["pipeline_over_floor"], TARGETS["pipeline_over_floor_at_1m"]
-    out.append(
-        _target(
-            f"pipeline at 1M <= {bound:.0f}x floor",
-            f"{ratio:.1f}x",
-            ratio <= bound,
-            slowest(one_m["full_load"]),
+    ratio = one_m["pipeline_over_floor"]
+    for key, name in (
+        ("pipeline_over_floor_at_1m_round", "this round"),
+        ("pipeline_over_floor_at_1m", "the compass"),
+    ):
+        bound = TARGETS[key]
+        out.append(
+            _target(
+                f"pipeline at 1M <= {bound:.0f}x floor ({name})",
+                f"{ratio:.1f}x",
+                ratio <= bound,
+                slowest(one_m["full_load"]),
+            )
         )
-    )
     ident = {r["system"]: r for r in one_m["identity"]["results"]}
     ours = next(
         (r for name, r in ident.items() if name.startswith("c360 ") and name.endswith(", persons")),

@@ -148,6 +148,9 @@ def test_identity_target_compares_with_splinks_best_threshold(bench):
     assert ident["value"] == "100 s vs 10 s; F1 0.800 vs 0.900"  # the best row, not 0.95's
     assert ident["met"] is False
     assert found["5M <= 5.5x the 1M time"]["value"] == "6.67x"
+    five_m["runs"][0]["commit"], one_m["runs"][0]["commit"] = "aaa1111", "bbb2222"
+    across = {t["target"]: t for t in bench.targets({"1m": one_m, "5m": five_m})}
+    assert across["5M <= 5.5x the 1M time"]["value"] == "6.67x (5M at aaa1111, 1M at bbb2222)"
     assert found["5M <= 5.5x the 1M time"]["met"] is False
     assert found["day 2 <= 15% of the full load (1m)"]["met"] is True  # 10.0%
     compass = found["pipeline at 1M <= 5x floor (the compass)"]

@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 
 from c360.config import Config
 from c360.errors import ConcurrentRunError, ErasureError, PrivacyError
+from c360.identity.fingerprint import stored_fingerprint
 from c360.lake import Lake
 from c360.lock import lake_lock, lock_path
 from c360.privacy import pseudo
@@ -302,6 +303,8 @@ def test_erase_removes_the_person_everywhere_and_the_id_is_never_reused(
         assert data.count(b"\n") - 1 == entry["rows"]
     erasures = lake.read(spark, "ops.erasure_log").collect()
     assert [(r["customer_id"], r["status"]) for r in erasures] == [(cid, "done")]
+    # the components that lost the person's records are re-clustered in full next run
+    assert stored_fingerprint(spark, lake) is None
     assert erasures[0]["rows_deleted"] == result.rows_deleted
 
     # asking again changes nothing
@@ -325,6 +328,7 @@ def test_erase_removes_the_person_everywhere_and_the_id_is_never_reused(
     assert cw.filter(F.col("customer_id") == cid).count() == 0
     back = cw.filter((F.col("source") == "sales") & (F.col("source_record_id") == sale_id))
     assert [r["customer_id"] != cid for r in back.collect()] == [True]
+    assert stored_fingerprint(spark, lake) is not None  # that full pass stored it again
 
 
 # ------------------------------------------------------------------------ PII in logs

@@ -35,6 +35,7 @@ from pyspark.sql import functions as F
 from c360.columns import with_run
 from c360.config import IdentityConfig
 from c360.errors import ConfigError
+from c360.identity.fingerprint import store_fingerprint, stored_fingerprint
 from c360.identity.golden import Survivorship, golden_records
 from c360.identity.ids import assign_ids
 from c360.identity.resolve import MATCH_COLUMNS, cluster, find_links, match_hash
@@ -60,7 +61,6 @@ GOLDEN_ONLY = ("salutation", "gender", "full_name")
 # Bump when clustering, id assignment or golden records change what they compute: the
 # next run then clusters everything once.
 SCOPE_VERSION = "1"
-FINGERPRINT = "c360.identity.fingerprint"
 
 
 # ------------------------------------------------------------------------------ inputs
@@ -463,20 +463,6 @@ def fingerprint(conf: IdentityConfig, overrides: DataFrame) -> str:
     parts = [SCOPE_VERSION, repr(conf.max_cluster_size), repr(conf.min_split_weight)]
     parts += [survivorship, json.dumps(pairs)]
     return hashlib.sha256("\u0000".join(parts).encode()).hexdigest()[:16]
-
-
-def stored_fingerprint(spark: SparkSession, lake: Lake) -> str | None:
-    if not lake.exists(spark, CROSSWALK):
-        return None
-    props = lake.delta(spark, CROSSWALK).detail().select("properties").first()[0] or {}
-    return props.get(FINGERPRINT)
-
-
-def store_fingerprint(spark: SparkSession, lake: Lake, value: str) -> None:
-    spark.sql(
-        f"ALTER TABLE delta.`{lake.path(CROSSWALK)}` SET TBLPROPERTIES ('{FINGERPRINT}' = "
-        f"'{value}')"
-    )
 
 
 def scope_records(

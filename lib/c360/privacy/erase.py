@@ -29,6 +29,7 @@ from pyspark.sql import functions as F
 
 from c360.activation.export import scrub_exports
 from c360.config import Config
+from c360.identity.fingerprint import forget_fingerprint
 from c360.io import read_or_none, upsert_rows
 from c360.lake import Lake
 from c360.logs import step
@@ -198,6 +199,7 @@ def erase_customers(
     for name in IDENTITY_LAST:
         if name in tables:
             erase_table(name)
+    forget_fingerprint(spark, lake)  # the components that lost records: all, next run
     deleted = dict(sorted(deleted.items()))  # the threads finish in any order
     log.info("step=erase.delete tables=%d seconds=%.1f", len(order), time.perf_counter() - t_del)
     to_purge = sorted(deleted) if not resumed else [t for t in order if t != ERASURES]

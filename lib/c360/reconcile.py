@@ -23,6 +23,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -36,6 +37,7 @@ from c360.schemas import registry as R
 from c360.schemas.ops import RECONCILIATION
 from c360.silver.merge import row_states, version
 from c360.silver.sources import MODELS, SourceModel, select_versions
+from c360.silver.stage import pending_files
 
 log = logging.getLogger(__name__)
 
@@ -110,22 +112,24 @@ class Scope:
 
 
 def batch_scope(spark: SparkSession, lake: Lake, as_of: dt.date) -> Scope:
-    """Files bronze or silver logged on ``as_of``, and every loaded file silver has not
-    logged yet (whatever its date): read from the two file logs, a few rows per file."""
+    """Files bronze or silver logged on ``as_of``, and every file silver has still to
+    process (whatever its date; ``silver.stage.pending_files``): read from the two file
+    logs, a few rows per file."""
     if not lake.exists(spark, BRONZE_FILES):
         return Scope({})
-    bronze = lake.read(spark, BRONZE_FILES)
-    today = bronze.filter(F.col("as_of") == F.lit(as_of)).select("source", "file")
-    loaded = bronze.filter((F.col("status") == "loaded") & (F.col("rows_bronze") > 0))
-    if lake.exists(spark, SILVER_FILES):
-        silver = lake.read(spark, SILVER_FILES)
-        today = today.unionByName(
-            silver.filter(F.col("as_of") == F.lit(as_of)).select("source", "file")
-        )
-        loaded = loaded.join(silver.select("source", "file"), ["source", "file"], "left_anti")
+    logs = [t for t in (BRONZE_FILES, SILVER_FILES) if lake.exists(spark, t)]
+    today = reduce(
+        DataFrame.unionByName,
+        [
+            lake.read(spark, t).filter(F.col("as_of") == F.lit(as_of)).select("source", "file")
+            for t in logs
+        ],
+    )
     files: dict[str, set[str]] = {}
-    for r in today.unionByName(loaded.select("source", "file")).distinct().collect():
+    for r in today.distinct().collect():
         files.setdefault(r.source, set()).add(r.file)
+    for source, pending in pending_files(spark, lake).items():
+        files.setdefault(source, set()).update(f.file for f in pending)
     return Scope({k: frozenset(v) for k, v in files.items()})
 
 

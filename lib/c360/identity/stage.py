@@ -250,10 +250,19 @@ def changelog_events(
 
 
 def _write(
-    ctx: StageContext, name: str, df: DataFrame, key: str, compare: list[str], *, delete: bool
+    ctx: StageContext,
+    name: str,
+    df: DataFrame,
+    key: str,
+    compare: list[str],
+    *,
+    delete: bool,
+    scope: DataFrame | None = None,
 ) -> int:
     schema = R.schema_of(name)
-    return merge_changed(ctx.spark, ctx.lake, name, df, schema, [key], compare, delete=delete)
+    return merge_changed(
+        ctx.spark, ctx.lake, name, df, schema, [key], compare, delete=delete, scope=scope
+    )
 
 
 # ------------------------------------------------------------------------- the steps
@@ -530,22 +539,6 @@ def ids_in_scope(old: DataFrame | None, crosswalk_ids: DataFrame) -> DataFrame:
     return new if old is None else new.unionByName(old.select("customer_id")).distinct()
 
 
-def write_customers(ctx: StageContext, customers: DataFrame, scope: DataFrame | None) -> int:
-    compare = [c for c in schemas.CUSTOMERS.fieldNames() if c not in ("as_of", "run_id")]
-    schema = R.schema_of(CUSTOMERS)
-    return merge_changed(
-        ctx.spark,
-        ctx.lake,
-        CUSTOMERS,
-        customers,
-        schema,
-        ["customer_id"],
-        compare,
-        delete=True,
-        scope=scope,
-    )
-
-
 def write_changelog(
     ctx: StageContext,
     events: DataFrame,
@@ -590,7 +583,8 @@ def run(ctx: StageContext) -> StageResult:
 
     with step(log, "identity.scope") as p:
         now = fingerprint(conf, overrides)
-        reason = full_pass_reason(ctx, prev_all, changes, stored_fingerprint(spark, lake), now)
+        stored = stored_fingerprint(spark, lake)
+        reason = full_pass_reason(ctx, prev_all, changes, stored, now)
         must_link = overrides.filter(F.col("kind") == "must_link")
         scope = None
         if reason is None:
@@ -630,13 +624,16 @@ def run(ctx: StageContext) -> StageResult:
     with step(log, "identity.customers") as p:
         customers = customer_rows(mine, crosswalk_ids, survivorship, ctx)
         touched = None if scope is None else ids_in_scope(old, crosswalk_ids)
-        p.rows_out = write_customers(ctx, customers, touched)
+        compare = [c for c in schemas.CUSTOMERS.fieldNames() if c not in ("as_of", "run_id")]
+        p.rows_out = _write(
+            ctx, CUSTOMERS, customers, "customer_id", compare, delete=True, scope=touched
+        )
 
     with step(log, "identity.crosswalk") as p:
         rows = crosswalk_rows(within(records, scope, "uid"), crosswalk_ids, comps, old_all, ctx)
         p.rows_in = n_records
         p.rows_out = _write(ctx, CROSSWALK, rows, "record_key", CROSSWALK_COMPARE, delete=False)
-        if reason is not None and stored_fingerprint(spark, lake) != now:
+        if reason is not None and stored != now:
             store_fingerprint(spark, lake, now)  # last: a run killed before it clusters all
 
     return StageResult(rows_read={PARTY_RECORDS: p.rows_in}, rows_written={CROSSWALK: p.rows_out})

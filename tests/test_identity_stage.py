@@ -191,6 +191,16 @@ def test_ids_persist_merge_split_and_rerun(
     cw = lake.read(spark, "silver.identity_crosswalk")
     seen = {r.record_key: (r.first_seen, r.last_seen) for r in cw.collect()}
     assert seen["sales:1"] == (DAY1, DAY1) and seen["ecommerce:11"] == (DAY2, DAY2)
+    # day 2's links replaced only those of the changed records, in place
+    links2 = lake.read(spark, "silver.identity_links")
+    new_links = links2.filter(F.col("record_key_l").isin("ecommerce:11", "loyalty:12"))
+    new_links = new_links.unionByName(
+        links2.filter(F.col("record_key_r").isin("ecommerce:11", "loyalty:12"))
+    )
+    assert new_links.count() > 0 and new_links.filter(F.col("as_of") != DAY2).count() == 0
+    assert links2.filter(F.col("as_of") == DAY1).count() > 0  # the unchanged ones kept
+    history = lake.delta(spark, "silver.identity_links").history(1).first()
+    assert history.operation == "MERGE"
     # a full pass over the same records agrees with the scoped one: it writes nothing
     before = versions(spark, lake)
     run(spark, ident_conf.with_overrides(["identity.full_pass=true"]), DAY2)
@@ -238,6 +248,9 @@ def test_ids_persist_merge_split_and_rerun(
     gone = lake.read(spark, "silver.identity_crosswalk").filter("record_key = 'ecommerce:11'")
     assert [(r.is_deleted, r.customer_id) for r in gone.collect()] == [(True, day1["sales:1"])]
     assert day3["sales:1"] == day1["sales:1"]  # Ana unchanged
+    links3 = lake.read(spark, "silver.identity_links")
+    gone_links = links3.filter("record_key_l = 'ecommerce:11' OR record_key_r = 'ecommerce:11'")
+    assert gone_links.count() == 0  # a deleted record's links are deleted with it
 
 
 def test_override_yaml_must_link(spark: SparkSession, ident_conf: Config, tmp_path) -> None:

@@ -20,6 +20,7 @@ from c360.config import Config
 from c360.errors import ConfigError, LakeNotWritableError
 from c360.lake import Lake, ensure_writable, split_table_name
 from c360.logs import TerminalProgress, configure_logging
+from c360.logs import step as log_step
 from c360.runner import STAGES, StageContext, StageResult, latest_runs, run_stages
 from c360.session import (
     QUIET_LOGGERS,
@@ -35,6 +36,13 @@ def stage_copy(ctx: StageContext) -> StageResult:
     df = ctx.spark.range(3).withColumn("as_of", F.lit(ctx.as_of))
     df.write.format("delta").mode("overwrite").save(ctx.lake.path("bronze.t_copy"))
     return StageResult(rows_read={}, rows_written={"bronze.t_copy": 3})
+
+
+def stage_counted(ctx: StageContext) -> StageResult:
+    """A stage whose step counts its frame for the log line only."""
+    with log_step(logging.getLogger("c360.test_counted"), "t.counted") as p:
+        p.rows_out = p.count(ctx.spark.range(5))
+    return StageResult()
 
 
 def stage_boom(ctx: StageContext) -> StageResult:
@@ -155,6 +163,14 @@ def test_ensure_table_adds_new_nullable_columns(spark: SparkSession, conf: Confi
     assert merge_changed(spark, lake, "gold.t_evolve", rows, new, ["k"], delete=False) == 1
     expected = spark.createDataFrame([(1, "a", None), (2, "b", ["x"])], new)
     assert_df_equality(lake.read(spark, "gold.t_evolve"), expected, ignore_row_order=True)
+    # a property this release creates the table with reaches an existing table, once
+    dv = {"delta.enableDeletionVectors": "true"}
+    versions = lake.delta(spark, "gold.t_evolve").history().count()
+    lake.ensure_table(spark, "gold.t_evolve", new, properties=dv)
+    lake.ensure_table(spark, "gold.t_evolve", new, properties=dv)
+    assert lake.delta(spark, "gold.t_evolve").history().count() == versions + 1
+    props = lake.delta(spark, "gold.t_evolve").detail().first().properties
+    assert props["delta.enableDeletionVectors"] == "true"
     required = StructType([*new.fields, StructField("n", IntegerType(), False)])
     with pytest.raises(SchemaError, match=r"gold\.t_evolve.*\(columns: n\)"):
         lake.ensure_table(spark, "gold.t_evolve", required)
@@ -185,6 +201,27 @@ def test_unwritable_lake_root(tmp_path: Path) -> None:
     with pytest.raises(LakeNotWritableError, match="cannot be written"):
         ensure_writable(str(blocker / "lake"))
     ensure_writable(str(tmp_path / "ok" / "lake"))  # creates it
+
+
+def test_a_step_counts_rows_for_its_log_line_only_when_configured(
+    spark: SparkSession,
+    conf: Config,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setitem(STAGES, "t_counted", "test_platform:stage_counted")
+    as_of = dt.date(2026, 11, 24)
+    with caplog.at_level(logging.INFO, logger="c360.test_counted"):
+        run_stages(spark, conf, as_of, ["t_counted"])  # the default: no count job
+        run_stages(spark, conf.with_overrides(["logging.count_rows=true"]), as_of, ["t_counted"])
+    ends = [m for m in caplog.messages if m.startswith("step=t.counted rows_in")]
+    assert [m.split(" seconds=")[0] for m in ends] == [
+        "step=t.counted rows_in=- rows_out=-",
+        "step=t.counted rows_in=- rows_out=5",
+    ]
+    runs = latest_runs(Lake.from_config(conf).read(spark, "ops.job_runs"))
+    jobs = sorted(r.spark_jobs for r in runs.filter("stage = 't_counted'").collect())
+    assert jobs[0] < jobs[1]  # the count is a Spark job, and only the second run paid it
 
 
 def test_job_runs_records_success_and_failure(

@@ -84,6 +84,9 @@ class ReconcileConfig:
 @dataclass(frozen=True)
 class LoggingConfig:
     level: str = "INFO"
+    # count each step's frame for its progress line: a Spark job per count, so off by
+    # default (the written rows come from the Delta commits either way)
+    count_rows: bool = False
 
 
 @dataclass(frozen=True)

@@ -137,10 +137,27 @@ class Lake:
         for key, value in {**stats_properties(schema), **(properties or {})}.items():
             builder = builder.property(key, value)
         table = builder.execute()
-        if self._add_new_columns(spark, name, table, schema):
+        changed = self._add_new_columns(spark, name, table, schema)
+        if properties and self._set_properties(spark, name, table, properties):
+            changed = True
+        if changed:
             table = DeltaTable.forPath(spark, self.path(name))
         self.register(spark, name)
         return table
+
+    def _set_properties(
+        self, spark: SparkSession, name: str, table: DeltaTable, properties: dict[str, str]
+    ) -> bool:
+        """Give a table created by an older release the properties this one creates it
+        with (one commit, once)."""
+        have = table.detail().select("properties").first()[0] or {}
+        missing = {k: v for k, v in properties.items() if have.get(k) != v}
+        if not missing:
+            return False
+        pairs = ", ".join(f"'{k}' = '{v}'" for k, v in sorted(missing.items()))
+        spark.sql(f"ALTER TABLE delta.`{self.path(name)}` SET TBLPROPERTIES ({pairs})")
+        log.info("table=%s set properties %s", name, sorted(missing))
+        return True
 
     def _add_new_columns(
         self, spark: SparkSession, name: str, table: DeltaTable, schema: StructType

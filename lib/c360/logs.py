@@ -12,7 +12,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _STEP = re.compile(r"\bstep=(\S+)")
@@ -101,11 +104,31 @@ class TerminalProgress(logging.Handler):
         super().close()
 
 
+# logging.count_rows: count a step's frame for its log line only when asked, since each
+# count is a Spark job; the runner sets it around each stage (and puts it back after).
+_count_rows = False
+
+
+@contextmanager
+def counting_rows(enabled: bool) -> Iterator[None]:
+    global _count_rows
+    before, _count_rows = _count_rows, enabled
+    try:
+        yield
+    finally:
+        _count_rows = before
+
+
 @dataclass
 class StepProgress:
     name: str
     rows_in: int | None = None
     rows_out: int | None = None
+
+    def count(self, df: DataFrame) -> int | None:
+        """Rows of ``df`` for the log line, or None (shown as ``-``) unless
+        ``logging.count_rows`` is on: row counts that matter come from commit metrics."""
+        return df.count() if _count_rows else None
 
 
 @contextmanager

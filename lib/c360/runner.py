@@ -22,6 +22,7 @@ from c360.errors import UsageError
 from c360.io import append_rows
 from c360.lake import Lake
 from c360.lock import lake_lock
+from c360.logs import counting_rows
 from c360.meter import Meter
 from c360.schemas.ops import JOB_RUNS
 from c360.schemas.registry import OPS_JOB_RUNS
@@ -169,7 +170,8 @@ def _run_stages(
         ctx = StageContext(spark, conf, lake, as_of, run_id, pipeline_run_id, started)
         meter = Meter(spark, lake.root).start()
         try:
-            result = fn(ctx)
+            with counting_rows(conf.logging.count_rows):
+                result = fn(ctx)
         except BaseException as exc:
             seconds = time.perf_counter() - t0
             meter.stop()

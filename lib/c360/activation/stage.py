@@ -88,7 +88,7 @@ def run(ctx: StageContext) -> StageResult:
             ctx.run_id,
             read_scores_as_of(spark, lake, as_of),
         ).localCheckpoint()
-        p.rows_out = rows.count()
+        p.rows_out = p.count(rows)
         result.rows_written[R.GOLD_CONTACT_PLAN] = write_plan(spark, lake, rows, as_of)
     with step(log, "activation.export") as p:
         manifest = export.write_export(
@@ -120,7 +120,7 @@ def run(ctx: StageContext) -> StageResult:
             as_of,
             ctx.run_id,
         ).localCheckpoint()
-        p.rows_out = res.count()
+        p.rows_out = p.count(res)
         result.rows_written[R.GOLD_CAMPAIGN_RESULTS] = merge_changed(
             spark,
             lake,

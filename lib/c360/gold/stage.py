@@ -353,10 +353,10 @@ def run(ctx: StageContext) -> StageResult:
     result.rows_read[R.SILVER_IDENTITY_CROSSWALK] = p.rows_in
     with step(log, "gold.vehicles") as p:
         vehicles = owned_vehicles(inp, conf, warranty, as_of).localCheckpoint()
-        p.rows_out = vehicles.count()
+        p.rows_out = p.count(vehicles)
     with step(log, "gold.lifecycle_segments") as p:
         segments = lifecycle_segments(inp, vehicles, conf, as_of, ctx.run_id).localCheckpoint()
-        p.rows_out = segments.count()
+        p.rows_out = p.count(segments)
         result.rows_written[R.GOLD_LIFECYCLE_SEGMENTS] = _write(
             ctx, R.GOLD_LIFECYCLE_SEGMENTS, segments, ["customer_id", "vin"]
         )
@@ -370,7 +370,7 @@ def run(ctx: StageContext) -> StageResult:
         scores = read_scores_as_of(spark, lake, as_of)
         c360 = customer_360(inp, vehicles, segments, events, conf, as_of, ctx.run_id, scores)
         c360 = c360.localCheckpoint()
-        p.rows_out = c360.count()
+        p.rows_out = p.count(c360)
         result.rows_written[R.GOLD_CUSTOMER_360] = _write(
             ctx, R.GOLD_CUSTOMER_360, c360, ["customer_id"]
         )

@@ -227,7 +227,7 @@ def find_links(
         parts.append(_link_rows(g.vetoed, "person", "probabilistic", "vetoed"))
     with step(log, "identity.link_rows") as p:  # rules, guards and the scored pairs' rows
         links = reduce(DataFrame.unionByName, parts).localCheckpoint()
-        p.rows_out = links.count()
+        p.rows_out = p.count(links)
     return Matched(links, model)
 
 

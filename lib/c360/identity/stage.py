@@ -39,7 +39,7 @@ from c360.identity.fingerprint import store_fingerprint, stored_fingerprint
 from c360.identity.golden import Survivorship, golden_records
 from c360.identity.ids import assign_ids
 from c360.identity.resolve import MATCH_COLUMNS, cluster, find_links, match_hash
-from c360.io import erased_ids, insert_new, merge_changed, read_or_none
+from c360.io import erased_ids, insert_new, merge_changed, read_or_none, replace_in_scope
 from c360.lake import Lake
 from c360.logs import step
 from c360.runner import StageContext, StageResult
@@ -52,6 +52,10 @@ log = logging.getLogger(__name__)
 
 PARTY_RECORDS = R.SILVER_PARTY_RECORDS
 LINKS = R.SILVER_IDENTITY_LINKS
+# day-2 runs delete a changed record's links in place (write_links)
+LINKS_PROPERTIES = {"delta.enableDeletionVectors": "true"}
+# a pair of records can hold a rule link and a scored one
+LINK_KEY = ["record_key_l", "record_key_r", "method"]
 CROSSWALK = R.SILVER_IDENTITY_CROSSWALK
 CHANGELOG = R.SILVER_IDENTITY_CHANGELOG
 CUSTOMERS = R.SILVER_CUSTOMERS
@@ -299,17 +303,19 @@ def find_changes(current: DataFrame, prev: DataFrame | None) -> Changes:
     return Changes(new.select("uid").localCheckpoint(), touched, touched.count(), dirty)
 
 
-def filter_untouched_links(links: DataFrame, touched: DataFrame) -> DataFrame:
-    """Stored links between two records that did not change: kept without rescoring."""
-    t = touched.select(F.col("uid").alias("_t"))
-    return links.join(t, F.col("record_key_l") == F.col("_t"), "left_anti").join(
-        t, F.col("record_key_r") == F.col("_t"), "left_anti"
-    )
+def links_touching(links: DataFrame, touched: DataFrame) -> DataFrame:
+    """The keys of stored links with a changed or removed record at either end: the
+    rows a day-2 run replaces; links between two unchanged records stay as they are."""
+    t = F.broadcast(touched.select(F.col("uid").alias("_t")))
+    ends = [links.join(t, F.col(f"record_key_{e}") == F.col("_t"), "left_semi") for e in "lr"]
+    return ends[0].select(*LINK_KEY).unionByName(ends[1].select(*LINK_KEY))
 
 
 def write_links(ctx: StageContext, current: DataFrame, changes: Changes) -> None:
-    """Score the changed records (all on a first run) and overwrite the links table with
-    the fresh links plus the kept ones; trains and stores the model when none is stored."""
+    """Score the changed records (all on a first run) and put their links in place of
+    the stored ones they replace: one MERGE (deletion vectors on, so a delete rewrites no
+    file) instead of rewriting millions of unchanged links. Trains and stores the model
+    when none is stored."""
     spark, lake, conf = ctx.spark, ctx.lake, ctx.conf.identity
     model = None if conf.retrain else load_model(spark, lake)
     matched = find_links(spark, current.drop("is_deleted"), conf, model=model, new=changes.new)
@@ -317,11 +323,13 @@ def write_links(ctx: StageContext, current: DataFrame, changes: Changes) -> None
         save_model(ctx, matched.model, current.count())
     fresh = _with_run(matched.links, ctx)
     stored = read_or_none(spark, lake, LINKS)
-    if stored is not None and changes.touched is not None:
-        fresh = stored.transform(filter_untouched_links, changes.touched).unionByName(fresh)
-    fresh = validate_schema(fresh, schemas.IDENTITY_LINKS, LINKS).localCheckpoint()
-    lake.ensure_table(spark, LINKS, schemas.IDENTITY_LINKS)
-    fresh.write.format("delta").mode("overwrite").save(lake.path(LINKS))
+    lake.ensure_table(spark, LINKS, schemas.IDENTITY_LINKS, properties=LINKS_PROPERTIES)
+    if stored is None or changes.touched is None:
+        fresh = validate_schema(fresh, schemas.IDENTITY_LINKS, LINKS)
+        fresh.write.format("delta").mode("overwrite").save(lake.path(LINKS))
+        return
+    stale = stored.transform(links_touching, changes.touched)
+    replace_in_scope(spark, lake, LINKS, fresh, schemas.IDENTITY_LINKS, LINK_KEY, stale)
 
 
 def components(

@@ -277,7 +277,7 @@ def run_score(ctx: StageContext) -> StageResult:
         if rows is None:
             return result
         rows = rows.localCheckpoint()
-        p.rows_out = rows.count()
+        p.rows_out = p.count(rows)
         result.rows_written[R.GOLD_CUSTOMER_SCORES] = merge_changed(
             spark,
             lake,
@@ -292,7 +292,7 @@ def run_score(ctx: StageContext) -> StageResult:
             *[F.col(f.name).cast(f.dataType) for f in G.CUSTOMER_360.fields]
         )
         merged = merged.localCheckpoint()
-        p.rows_out = merged.count()
+        p.rows_out = p.count(merged)
         result.rows_written[R.GOLD_CUSTOMER_360] = merge_changed(
             spark,
             lake,

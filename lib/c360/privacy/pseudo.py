@@ -93,7 +93,7 @@ def run(ctx: StageContext) -> StageResult:
     with step(log, "pseudonymize.customer_360") as p:
         src = read_as_of(spark, lake, GOLD_CUSTOMER_360, ctx.as_of)
         pseudo = src.transform(with_pseudonyms, key_frame(spark, key))
-        p.rows_in = src.count()
+        p.rows_in = lake.row_counts(spark, [GOLD_CUSTOMER_360])[GOLD_CUSTOMER_360]  # no scan
         p.rows_out = merge_changed(
             spark,
             lake,

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
+from c360.meter import jobs_so_far
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
@@ -133,19 +135,22 @@ class StepProgress:
 
 @contextmanager
 def step(logger: logging.Logger, name: str) -> Iterator[StepProgress]:
-    """Log the start and end of a step with its row counts and duration."""
+    """Log the start and end of a step with its row counts, Spark jobs and duration."""
     progress = StepProgress(name)
-    start = time.perf_counter()
+    start, jobs = time.perf_counter(), jobs_so_far()
     logger.info("step=%s started", name)
     try:
         yield progress
     except Exception:
         logger.error("step=%s failed seconds=%.1f", name, time.perf_counter() - start)
         raise
+    end = jobs_so_far()
     logger.info(
-        "step=%s rows_in=%s rows_out=%s seconds=%.1f",
+        "step=%s rows_in=%s rows_out=%s jobs=%s seconds=%.1f",
         name,
         "-" if progress.rows_in is None else progress.rows_in,
         "-" if progress.rows_out is None else progress.rows_out,
+        # the application's jobs: a step running beside another (threads) counts both
+        "-" if jobs is None or end is None else end - jobs,
         time.perf_counter() - start,
     )

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from py4j.protocol import Py4JError
+from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
 _COMMIT = re.compile(r"^\d{20}\.json$")
@@ -19,9 +21,25 @@ _COMMIT = re.compile(r"^\d{20}\.json$")
 
 def jobs_started(spark: SparkSession) -> int:
     """Spark jobs this application has started so far (the scheduler's next job id)."""
-    sc = spark.sparkContext._jsc.sc()  # type: ignore[attr-defined]
-    next_id = sc.dagScheduler().nextJobId()  # an AtomicInteger, which py4j hands over as int
+    return _next_job_id(spark.sparkContext)
+
+
+def _next_job_id(sc: SparkContext) -> int:
+    scheduler = sc._jsc.sc().dagScheduler()  # type: ignore[attr-defined]
+    next_id = scheduler.nextJobId()  # an AtomicInteger, which py4j hands over as int
     return int(next_id if isinstance(next_id, int) else next_id.get())
+
+
+def jobs_so_far() -> int | None:
+    """``jobs_started`` of the running application, for a step's log line; None when no
+    Spark context runs (a step outside Spark)."""
+    sc = SparkContext._active_spark_context
+    if sc is None:
+        return None
+    try:
+        return _next_job_id(sc)
+    except Py4JError:
+        return None
 
 
 def delta_commits(spark: SparkSession, root: str) -> int:

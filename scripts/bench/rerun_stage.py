@@ -102,6 +102,7 @@ def main() -> None:
     for line in rewind(spark, str(base), before):
         sys.stderr.write(f"[rerun] {line}\n")
     runs: list[dict[str, float]] = []
+    jobs: dict[str, int] = {}  # per step, first repeat (a step in threads counts its peers')
     for n in range(args.repeats):
         shutil.rmtree(trial, ignore_errors=True)
         shutil.copytree(base, trial)
@@ -111,14 +112,21 @@ def main() -> None:
         steps: dict[str, float] = {"(stage)": round(time.perf_counter() - t0, 1)}
         for s in inner.steps:
             steps[str(s["step"])] = steps.get(str(s["step"]), 0.0) + float(s["seconds"])
+            if n == 0 and s.get("jobs") is not None:
+                jobs[str(s["step"])] = jobs.get(str(s["step"]), 0) + int(s["jobs"])
         runs.append(steps)
         sys.stderr.write(f"[rerun] repeat {n + 1}: {steps['(stage)']} s\n")
     spark.stop()
     names = list(runs[0])
-    sys.stdout.write(f"| step ({args.stage}, {args.as_of}) | median s | each |\n|---|---|---|\n")
+    sys.stdout.write(
+        f"| step ({args.stage}, {args.as_of}) | median s | each | jobs (first) |\n"
+        "|---|---|---|---|\n"
+    )
     for name in names:
         each = [round(r.get(name, 0.0), 1) for r in runs]
-        sys.stdout.write(f"| {name} | {statistics.median(each):.1f} | {each} |\n")
+        sys.stdout.write(
+            f"| {name} | {statistics.median(each):.1f} | {each} | {jobs.get(name, '-')} |\n"
+        )
 
 
 if __name__ == "__main__":

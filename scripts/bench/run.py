@@ -190,6 +190,7 @@ def io_floor(spark, conf, landing: Path, target: Path) -> dict[str, object]:
 
 
 STEP_LINE = re.compile(r"step=(?P<step>\S+) .*seconds=(?P<seconds>[0-9.]+)")
+STEP_JOBS = re.compile(r" jobs=(\d+) ")
 
 
 class StepTimes(logging.Handler):
@@ -201,9 +202,17 @@ class StepTimes(logging.Handler):
         self.steps: list[dict[str, object]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        found = STEP_LINE.match(record.getMessage())
+        msg = record.getMessage()
+        found = STEP_LINE.match(msg)
         if found and "failed" not in found.group(0):
-            self.steps.append({"step": found["step"], "seconds": float(found["seconds"])})
+            jobs = STEP_JOBS.search(msg)
+            self.steps.append(
+                {
+                    "step": found["step"],
+                    "seconds": float(found["seconds"]),
+                    "jobs": int(jobs[1]) if jobs else None,
+                }
+            )
 
     def __enter__(self) -> StepTimes:
         logger = logging.getLogger("c360")

@@ -39,7 +39,14 @@ from c360.identity.fingerprint import store_fingerprint, stored_fingerprint
 from c360.identity.golden import Survivorship, golden_records
 from c360.identity.ids import assign_ids
 from c360.identity.resolve import MATCH_COLUMNS, cluster, find_links, match_hash
-from c360.io import erased_ids, insert_new, merge_changed, read_or_none, replace_in_scope
+from c360.io import (
+    erased_ids,
+    insert_new,
+    last_commit_rows,
+    merge_changed,
+    read_or_none,
+    replace_in_scope,
+)
 from c360.lake import Lake
 from c360.logs import step
 from c360.runner import StageContext, StageResult
@@ -323,13 +330,17 @@ def write_links(ctx: StageContext, current: DataFrame, changes: Changes) -> None
         save_model(ctx, matched.model, current.count())
     fresh = _with_run(matched.links, ctx)
     stored = read_or_none(spark, lake, LINKS)
-    lake.ensure_table(spark, LINKS, schemas.IDENTITY_LINKS, properties=LINKS_PROPERTIES)
-    if stored is None or changes.touched is None:
-        fresh = validate_schema(fresh, schemas.IDENTITY_LINKS, LINKS)
-        fresh.write.format("delta").mode("overwrite").save(lake.path(LINKS))
-        return
-    stale = stored.transform(links_touching, changes.touched)
-    replace_in_scope(spark, lake, LINKS, fresh, schemas.IDENTITY_LINKS, LINK_KEY, stale)
+    with step(log, "identity.links_write") as p:
+        lake.ensure_table(spark, LINKS, schemas.IDENTITY_LINKS, properties=LINKS_PROPERTIES)
+        if stored is None or changes.touched is None:
+            fresh = validate_schema(fresh, schemas.IDENTITY_LINKS, LINKS)
+            fresh.write.format("delta").mode("overwrite").save(lake.path(LINKS))
+            p.rows_out = last_commit_rows(spark, lake, LINKS)
+            return
+        stale = stored.transform(links_touching, changes.touched)
+        p.rows_out = replace_in_scope(
+            spark, lake, LINKS, fresh, schemas.IDENTITY_LINKS, LINK_KEY, stale
+        )
 
 
 def components(

@@ -123,7 +123,10 @@ def run(spark: SparkSession, conf: Config, day: dt.date) -> None:
 
 
 def test_ids_persist_merge_split_and_rerun(
-    spark: SparkSession, ident_conf: Config, caplog: pytest.LogCaptureFixture
+    spark: SparkSession,
+    ident_conf: Config,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     lake = Lake.from_config(ident_conf)
     write_party_records(spark, lake, BASE)
@@ -199,8 +202,18 @@ def test_ids_persist_merge_split_and_rerun(
     )
     assert new_links.count() > 0 and new_links.filter(F.col("as_of") != DAY2).count() == 0
     assert links2.filter(F.col("as_of") == DAY1).count() > 0  # the unchanged ones kept
-    history = lake.delta(spark, "silver.identity_links").history(1).first()
-    assert history.operation == "MERGE"
+
+    # (new records had no stored links to delete: an append, no unchanged link rewritten)
+    def link_writes(n: int) -> list[tuple[str, str | None]]:
+        history = lake.delta(spark, "silver.identity_links").history(n).collect()
+        return [(h.operation, h.operationParameters.get("mode")) for h in history]
+
+    def link_keys() -> list[tuple]:
+        links = lake.read(spark, "silver.identity_links")
+        return sorted(links.select("record_key_l", "record_key_r", "method", "status").collect())
+
+    assert link_writes(1) == [("WRITE", "Append")]
+    day2_links = link_keys()
     # a full pass over the same records agrees with the scoped one: it writes nothing
     before = versions(spark, lake)
     run(spark, ident_conf.with_overrides(["identity.full_pass=true"]), DAY2)
@@ -212,7 +225,12 @@ def test_ids_persist_merge_split_and_rerun(
     done_customers = golden_records(spark, lake).localCheckpoint()
     lake.delta(spark, "silver.identity_crosswalk").restoreToVersion(day1_crosswalk)
     assert "loyalty:12" not in ids(spark, lake)
-    run(spark, ident_conf, DAY2)
+    # (more changed records than a run deletes links for in place: the links table is
+    # rewritten whole, to the same links)
+    with monkeypatch.context() as m:
+        m.setattr("c360.identity.stage.LINKS_IN_PLACE_MAX", 0)
+        run(spark, ident_conf, DAY2)
+    assert link_writes(1) == [("WRITE", "Overwrite")] and link_keys() == day2_links
     assert ids(spark, lake) == day2
     assert changelog(spark, lake) == done_log
     assert_df_equality(golden_records(spark, lake), done_customers, ignore_row_order=True)
@@ -236,6 +254,9 @@ def test_ids_persist_merge_split_and_rerun(
     ]
     write_party_records(spark, lake, rows3)
     run(spark, ident_conf, DAY3)
+    # the deleted record's links deleted in place (deletion vectors); no record with new
+    # match fields, so no link to append
+    assert link_writes(1) == [("DELETE", None)]
     day3 = ids(spark, lake)
     assert day3["loyalty:12"] == day3["service:4"] == min(pedro)  # the larger part keeps it
     assert day3["sales:3"] not in {min(pedro), max(pedro)}  # a new id, never a retired one

@@ -205,35 +205,8 @@ def merge_changed(
     return _merge(table, changed, schema, keys)
 
 
-def replace_in_scope(
-    spark: SparkSession,
-    lake: Lake,
-    name: str,
-    df: DataFrame,
-    schema: StructType,
-    keys: list[str],
-    stale: DataFrame,
-) -> int:
-    """Make the rows ``stale`` names (by ``keys``) into ``df``, in one MERGE: every row of
-    ``df`` is upserted, every stale row ``df`` lacks is deleted, the rest of the table is
-    left alone. For a day's rows of a large table that all fall in a small known scope (a
-    changed record's links): unlike ``merge_changed`` it reads no signature of the whole
-    table, and with deletion vectors the deletes rewrite no data file. Returns the rows
-    written or deleted."""
-    df = validate_schema(df, schema, name)
-    table = lake.ensure_table(spark, name, schema)
-    gone = (
-        stale.select(*keys)
-        .distinct()
-        .join(df.select(*keys), keys, "left_anti")
-        .withColumn("_delete", F.lit(True))
-    )
-    changed = df.withColumn("_delete", F.lit(False)).unionByName(gone, allowMissingColumns=True)
-    return _merge(table, changed, schema, keys)
-
-
 def _merge(table: DeltaTable, changed: DataFrame, schema: StructType, keys: list[str]) -> int:
-    """The MERGE behind both: ``changed`` rows upserted, or deleted where ``_delete``."""
+    """``changed`` rows upserted, or deleted where ``_delete``."""
     changed = changed.localCheckpoint()
     n = changed.count()
     if n == 0:

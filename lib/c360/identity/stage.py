@@ -45,7 +45,6 @@ from c360.io import (
     last_commit_rows,
     merge_changed,
     read_or_none,
-    replace_in_scope,
 )
 from c360.lake import Lake
 from c360.logs import step
@@ -61,8 +60,8 @@ PARTY_RECORDS = R.SILVER_PARTY_RECORDS
 LINKS = R.SILVER_IDENTITY_LINKS
 # day-2 runs delete a changed record's links in place (write_links)
 LINKS_PROPERTIES = {"delta.enableDeletionVectors": "true"}
-# a pair of records can hold a rule link and a scored one
-LINK_KEY = ["record_key_l", "record_key_r", "method"]
+# changed records whose stored links a run deletes in place (beyond: the table is rewritten)
+LINKS_IN_PLACE_MAX = 50_000
 CROSSWALK = R.SILVER_IDENTITY_CROSSWALK
 CHANGELOG = R.SILVER_IDENTITY_CHANGELOG
 CUSTOMERS = R.SILVER_CUSTOMERS
@@ -310,37 +309,45 @@ def find_changes(current: DataFrame, prev: DataFrame | None) -> Changes:
     return Changes(new.select("uid").localCheckpoint(), touched, touched.count(), dirty)
 
 
-def links_touching(links: DataFrame, touched: DataFrame) -> DataFrame:
-    """The keys of stored links with a changed or removed record at either end: the
-    rows a day-2 run replaces; links between two unchanged records stay as they are."""
-    t = F.broadcast(touched.select(F.col("uid").alias("_t")))
-    ends = [links.join(t, F.col(f"record_key_{e}") == F.col("_t"), "left_semi") for e in "lr"]
-    return ends[0].select(*LINK_KEY).unionByName(ends[1].select(*LINK_KEY))
+def filter_untouched_links(links: DataFrame, touched: DataFrame) -> DataFrame:
+    """Stored links between two records that did not change: kept without rescoring."""
+    t = touched.select(F.col("uid").alias("_t"))
+    return links.join(t, F.col("record_key_l") == F.col("_t"), "left_anti").join(
+        t, F.col("record_key_r") == F.col("_t"), "left_anti"
+    )
 
 
 def write_links(ctx: StageContext, current: DataFrame, changes: Changes) -> None:
-    """Score the changed records (all on a first run) and put their links in place of
-    the stored ones they replace: one MERGE (deletion vectors on, so a delete rewrites no
-    file) instead of rewriting millions of unchanged links. Trains and stores the model
-    when none is stored."""
+    """Score the changed records (all on a first run) and put their links in place of the
+    stored ones they replace. A day's few changed records: a DELETE of their stored links
+    (deletion vectors: no data file rewritten) and an append of the new ones, instead of
+    rewriting millions of unchanged links; a killed run between the two is completed by
+    the next, which finds the same records changed. Many changed records (over
+    ``LINKS_IN_PLACE_MAX``, too many for one predicate): the table is rewritten. Trains
+    and stores the model when none is stored."""
     spark, lake, conf = ctx.spark, ctx.lake, ctx.conf.identity
     model = None if conf.retrain else load_model(spark, lake)
     matched = find_links(spark, current.drop("is_deleted"), conf, model=model, new=changes.new)
     if model is None and matched.model is not None:
         save_model(ctx, matched.model, current.count())
-    fresh = _with_run(matched.links, ctx)
+    fresh = validate_schema(_with_run(matched.links, ctx), schemas.IDENTITY_LINKS, LINKS)
     stored = read_or_none(spark, lake, LINKS)
     with step(log, "identity.links_write") as p:
         lake.ensure_table(spark, LINKS, schemas.IDENTITY_LINKS, properties=LINKS_PROPERTIES)
-        if stored is None or changes.touched is None:
-            fresh = validate_schema(fresh, schemas.IDENTITY_LINKS, LINKS)
+        touched = None
+        if stored is not None and changes.touched is not None:
+            if changes.count <= LINKS_IN_PLACE_MAX:
+                touched = [r[0] for r in changes.touched.collect()]
+            else:
+                kept = stored.transform(filter_untouched_links, changes.touched)
+                fresh = kept.unionByName(fresh).localCheckpoint()  # it overwrites its input
+        if touched is None:
             fresh.write.format("delta").mode("overwrite").save(lake.path(LINKS))
-            p.rows_out = last_commit_rows(spark, lake, LINKS)
-            return
-        stale = stored.transform(links_touching, changes.touched)
-        p.rows_out = replace_in_scope(
-            spark, lake, LINKS, fresh, schemas.IDENTITY_LINKS, LINK_KEY, stale
-        )
+        else:
+            gone = F.col("record_key_l").isin(touched) | F.col("record_key_r").isin(touched)
+            lake.delta(spark, LINKS).delete(gone)
+            fresh.write.format("delta").mode("append").save(lake.path(LINKS))
+        p.rows_out = last_commit_rows(spark, lake, LINKS)
 
 
 def components(

@@ -10,7 +10,6 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
@@ -202,11 +201,6 @@ def merge_changed(
             present, [F.col(k).eqNullSafe(F.col(f"_k_{k}")) for k in keys], "left_anti"
         ).withColumn("_delete", F.lit(True))
         changed = changed.unionByName(gone)
-    return _merge(table, changed, schema, keys)
-
-
-def _merge(table: DeltaTable, changed: DataFrame, schema: StructType, keys: list[str]) -> int:
-    """``changed`` rows upserted, or deleted where ``_delete``."""
     changed = changed.localCheckpoint()
     n = changed.count()
     if n == 0:

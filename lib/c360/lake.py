@@ -138,24 +138,29 @@ class Lake:
             builder = builder.property(key, value)
         table = builder.execute()
         changed = self._add_new_columns(spark, name, table, schema)
-        if properties and self._set_properties(spark, name, table, properties):
+        if properties and self._set_properties(spark, name, properties):
             changed = True
         if changed:
             table = DeltaTable.forPath(spark, self.path(name))
         self.register(spark, name)
         return table
 
-    def _set_properties(
-        self, spark: SparkSession, name: str, table: DeltaTable, properties: dict[str, str]
-    ) -> bool:
+    def properties(self, spark: SparkSession, name: str) -> dict[str, str]:
+        """The table's properties (Delta's and ours), as DESCRIBE DETAIL reads them from its log."""
+        return self.delta(spark, name).detail().select("properties").first()[0] or {}
+
+    def set_properties(self, spark: SparkSession, name: str, properties: dict[str, str]) -> None:
+        pairs = ", ".join(f"'{k}' = '{v}'" for k, v in sorted(properties.items()))
+        spark.sql(f"ALTER TABLE delta.`{self.path(name)}` SET TBLPROPERTIES ({pairs})")
+
+    def _set_properties(self, spark: SparkSession, name: str, properties: dict[str, str]) -> bool:
         """Give a table created by an older release the properties this one creates it
         with (one commit, once)."""
-        have = table.detail().select("properties").first()[0] or {}
+        have = self.properties(spark, name)
         missing = {k: v for k, v in properties.items() if have.get(k) != v}
         if not missing:
             return False
-        pairs = ", ".join(f"'{k}' = '{v}'" for k, v in sorted(missing.items()))
-        spark.sql(f"ALTER TABLE delta.`{self.path(name)}` SET TBLPROPERTIES ({pairs})")
+        self.set_properties(spark, name, missing)
         log.info("table=%s set properties %s", name, sorted(missing))
         return True
 

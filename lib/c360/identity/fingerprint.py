@@ -16,15 +16,11 @@ FINGERPRINT = "c360.identity.fingerprint"
 def stored_fingerprint(spark: SparkSession, lake: Lake) -> str | None:
     if not lake.exists(spark, CROSSWALK):
         return None
-    props = lake.delta(spark, CROSSWALK).detail().select("properties").first()[0] or {}
-    return props.get(FINGERPRINT)
+    return lake.properties(spark, CROSSWALK).get(FINGERPRINT)
 
 
 def store_fingerprint(spark: SparkSession, lake: Lake, value: str) -> None:
-    spark.sql(
-        f"ALTER TABLE delta.`{lake.path(CROSSWALK)}` SET TBLPROPERTIES ('{FINGERPRINT}' = "
-        f"'{value}')"
-    )
+    lake.set_properties(spark, CROSSWALK, {FINGERPRINT: value})
 
 
 def forget_fingerprint(spark: SparkSession, lake: Lake) -> None:

@@ -60,9 +60,7 @@ def purge(spark: SparkSession, lake: Lake, name: str) -> int:
     does, in a second instead of half a minute per table); other storage: VACUUM.
     Readers of older versions lose them either way. Returns the files removed."""
     path = lake.path(name)
-    props = {
-        r["key"]: r["value"] for r in spark.sql(f"SHOW TBLPROPERTIES delta.`{path}`").collect()
-    }
+    props = lake.properties(spark, name)
     if props.get("delta.enableDeletionVectors", "false").lower() == "true":
         spark.sql(f"REORG TABLE delta.`{path}` APPLY (PURGE)")
     if not is_local(lake.root):

@@ -176,6 +176,43 @@ def test_ensure_table_adds_new_nullable_columns(spark: SparkSession, conf: Confi
         lake.ensure_table(spark, "gold.t_evolve", required)
 
 
+def test_a_frame_of_a_new_run_date_replaces_its_table_in_one_overwrite(
+    spark: SparkSession, conf: Config
+) -> None:
+    """Gold rows carry their run date, so on a new date the MERGE would rewrite every row:
+    the frame is written whole instead, with the MERGE's result; within a date, MERGE."""
+    from c360.io import merge_changed
+
+    lake = Lake.from_config(conf)
+    schema = "k INT, v STRING, as_of DATE, run_id STRING"
+    d1, d2 = dt.date(2026, 11, 1), dt.date(2026, 11, 2)
+
+    name = "gold.t_dated"
+
+    def write(rows: list[tuple], run_date: dt.date) -> int:
+        df = spark.createDataFrame(rows, schema)
+        return merge_changed(
+            spark, lake, name, df, df.schema, ["k"], delete=True, run_date=run_date
+        )
+
+    def last_op() -> str:
+        return lake.delta(spark, name).history(1).first().operation
+
+    day1 = [(1, "a", d1, "r1"), (2, None, d1, "r1"), (3, "  c ", d1, "r1")]
+    day2 = [(1, "a", d2, "r2"), (2, "b", d2, "r2"), (4, None, d2, "r2")]
+    write(day1, d1)
+    assert write(day2, d2) == 3
+    assert last_op() == "WRITE"
+    # what the MERGE gives: every row changed (as_of), 3 deleted, 4 inserted
+    expected = spark.createDataFrame(day2, schema)
+    assert_df_equality(lake.read(spark, name), expected, ignore_row_order=True)
+    versions = lake.delta(spark, name).history().count()
+    assert write(day2, d2) == 0  # a rerun of the date commits nothing
+    assert lake.delta(spark, name).history().count() == versions
+    assert write([*day2[:2], (4, "d", d2, "r3")], d2) == 1
+    assert last_op() == "MERGE"
+
+
 def test_table_names() -> None:
     lake = Lake(root="/data/lake")
     assert lake.path("gold.customer_360") == "/data/lake/gold/customer_360"

@@ -129,5 +129,6 @@ def run(ctx: StageContext) -> StageResult:
             G.CAMPAIGN_RESULTS,
             RESULT_KEYS,
             delete=True,
+            run_date=as_of,
         )
     return result

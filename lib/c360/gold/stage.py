@@ -339,7 +339,10 @@ def lifecycle_segments(
 
 
 def _write(ctx: StageContext, name: str, df: DataFrame, keys: list[str]) -> int:
-    return merge_changed(ctx.spark, ctx.lake, name, df, R.schema_of(name), keys, delete=True)
+    schema = R.schema_of(name)
+    return merge_changed(
+        ctx.spark, ctx.lake, name, df, schema, keys, delete=True, run_date=ctx.as_of
+    )
 
 
 def run(ctx: StageContext) -> StageResult:

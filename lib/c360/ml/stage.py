@@ -286,6 +286,7 @@ def run_score(ctx: StageContext) -> StageResult:
             G.CUSTOMER_SCORES,
             ["customer_id", "vin", "model"],
             delete=True,
+            run_date=as_of,
         )
     with step(log, "score.customer_360") as p:
         merged = with_customer_scores(c360, rows).select(

@@ -102,6 +102,7 @@ def run(ctx: StageContext) -> StageResult:
             CUSTOMER_360_PSEUDO,
             ["customer_id"],
             delete=True,
+            run_date=ctx.as_of,
         )
     return StageResult(
         rows_read={GOLD_CUSTOMER_360: p.rows_in},

@@ -338,6 +338,8 @@ def test_fatigue_across_runs(spark: SparkSession, conf: Config) -> None:
     assert day3["suppression_detail"] == "1 contacts in the last 30 days (cap 1)"
     day4 = run(D(2026, 7, 20))  # 30 days on; day 3 was suppressed, so no entry this month
     assert day4["status"] == "selected"
+    ops = lake.delta(spark, CONTACT_PLAN).history().select("operation").collect()
+    assert [r.operation for r in ops].count("WRITE") == 4  # each new date an append
     # rerunning the first day after the others gives the same answer and writes nothing
     again = build(
         spark, capped, segs, people, consents, prior=prior_plan(spark, lake, D(2026, 6, 15))

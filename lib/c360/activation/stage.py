@@ -17,7 +17,13 @@ from pyspark.sql import functions as F
 from c360.activation import export, plan, results
 from c360.gold import facts
 from c360.gold.scores import read_scores_as_of
-from c360.io import merge_changed, read_as_of, read_or_empty
+from c360.io import (
+    append_if_new_date,
+    last_commit_rows,
+    merge_changed,
+    read_as_of,
+    read_or_empty,
+)
 from c360.lake import Lake
 from c360.logs import step
 from c360.runner import StageContext, StageResult
@@ -36,7 +42,11 @@ def prior_plan(spark: SparkSession, lake: Lake, as_of: dt.date) -> DataFrame:
 
 
 def write_plan(spark: SparkSession, lake: Lake, rows: DataFrame, as_of: dt.date) -> int:
-    """MERGE the run date's rows; rows of that date no longer planned are removed."""
+    """The run date's rows: appended on a new date, else MERGEd (a rerun), rows of that
+    date no longer planned removed."""
+    name = R.GOLD_CONTACT_PLAN
+    if append_if_new_date(spark, lake, name, rows, G.CONTACT_PLAN, "plan_date", as_of):
+        return last_commit_rows(spark, lake, name)
     return merge_changed(
         spark,
         lake,

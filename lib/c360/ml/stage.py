@@ -25,7 +25,7 @@ from c360.columns import with_run
 from c360.config import LifecycleConfig, MlConfig
 from c360.errors import ModelError
 from c360.gold.scores import with_customer_scores
-from c360.io import merge_changed, read_as_of
+from c360.io import holds_date, last_commit_rows, merge_changed, read_as_of
 from c360.lake import Lake
 from c360.logs import step
 from c360.ml import features as feat
@@ -272,6 +272,9 @@ def run_score(ctx: StageContext) -> StageResult:
     spark, lake, conf, as_of = ctx.spark, ctx.lake, ctx.conf.ml, ctx.as_of
     result = StageResult()
     c360 = read_as_of(spark, lake, R.GOLD_CUSTOMER_360, as_of)
+    # The date's first scoring: gold wrote customer_360 without scores, so the rows of
+    # every scored customer change, and the frame below is the whole table (read_as_of).
+    first = not holds_date(spark, lake, R.GOLD_CUSTOMER_SCORES, "as_of", as_of)
     with step(log, "score.customer_scores") as p:
         rows = score_rows(spark, lake, conf, as_of, ctx.run_id)
         if rows is None:
@@ -294,13 +297,18 @@ def run_score(ctx: StageContext) -> StageResult:
         )
         merged = merged.localCheckpoint()
         p.rows_out = p.count(merged)
-        result.rows_written[R.GOLD_CUSTOMER_360] = merge_changed(
-            spark,
-            lake,
-            R.GOLD_CUSTOMER_360,
-            merged,
-            G.CUSTOMER_360,
-            ["customer_id"],
-            delete=False,
-        )
+        if first:  # one overwrite rather than comparing every row to find them changed
+            merged.write.format("delta").mode("overwrite").save(lake.path(R.GOLD_CUSTOMER_360))
+            written = last_commit_rows(spark, lake, R.GOLD_CUSTOMER_360)
+        else:
+            written = merge_changed(
+                spark,
+                lake,
+                R.GOLD_CUSTOMER_360,
+                merged,
+                G.CUSTOMER_360,
+                ["customer_id"],
+                delete=False,
+            )
+        result.rows_written[R.GOLD_CUSTOMER_360] = written
     return result

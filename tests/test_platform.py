@@ -186,7 +186,6 @@ def test_a_frame_of_a_new_run_date_replaces_its_table_in_one_overwrite(
     lake = Lake.from_config(conf)
     schema = "k INT, v STRING, as_of DATE, run_id STRING"
     d1, d2 = dt.date(2026, 11, 1), dt.date(2026, 11, 2)
-
     name = "gold.t_dated"
 
     def write(rows: list[tuple], run_date: dt.date) -> int:

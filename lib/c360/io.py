@@ -215,11 +215,11 @@ def merge_changed(
     table = lake.ensure_table(spark, name, schema)
     if append_if_empty(spark, lake, name, df):
         return last_commit_rows(spark, lake, name)
-    current = lake.read(spark, name)
     whole = "as_of" in compare and delete and scope is None
     if run_date is not None and whole and not holds_date(spark, lake, name, "as_of", run_date):
         df.write.format("delta").mode("overwrite").save(lake.path(name))
         return last_commit_rows(spark, lake, name)
+    current = lake.read(spark, name)
 
     def sig(d: DataFrame) -> Column:
         return F.sha2(F.to_json(F.struct(*[d[c] for c in compare])), 256)

@@ -272,13 +272,13 @@ def run_score(ctx: StageContext) -> StageResult:
     spark, lake, conf, as_of = ctx.spark, ctx.lake, ctx.conf.ml, ctx.as_of
     result = StageResult()
     c360 = read_as_of(spark, lake, R.GOLD_CUSTOMER_360, as_of)
-    # The date's first scoring: gold wrote customer_360 without scores, so the rows of
-    # every scored customer change, and the frame below is the whole table (read_as_of).
-    first = not holds_date(spark, lake, R.GOLD_CUSTOMER_SCORES, "as_of", as_of)
     with step(log, "score.customer_scores") as p:
         rows = score_rows(spark, lake, conf, as_of, ctx.run_id)
         if rows is None:
             return result
+        # The date's first scoring: gold wrote customer_360 without scores, so the rows of
+        # every scored customer change, and the frame below is the whole table (read_as_of).
+        first = not holds_date(spark, lake, R.GOLD_CUSTOMER_SCORES, "as_of", as_of)
         rows = rows.localCheckpoint()
         p.rows_out = p.count(rows)
         result.rows_written[R.GOLD_CUSTOMER_SCORES] = merge_changed(

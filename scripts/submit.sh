@@ -12,6 +12,11 @@ py="$PWD/.venv/bin/python"
 # Delta from the cache, plus the JVM side of optional packages (Splink's similarity UDFs).
 extra=$("$py" -c 'from c360.session import optional_jars; print(",".join(optional_jars()))')
 jars=$(ls .cache/ivy/jars/*.jar | paste -sd, -)${extra:+,$extra}
+# hadoop-aws and the AWS SDK bundle (about 700 MB, shipped to every executor) only for a
+# job whose arguments name an s3a:// path
+case " $* " in
+  *s3a://*) jars="$jars,$(ls .cache/ivy/s3a/jars/*.jar | paste -sd, -)" ;;
+esac
 SPARK_HOME=$("$py" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')
 export SPARK_HOME
 # Spark's own log lines (c360.session.LOG4J2_CONFIG): the driver reads the file here, each

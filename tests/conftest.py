@@ -158,9 +158,73 @@ def base_conf(tmp_path_factory: pytest.TempPathFactory) -> Config:
 
 @pytest.fixture(scope="session")
 def spark(base_conf: Config) -> Iterator[SparkSession]:
-    session = build_spark(base_conf)
+    # hadoop-aws on the class path too, for the tests of a lake on S3 (s3_root)
+    session = build_spark(base_conf.with_overrides(["spark.s3a_jars=true"]))
     yield session
     session.stop()
+
+
+# Dummy credentials: moto accepts any. They exist only here and in the session's Hadoop
+# configuration (never in config files, code paths of the package, or logs).
+S3_KEY, S3_SECRET = "c360-test-access-key", "c360-test-secret-key"
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3-compatible server (moto's server mode) on 127.0.0.1, one per worker."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def s3a_settings(endpoint: str) -> dict[str, str]:
+    """The s3a client's settings for the test server: path-style, plain HTTP, the dummy
+    credentials, and no retry storm when a test expects a failure."""
+    return {
+        "fs.s3a.endpoint": endpoint,
+        "fs.s3a.endpoint.region": "us-east-1",
+        "fs.s3a.path.style.access": "true",
+        "fs.s3a.connection.ssl.enabled": "false",
+        "fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+        "fs.s3a.access.key": S3_KEY,
+        "fs.s3a.secret.key": S3_SECRET,
+        "fs.s3a.attempts.maximum": "1",
+        "fs.s3a.retry.limit": "1",
+    }
+
+
+@pytest.fixture
+def s3_root(spark: SparkSession, s3_endpoint: str) -> str:
+    """A fresh bucket on the test server; returns ``s3a://<bucket>/lake``. The s3a client
+    of the shared session points at the server (every s3a URI of a test does)."""
+    import uuid
+
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+    for key, value in s3a_settings(s3_endpoint).items():
+        hadoop.set(key, value)
+    bucket = f"c360-{uuid.uuid4().hex[:12]}"
+    s3_client(s3_endpoint).create_bucket(Bucket=bucket)
+    return f"s3a://{bucket}/lake"
+
+
+def s3_client(endpoint: str):  # type: ignore[no-untyped-def]
+    """A boto3 client of the test server, with the dummy credentials."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=S3_KEY,
+        aws_secret_access_key=S3_SECRET,
+    )
 
 
 @pytest.fixture
@@ -244,13 +308,16 @@ def kill_at(proc: subprocess.Popen, log: Path, pattern: str, times: int, timeout
 DEFAULT_AS_OF = "2026-11-03"  # the default sample's last daily batch
 
 
-def c360(repo: Path, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess[str]:
+def c360(
+    repo: Path, *args: str, timeout: int = 1800, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         [sys.executable, "-m", "c360.cli", *args],
         cwd=repo,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return proc

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pyspark.sql import SparkSession
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,22 @@ def _contains(column: pa.ChunkedArray, needle: str) -> bool:
     return needle.lower() in str(column.to_pylist()).lower()
 
 
+def _hits(path: str, data: bytes, needles: list[str]) -> list[Hit]:
+    name = path.rsplit("/", 1)[-1]
+    if name.endswith(".parquet"):
+        table = pq.read_table(pa.BufferReader(data))
+        return [
+            Hit(path, col_name)
+            for col_name, column in _string_columns(table)
+            if any(_contains(column, n) for n in needles)
+        ]
+    if name.endswith((".json", ".csv", ".crc", ".txt")):
+        text = data.decode("utf-8", errors="replace").lower()
+        if any(n.lower() in text for n in needles):
+            return [Hit(path, "text")]
+    return []
+
+
 def find_values(root: str, needles: list[str]) -> list[Hit]:
     """Files under ``root`` that hold any of ``needles`` (case-insensitive substring)."""
     hits: list[Hit] = []
@@ -46,14 +63,26 @@ def find_values(root: str, needles: list[str]) -> list[Hit]:
     for folder, _, files in os.walk(root):
         for name in files:
             path = os.path.join(folder, name)
-            if name.endswith(".parquet"):
-                table = pq.read_table(path)
-                for col_name, column in _string_columns(table):
-                    if any(_contains(column, n) for n in needles):
-                        hits.append(Hit(path, col_name))
-            elif name.endswith((".json", ".csv", ".crc", ".txt")):
-                with open(path, encoding="utf-8", errors="replace") as fh:
-                    text = fh.read().lower()
-                if any(n.lower() in text for n in needles):
-                    hits.append(Hit(path, "text"))
+            with open(path, "rb") as fh:
+                hits += _hits(path, fh.read(), needles)
+    return hits
+
+
+def find_values_on(spark: SparkSession, root: str, needles: list[str]) -> list[Hit]:
+    """``find_values`` for a lake on any store: every file under ``root`` listed and read
+    through Hadoop's FileSystem, the lake's own, as Delta reads it."""
+    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    path = jvm.org.apache.hadoop.fs.Path(root)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
+    needles = [n for n in needles if n]
+    hits: list[Hit] = []
+    files = fs.listFiles(path, True)
+    while files.hasNext():
+        name = files.next().getPath().toString()
+        stream = fs.open(jvm.org.apache.hadoop.fs.Path(name))
+        try:
+            data = bytes(stream.readAllBytes())
+        finally:
+            stream.close()
+        hits += _hits(name, data, needles)
     return hits

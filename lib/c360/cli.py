@@ -7,11 +7,12 @@ root) is checked first, so a bad call fails in one line and writes nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from c360.config import Config, load_config
@@ -20,6 +21,8 @@ from c360.logs import configure_logging
 from c360.stages import STAGES
 
 if TYPE_CHECKING:  # the runner imports pyspark: not for `c360 --version` or a bad call
+    from pyspark.sql import SparkSession
+
     from c360.runner import StageResult
 
 log = logging.getLogger("c360")
@@ -70,15 +73,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     ensure_writable(conf.lake.root)
 
-    from c360.lock import lake_lock
     from c360.runner import run_stages
-    from c360.session import build_spark
 
-    # The lake is taken before Spark starts, so a second run fails in a second.
-    with lake_lock(conf, f"c360 run {' '.join(stages)} --as-of {as_of}"):
-        spark = build_spark(conf)
+    with _locked_session(conf, f"c360 run {' '.join(stages)} --as-of {as_of}") as spark:
         results = run_stages(spark, conf, as_of, stages)
     return rejected_exit(results)
+
+
+@contextlib.contextmanager
+def _locked_session(conf: Config, command: str) -> Iterator[SparkSession]:
+    """A session with the lake held. A local lake is taken before Spark starts, so a
+    second run fails in a second; a lake on remote storage once the session exists, since
+    its lock is an object there, reached through Spark's Hadoop client."""
+    from c360.lock import lake_lock, needs_session
+    from c360.session import build_spark
+
+    if needs_session(conf):
+        spark = build_spark(conf)
+        with lake_lock(conf, command, spark=spark):
+            yield spark
+        return
+    with lake_lock(conf, command):
+        yield build_spark(conf)
 
 
 EXIT_REJECTED = 3  # the run completed, but some input was turned away
@@ -111,11 +127,16 @@ def cmd_maintain(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch_jars(args: argparse.Namespace) -> int:
-    from c360.session import fetch_delta_jars
+    from c360.session import S3A_FOLDER, fetch_delta_jars, fetch_s3a_jars
 
     conf = _load(args)
-    jars = fetch_delta_jars(conf.spark.jars_cache)
-    print(f"Delta jars ready: {len(jars)} jar(s) in {conf.spark.jars_cache}/jars")
+    cache = conf.spark.jars_cache
+    jars = fetch_delta_jars(cache)
+    s3a = fetch_s3a_jars(cache)
+    print(
+        f"jars ready: Delta {len(jars)} jar(s) in {cache}/jars, hadoop-aws {len(s3a)} jar(s) "
+        f"in {cache}/{S3A_FOLDER}/jars"
+    )
     return 0
 
 
@@ -245,7 +266,6 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
-    from c360.lock import lake_lock
     from c360.privacy.erase import Request, plan_erasure, run_erase
     from c360.session import build_spark
 
@@ -264,8 +284,8 @@ def cmd_erase(args: argparse.Namespace) -> int:
             print(f"  exports/{file:<24} {n:>8,}")
         return 0
     # Erasure deletes and vacuums: no pipeline run may read or write the lake meanwhile.
-    with lake_lock(conf, "c360 erase"):
-        results = run_erase(build_spark(conf), conf, req)
+    with _locked_session(conf, "c360 erase") as spark:
+        results = run_erase(spark, conf, req)
     for r in results:
         print(
             f"erased {', '.join(r.customer_ids)} (request {r.request_id}"
@@ -331,7 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", action="append", default=None, help="only this source (repeatable)")
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("fetch-jars", help="resolve the Delta jars once into the local cache")
+    p = sub.add_parser(
+        "fetch-jars", help="resolve the Delta and hadoop-aws (s3a) jars once into the local cache"
+    )
     _common(p, as_of=False)
     p.set_defaults(func=cmd_fetch_jars)
 

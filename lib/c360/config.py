@@ -34,10 +34,14 @@ class LakeConfig:
     metastore: str = ""
     metastore_dir: str = ""  # "" = <root>/_metastore (a local root; else set a local path)
     catalog: str = ""  # a catalog name prefixes the names: <catalog>.c360_<layer>.<table>
-    # One writer at a time (c360.lock): "" = <root>/_c360.lock for a local root.
+    # One writer at a time (c360.lock): "" = <root>/_c360.lock, an flock'd file on a local
+    # root, a leased object on any other (s3a://, abfss://, hdfs://).
     lock_file: str = ""
     # How long a second run waits for the lake before it fails (0: fail at once).
     lock_wait_seconds: float = 0.0
+    # An object-store lock is a lease its holder renews every third of this; a holder
+    # killed with no chance to release it blocks the lake this long at most.
+    lock_lease_seconds: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,9 @@ class SparkConfig:
     # Start the local JVM from the class archive `c360 class-archive` builds, if any: Spark's
     # classes are mapped instead of loaded and verified, about 4 CPU-seconds per start.
     class_archive: bool = True
+    # Put hadoop-aws and the AWS SDK on a local session's class path even when no root of
+    # this config is s3a:// (they are added whenever one is). Ignored under spark-submit.
+    s3a_jars: bool = False
     conf: dict[str, str] = field(default_factory=dict)
 
 

@@ -17,6 +17,8 @@ import plotly.graph_objects as go
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from c360 import hfs
+from c360.config import is_uri
 from c360.io import read_or_none
 from c360.lake import Lake
 
@@ -384,7 +386,10 @@ def build_report(spark: SparkSession, lake: Lake, as_of: dt.date | None = None) 
 
 def write_report(spark: SparkSession, lake: Lake, path: str, as_of: dt.date | None = None) -> str:
     text = build_report(spark, lake, as_of)
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    if is_uri(path):  # the default, <lake root>/report.html, on the lake's own storage
+        hfs.write_bytes(spark, path, text.encode("utf-8"))
+    else:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
     log.info("report written: %s (%d bytes)", path, len(text))
     return path

@@ -18,6 +18,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from c360 import hfs
 from c360.config import Config
 from c360.errors import ConfigError, LakeNotWritableError, SchemaError
 from c360.schemas.pii import stats_properties
@@ -228,23 +229,21 @@ class Lake:
         return out
 
     def tables(self, spark: SparkSession) -> list[str]:
-        """Every Delta table under the root, as ``layer.table`` (local lakes only). A folder
-        whose log has no commit yet (a run killed while creating the table) is none."""
+        """Every Delta table under the root, as ``layer.table``, listed through the lake's
+        own file system (local, HDFS, s3a, abfss). A folder whose log has no commit yet (a
+        run killed while creating the table) is none."""
         names: list[str] = []
         for layer in LAYERS:
-            folder = os.path.join(local_path(self.root), layer)
-            if not os.path.isdir(folder):
-                continue
-            for table in sorted(os.listdir(folder)):
-                if _has_commit(os.path.join(folder, table, "_delta_log")):
-                    names.append(f"{layer}.{table}")
+            for entry in hfs.list_dir(spark, f"{self.root}/{layer}"):
+                if entry.is_dir and _has_commit(spark, f"{entry.path}/_delta_log"):
+                    names.append(f"{layer}.{entry.name}")
         return names
 
 
-def _has_commit(log_dir: str) -> bool:
-    if not os.path.isdir(log_dir):
-        return False
-    return any(n.endswith(".json") or ".checkpoint." in n for n in os.listdir(log_dir))
+def _has_commit(spark: SparkSession, log_dir: str) -> bool:
+    return any(
+        e.name.endswith(".json") or ".checkpoint." in e.name for e in hfs.list_dir(spark, log_dir)
+    )
 
 
 def local_path(root: str) -> str:

@@ -124,7 +124,7 @@ def run_stages(
 ) -> dict[str, StageResult]:
     """Run stages in order; each gets a row in ``ops.job_runs``, failures included.
     The lake lock is held throughout (re-entrant: the CLI already holds it)."""
-    with lake_lock(conf, f"run_stages {' '.join(stages)} --as-of {as_of}"):
+    with lake_lock(conf, f"run_stages {' '.join(stages)} --as-of {as_of}", spark=spark):
         return _run_stages(spark, conf, as_of, stages, pipeline_run_id)
 
 

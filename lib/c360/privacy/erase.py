@@ -5,9 +5,9 @@ in an order that keeps the request resumable: exports and gold, then bronze (fou
 the silver typers, so every raw spelling and every older version of a record matches),
 then silver, with the identity tables that define the person last. Then each table that
 lost rows is purged (``purge``): ``REORG ... APPLY (PURGE)`` where deletion vectors are on,
-then, on a local lake, the files the current version no longer reads are removed directly
-(``VACUUM ... RETAIN 0 HOURS`` on other storage), so neither old data files nor
-change-data files keep a copy.
+then the files the current version no longer reads are deleted through the lake's own
+file system (local, S3, ADLS, HDFS alike), so neither old data files nor change-data
+files keep a copy.
 A crashed erase leaves its request ``started``; the next ``c360 erase`` finishes it first.
 
 Contact points (email, phone) are erased only where no other customer's record carries
@@ -29,6 +29,7 @@ from pyspark.sql import functions as F
 
 from c360.activation.export import scrub_exports
 from c360.config import Config
+from c360.errors import ErasureError
 from c360.identity.fingerprint import forget_fingerprint
 from c360.io import read_or_none, upsert_rows
 from c360.lake import Lake
@@ -45,7 +46,7 @@ from c360.privacy.footprint import (
     with_bronze_lineage,
     with_merged_ids,
 )
-from c360.privacy.purge import delete_where, purge, retention_check_off
+from c360.privacy.purge import delete_where, purge
 from c360.schemas.registry import BRONZE_QUARANTINE, OPS_ERASURE_LOG
 from c360.session import remove_old_checkpoints
 
@@ -119,7 +120,7 @@ def pending(spark: SparkSession, lake: Lake) -> list[tuple[str, list[str], dt.da
     table = read_or_none(spark, lake, ERASURES)
     if table is None:
         return []
-    rows = table.filter(F.coalesce(F.col("status"), F.lit("done")) != "done").collect()
+    rows = table.filter(F.col("status") == "started").collect()
     out: dict[str, tuple[list[str], dt.datetime]] = {}
     for r in rows:
         out.setdefault(r["request_id"], ([], r["requested_at"]))[0].append(r["customer_id"])
@@ -203,14 +204,13 @@ def erase_customers(
     deleted = dict(sorted(deleted.items()))  # the threads finish in any order
     log.info("step=erase.delete tables=%d seconds=%.1f", len(order), time.perf_counter() - t_del)
     to_purge = sorted(deleted) if not resumed else [t for t in order if t != ERASURES]
-    with (
-        step(log, "erase.purge") as p,
-        retention_check_off(spark),
-        ThreadPoolExecutor(max_workers=ERASE_THREADS) as pool,
-    ):
+    with step(log, "erase.purge") as p, ThreadPoolExecutor(max_workers=ERASE_THREADS) as pool:
         list(pool.map(lambda name: purge(spark, lake, name), to_purge))
         p.rows_in = len(to_purge)
     checkpoints = remove_old_checkpoints(spark, lake.root)
+    # Found in the crosswalk yet in no table: the tables were not all seen (a listing of
+    # the wrong store), so "done" would be a lie.
+    status = "not_found" if not (deleted or scrubbed or resumed) else "done"
     _log(
         spark,
         lake,
@@ -218,7 +218,7 @@ def erase_customers(
             {
                 **base,
                 "customer_id": c,
-                "status": "done",
+                "status": status,
                 "completed_at": _utcnow(),
                 "rows_deleted": deleted,
                 "bronze_files": files,
@@ -239,6 +239,12 @@ def erase_customers(
         checkpoints,
         time.perf_counter() - t0,
     )
+    if status == "not_found":
+        raise ErasureError(
+            f"request {rid}: {', '.join(ids)} is in {CROSSWALK} but no row of theirs was "
+            f"found in the {len(tables)} tables listed under {lake.root}; recorded as "
+            "not_found in ops.erasure_log"
+        )
     return ErasureResult(rid, ids, deleted, files, scrubbed, to_purge, resumed)
 
 
@@ -260,4 +266,5 @@ def run_erase(spark: SparkSession, conf: Config, req: Request) -> list[ErasureRe
 
 def _erased(spark: SparkSession, lake: Lake, customer_id: str) -> bool:
     table = read_or_none(spark, lake, ERASURES)
-    return table is not None and not table.filter(F.col("customer_id") == customer_id).isEmpty()
+    mine = (F.col("customer_id") == customer_id) & (F.col("status") == "done")
+    return table is not None and not table.filter(mine).isEmpty()

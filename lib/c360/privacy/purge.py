@@ -1,19 +1,16 @@
 """Deleting a person's rows so that no copy outlives them: a MERGE on row hashes (no
 identifier in the Delta log), then only the files the current version reads are left
-on disk."""
+on the store."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import urllib.parse
-from collections.abc import Iterator
 
-from delta.tables import DeltaTable
 from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
-from c360.lake import Lake, is_local, local_path
+from c360 import hfs
+from c360.lake import Lake, local_path
 
 
 def delete_where(spark: SparkSession, lake: Lake, name: str, cond: Column) -> int:
@@ -41,39 +38,29 @@ def delete_where(spark: SparkSession, lake: Lake, name: str, cond: Column) -> in
     return sum(int(r["count"]) for r in found)
 
 
-@contextlib.contextmanager
-def retention_check_off(spark: SparkSession) -> Iterator[None]:
-    """VACUUM RETAIN 0 HOURS is refused unless Delta's retention check is off; turn it
-    off once around all the purges (they run in threads that share the session)."""
-    spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
-    try:
-        yield
-    finally:
-        spark.conf.unset("spark.databricks.delta.retentionDurationCheck.enabled")
-
-
 def purge(spark: SparkSession, lake: Lake, name: str) -> int:
-    """Leave on disk only the files the current version reads: no old data file, orphan of
-    a crashed write, change-data file or deletion vector keeps a copy of a deleted row.
-    Rows hidden by deletion vectors are first rewritten out (REORG ... APPLY (PURGE)).
-    Local lakes: remove every other file outside ``_delta_log`` (as VACUUM RETAIN 0 HOURS
-    does, in a second instead of half a minute per table); other storage: VACUUM.
-    Readers of older versions lose them either way. Returns the files removed."""
+    """Leave on the store only the files the current version reads: no old data file,
+    orphan of a crashed write, change-data file or deletion vector keeps a copy of a
+    deleted row. Rows hidden by deletion vectors are first rewritten out (REORG ... APPLY
+    (PURGE)). Then every other file outside ``_delta_log`` is deleted through the lake's
+    own file system, as VACUUM RETAIN 0 HOURS would, but in one listing and a delete per
+    file instead of VACUUM's jobs: half a minute per table on a local lake, 28 s on an
+    S3 test server, against about a second. Readers of older versions lose them either
+    way. Returns the files removed."""
     path = lake.path(name)
     props = lake.properties(spark, name)
     if props.get("delta.enableDeletionVectors", "false").lower() == "true":
         spark.sql(f"REORG TABLE delta.`{path}` APPLY (PURGE)")
-    if not is_local(lake.root):
-        DeltaTable.forPath(spark, path).vacuum(0)  # inside retention_check_off()
-        return -1
-    folder = local_path(path)
-    live = {local_path(urllib.parse.unquote(f)) for f in lake.read(spark, name).inputFiles()}
+    live = {_same(f) for f in lake.read(spark, name).inputFiles()}
     removed = 0
-    for sub, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if d != "_delta_log"]
-        for f in files:
-            full = os.path.join(sub, f)
-            if full not in live:
-                os.remove(full)
-                removed += 1
+    for f in hfs.files_under(spark, path):
+        if "/_delta_log/" not in f and _same(f) not in live:
+            hfs.delete(spark, f)
+            removed += 1
     return removed
+
+
+def _same(path: str) -> str:
+    """A file's name as both Spark's ``inputFiles`` and Hadoop's listing spell it
+    (``file:///x`` and ``file:/x``; percent-escapes)."""
+    return local_path(urllib.parse.unquote(path))

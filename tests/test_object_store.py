@@ -1,0 +1,229 @@
+"""A lake on S3 (``s3a://``) against a real S3-compatible server (moto's server mode):
+tables found through the lake's own file system, an erasure proved by reading every file
+back from the store, and the lock as a lease object only one contender can take."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import DateType, StringType, StructField, StructType
+
+from c360 import hfs
+from c360.config import Config
+from c360.errors import ConcurrentRunError, ErasureError, LakeNotWritableError
+from c360.lake import Lake
+from c360.lock import lake_lock, lock_path
+from c360.privacy.erase import Request, run_erase
+from filescan import find_values_on
+
+ANNA = {
+    "email": "anna.berg@example.org",
+    "phone": "+4915112345678",
+    "street": "Lindenweg 7",
+    "name": "Annegret Bergfeld",
+}
+
+
+def _strings(*names: str) -> list[StructField]:
+    return [StructField(n, StringType()) for n in names]
+
+
+CROSSWALK = StructType(_strings("record_key", "source", "source_record_id", "customer_id"))
+BORN_AT = StructField("birth_date", DateType())
+PARTY = StructType(
+    [*_strings("source", "source_record_id", "email", "phone", "full_name", "street"), BORN_AT]
+)
+PROFILES = StructType([*_strings("customer_id", "email", "phone", "full_name", "street"), BORN_AT])
+BORN = dt.date(1980, 2, 3)
+
+
+def _write(spark: SparkSession, lake: Lake, name: str, schema: StructType, rows: list) -> None:
+    lake.ensure_table(spark, name, schema)  # personal columns kept out of the log's stats
+    spark.createDataFrame(rows, schema).write.format("delta").mode("append").save(lake.path(name))
+
+
+def _small_lake(spark: SparkSession, lake: Lake) -> None:
+    """Anna (two records, C1), Bob (C2), a None row and a messy row."""
+    a, s = ANNA, " Annegret  BERGFELD "  # the messy spelling of another source
+    _write(
+        spark,
+        lake,
+        "silver.identity_crosswalk",
+        CROSSWALK,
+        [
+            ("k1", "sales", "S1", "C1"),
+            ("k2", "leads", "L1", "C1"),
+            ("k3", "sales", "S2", "C2"),
+            ("k4", "leads", None, None),
+        ],
+    )
+    _write(
+        spark,
+        lake,
+        "silver.party_records",
+        PARTY,
+        [
+            ("sales", "S1", a["email"], a["phone"], a["name"], a["street"], BORN),
+            ("leads", "L1", a["email"], None, s, None, BORN),
+            ("sales", "S2", "bob@example.org", "+4930123456", "Bob Marsh", "Am Ring 1", None),
+            ("leads", None, None, None, None, None, None),
+        ],
+    )
+    _write(
+        spark,
+        lake,
+        "gold.profiles",
+        PROFILES,
+        [
+            ("C1", a["email"], a["phone"], a["name"], a["street"], BORN),
+            ("C2", "bob@example.org", "+4930123456", "Bob Marsh", "Am Ring 1", None),
+            (None, None, None, None, None, None),
+        ],
+    )
+
+
+def test_a_lake_on_s3_lists_its_tables_and_erases_a_person_from_every_file(
+    spark: SparkSession, base_conf: Config, s3_root: str, tmp_path: Path
+) -> None:
+    conf = base_conf.with_overrides(
+        [f"lake.root={s3_root}", f"activation.export_root={tmp_path / 'exports'}"]
+    )
+    lake = Lake.from_config(conf)
+    _small_lake(spark, lake)
+    # a folder without a commit (a run killed while creating it) is no table; neither is
+    # anything outside the layers
+    spark.range(1).write.parquet(f"{s3_root}/gold/half_created")
+    spark.range(1).write.parquet(f"{s3_root}/_checkpoints/an-old-app/rdd-1")
+    assert lake.tables(spark) == [
+        "silver.identity_crosswalk",
+        "silver.party_records",
+        "gold.profiles",
+    ]
+    needles = [ANNA["email"], ANNA["phone"], ANNA["street"], "Bergfeld"]
+    assert {
+        h.file.split("/lake/")[1].split("/")[1] for h in find_values_on(spark, s3_root, needles)
+    } == {
+        "party_records",
+        "profiles",
+    }
+
+    (result,) = run_erase(spark, conf, Request(email=ANNA["email"].upper()))
+    assert result.customer_ids == ["C1"]
+    assert result.rows_deleted == {
+        "gold.profiles": 1,
+        "silver.identity_crosswalk": 2,
+        "silver.party_records": 2,
+    }
+    # every file on the store, data, log and checkpoint, read back through s3a: no copy
+    # of her email, phone, street or name in any spelling survives the VACUUM
+    assert find_values_on(spark, s3_root, needles) == []
+    assert not hfs.exists(spark, f"{s3_root}/_checkpoints/an-old-app")
+    # everyone else is untouched, the None rows included
+    assert_df_equality(
+        lake.read(spark, "gold.profiles"),
+        spark.createDataFrame(
+            [
+                ("C2", "bob@example.org", "+4930123456", "Bob Marsh", "Am Ring 1", None),
+                (None, None, None, None, None, None),
+            ],
+            PROFILES,
+        ),
+        ignore_row_order=True,
+    )
+    log = lake.read(spark, "ops.erasure_log").select("customer_id", "status").collect()
+    assert [tuple(r) for r in log] == [("C1", "done")]
+
+    # a listing that finds no table (as os.listdir did on s3a) never passes for an
+    # erasure: the request fails and is recorded as not_found, and erasing the id again
+    # is neither "already erased" nor a resumed request, but a new erasure
+    listing = Lake.tables
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Lake, "tables", lambda self, s: listing(Lake(f"{s3_root}-elsewhere"), s))
+        with pytest.raises(ErasureError, match="recorded as not_found"):
+            run_erase(spark, conf, Request(customer_id="C2"))
+    log = lake.read(spark, "ops.erasure_log").select("customer_id", "status").collect()
+    assert sorted(tuple(r) for r in log) == [("C1", "done"), ("C2", "not_found")]
+    (again,) = run_erase(spark, conf, Request(customer_id="C2"))
+    assert again.rows_deleted["gold.profiles"] == 1
+    assert lake.read(spark, "gold.profiles").filter(F.col("customer_id") == "C2").isEmpty()
+
+
+def _contend(conf: Config, spark: SparkSession, names: list[str], hold: float) -> list[str]:
+    """Runs that want the lake at once, one thread each (the lock is re-entrant per
+    thread, so each stands for a process of its own): who took it, who was refused."""
+    outcomes: list[str] = []
+    gate = threading.Barrier(len(names))
+
+    def run(name: str) -> None:
+        gate.wait()
+        try:
+            with lake_lock(conf, name, wait_seconds=0.0, spark=spark):
+                outcomes.append(f"took {name}")
+                time.sleep(hold)
+        except ConcurrentRunError as exc:
+            outcomes.append(f"refused: {exc}")
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return sorted(outcomes)
+
+
+def test_the_lock_of_a_lake_on_s3_is_a_lease_only_one_contender_takes(
+    spark: SparkSession, base_conf: Config, s3_root: str
+) -> None:
+    conf = base_conf.with_overrides([f"lake.root={s3_root}", "lake.lock_lease_seconds=3"])
+    path = lock_path(conf)
+    assert path == f"{s3_root}/_c360.lock"
+    with lake_lock(conf, "first holder", spark=spark):
+        first = json.loads(hfs.read_bytes(spark, path))
+        assert first["command"] == "first holder"
+        time.sleep(2.5)  # longer than a renewal (a third of the lease): renewed, not lost
+        renewed = json.loads(hfs.read_bytes(spark, path))
+        assert renewed["owner"] == first["owner"] and renewed["expires"] > first["expires"]
+        (refused,) = _contend(conf, spark, ["second"], 0.0)
+        assert refused.startswith("refused") and "first holder" in refused, refused
+        assert "\n" not in refused
+    assert not hfs.exists(spark, path)  # released
+
+    # a holder killed with no chance to release: once its lease has run out, of two runs
+    # that want the lake at once exactly one takes it over
+    stale = {"owner": "dead", "pid": 1, "host": "gone", "command": "killed", "expires": 0.0}
+    hfs.create_new(spark, path, json.dumps(stale).encode())
+    with pytest.raises(hfs.AlreadyExists):
+        hfs.create_new(spark, path, b"{}")  # S3's If-None-Match: no second creation
+    refused, took = _contend(conf, spark, ["a", "b"], 1.0)  # sorted
+    assert refused.startswith("refused") and took.startswith("took"), (took, refused)
+    assert not hfs.exists(spark, path)
+
+
+def test_a_missing_bucket_or_credentials_fail_in_one_line_before_any_write(
+    spark: SparkSession, base_conf: Config, s3_root: str
+) -> None:
+    bucket = s3_root.split("/")[2]
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+    nokey, nohost = f"{bucket}-nokey", f"{bucket}-nohost"
+    hadoop.set(f"fs.s3a.bucket.{nokey}.access.key", "")
+    hadoop.set(f"fs.s3a.bucket.{nokey}.secret.key", "")
+    hadoop.set(f"fs.s3a.bucket.{nohost}.endpoint", "http://127.0.0.1:9")  # nothing listens
+    for root, cause in [
+        (f"s3a://{bucket}-missing/lake", "does not exist|NoSuchBucket|UnknownStore"),
+        (f"s3a://{nokey}/lake", "credential|NoAuth|No AWS"),
+        (f"s3a://{nohost}/lake", "connect|refused|unable to execute"),
+    ]:
+        conf = base_conf.with_overrides([f"lake.root={root}"])
+        with pytest.raises(LakeNotWritableError) as err, lake_lock(conf, "c360 run", spark=spark):
+            pass
+        line = str(err.value)
+        assert "\n" not in line and root in line, line
+        assert any(c.lower() in line.lower() for c in cause.split("|")), line

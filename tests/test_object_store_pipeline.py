@@ -1,0 +1,89 @@
+"""The whole pipeline on a lake on S3 (a real S3-compatible server), with the landed
+files there too, through the ``c360`` command as a user runs it: the tables equal a local
+run on the same files, and summary, report and erase work there. Slow tier."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from c360.lake import Lake
+from c360.privacy.footprint import footprint
+from conftest import DEFAULT_AS_OF, S3_KEY, S3_SECRET, c360, s3_client, world_sets
+from filescan import find_values_on
+
+pytestmark = pytest.mark.slow
+
+
+def _upload(endpoint: str, bucket: str, folder: Path, prefix: str) -> int:
+    client = s3_client(endpoint)
+    files = [p for p in sorted(folder.rglob("*")) if p.is_file()]
+    for p in files:
+        client.upload_file(str(p), bucket, f"{prefix}/{p.relative_to(folder).as_posix()}")
+    return len(files)
+
+
+def test_the_pipeline_on_s3_equals_a_local_run_and_every_command_works_there(
+    spark: SparkSession,
+    world: Path,
+    repo: Path,
+    s3_endpoint: str,
+    s3_root: str,
+    tmp_path: Path,
+) -> None:
+    bucket = s3_root.split("/")[2]
+    assert _upload(s3_endpoint, bucket, world / "landing", "landing") > 10
+    # the store's settings as a user gives them (spark.conf); credentials only in the
+    # environment, where the s3a client's default chain finds them
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET}
+    store = [
+        f"spark.conf.spark.hadoop.fs.s3a.endpoint={s3_endpoint}",
+        "spark.conf.spark.hadoop.fs.s3a.endpoint.region=us-east-1",
+        "spark.conf.spark.hadoop.fs.s3a.path.style.access=true",
+        "spark.conf.spark.hadoop.fs.s3a.connection.ssl.enabled=false",
+        f"lake.root={s3_root}",
+        f"landing.root=s3a://{bucket}/landing",
+    ]
+    args = [*world_sets(tmp_path), *(a for s in store for a in ("--set", s))]
+    run = functools.partial(c360, repo, env=env, timeout=3600)
+    conf = ["--conf", "conf/test.yaml"]
+    run("run", *conf, "--as-of", DEFAULT_AS_OF, *args)
+
+    # every table equals the local run's on the same landed files
+    on_s3 = json.loads(run("checksum", *conf, *args).stdout)
+    local = json.loads(run("checksum", *conf, "--set", f"lake.root={world / 'lake'}").stdout)
+    assert len(on_s3) > 30 and on_s3 == local
+    summary = run("summary", *conf, *args).stdout
+    assert "gold.customer_360" in summary, summary
+    run("report", *conf, *args, "--as-of", DEFAULT_AS_OF)
+    assert b"<html" in _read(spark, f"{s3_root}/report.html")[:500].lower()
+
+    # erasure on the store: every file read back through s3a holds nothing of the person
+    lake = Lake(s3_root)
+    person = (
+        lake.read(spark, "silver.customers")
+        .filter(F.col("email").isNotNull() & F.col("phone").isNotNull())
+        .orderBy("customer_id")
+        .first()
+    )
+    fp = footprint(spark, lake, [person["customer_id"]])  # less what a family shares
+    needles = [*fp.emails, *fp.phones]
+    assert needles
+    assert find_values_on(spark, s3_root, needles)
+    out = run("erase", *conf, *args, "--customer-id", person["customer_id"])
+    assert f"erased {person['customer_id']}" in out.stdout, out.stdout
+    assert find_values_on(spark, s3_root, needles) == []
+    log = lake.read(spark, "ops.erasure_log").select("customer_id", "status").collect()
+    assert [tuple(r) for r in log] == [(person["customer_id"], "done")]
+
+
+def _read(spark: SparkSession, path: str) -> bytes:
+    from c360 import hfs
+
+    return hfs.read_bytes(spark, path)

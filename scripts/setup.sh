@@ -52,11 +52,12 @@ else
   log ".venv is up to date"
 fi
 
-# 3. Delta Lake jars from Maven Central, once, into .cache/ivy (reused offline later).
+# 3. Delta Lake jars, and hadoop-aws for a lake on s3a, from Maven Central, once, into
+#    .cache/ivy (reused offline later).
 mkdir -p .cache
 if ! .venv/bin/c360 fetch-jars --conf conf/local.yaml >.cache/fetch-jars.log 2>&1; then
   tail -n 30 .cache/fetch-jars.log >&2
-  log "could not fetch the Delta jars (full log: .cache/fetch-jars.log)"
+  log "could not fetch the Delta or hadoop-aws jars (full log: .cache/fetch-jars.log)"
   exit 1
 fi
 log "$(tail -n 1 .cache/fetch-jars.log)"

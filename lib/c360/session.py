@@ -46,20 +46,31 @@ def cached_delta_jars(jars_cache: str) -> list[str]:
     return jars if delta else []
 
 
+_RESOLVE = """
+import sys
+from pyspark.sql import SparkSession
+spark = (
+    SparkSession.builder.master("local[1]")
+    .appName("c360-fetch-jars")
+    .config("spark.jars.packages", sys.argv[1])
+    .config("spark.jars.ivy", sys.argv[2])
+    .config("spark.ui.enabled", "false")
+    .config("spark.driver.bindAddress", "127.0.0.1")
+    .config("spark.driver.host", "127.0.0.1")
+    .getOrCreate()
+)
+spark.stop()
+"""
+
+
 def _resolve(coordinate: str, ivy: str) -> None:
-    """Let Spark's Ivy resolve ``coordinate`` with its dependencies into ``ivy``/jars."""
+    """Let Spark's Ivy resolve ``coordinate`` with its dependencies into ``ivy``/jars. In
+    a process of its own: Spark resolves packages only when it starts a JVM, once per
+    process."""
+    import subprocess
+
     log.info("resolving %s into %s", coordinate, ivy)
-    spark = (
-        SparkSession.builder.master("local[1]")
-        .appName("c360-fetch-jars")
-        .config("spark.jars.packages", coordinate)
-        .config("spark.jars.ivy", ivy)
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.driver.host", "127.0.0.1")
-        .getOrCreate()
-    )
-    spark.stop()
+    subprocess.run([sys.executable, "-c", _RESOLVE, coordinate, ivy], check=False)
 
 
 def fetch_delta_jars(jars_cache: str) -> list[str]:

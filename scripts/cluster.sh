@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A Spark standalone master and one worker on 127.0.0.1, from the pip pyspark
 # (which ships spark-class but not start-master.sh).
-#   scripts/cluster.sh start|stop|status
+#   scripts/cluster.sh start|stop|status|start-worker
 # Ports: C360_MASTER_PORT (7077), C360_MASTER_UI_PORT (8080), C360_WORKER_UI_PORT (8081).
 # State and logs: C360_CLUSTER_DIR (.cache/cluster).
 set -euo pipefail
@@ -33,6 +33,22 @@ wait_for() {  # file pattern seconds
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+start_worker() {  # appends to worker.log: a restarted worker's lines follow the lost one's
+  nohup "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.worker.Worker \
+    --host 127.0.0.1 --cores "$CORES" --memory "$MEM" --webui-port "$WUI" \
+    "spark://127.0.0.1:$PORT" >>"$DIR/worker.log" 2>&1 &
+  echo $! >"$DIR/worker.pid"
+  local n
+  n=$(grep -c "Successfully registered with master" "$DIR/worker.log" 2>/dev/null || true)
+  for _ in $(seq 90); do
+    [ "$(grep -c "Successfully registered with master" "$DIR/worker.log")" -gt "${n:-0}" ] && return 0
+    sleep 1
+  done
+  echo "cluster: the worker did not register within 90 s" >&2
+  tail -n 20 "$DIR/worker.log" >&2 || true
+  return 1
+}
+
 case "${1:-}" in
   start)
     mkdir -p "$DIR/work"
@@ -41,12 +57,14 @@ case "${1:-}" in
       --host 127.0.0.1 --port "$PORT" --webui-port "$MUI" >"$DIR/master.log" 2>&1 &
     echo $! >"$DIR/master.pid"
     wait_for "$DIR/master.log" "I have been elected leader" 90
-    nohup "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.worker.Worker \
-      --host 127.0.0.1 --cores "$CORES" --memory "$MEM" --webui-port "$WUI" \
-      "spark://127.0.0.1:$PORT" >"$DIR/worker.log" 2>&1 &
-    echo $! >"$DIR/worker.pid"
-    wait_for "$DIR/worker.log" "Successfully registered with master" 90
+    : >"$DIR/worker.log"
+    start_worker
     echo "spark://127.0.0.1:$PORT"
+    ;;
+  start-worker)  # a worker again, after one was lost (the master keeps running)
+    if alive "$DIR/worker.pid"; then echo "cluster: the worker is running"; exit 0; fi
+    start_worker
+    echo "cluster: worker registered with spark://127.0.0.1:$PORT"
     ;;
   stop)
     for role in worker master; do
@@ -66,7 +84,7 @@ case "${1:-}" in
     done
     ;;
   *)
-    echo "usage: scripts/cluster.sh start|stop|status" >&2
+    echo "usage: scripts/cluster.sh start|stop|status|start-worker" >&2
     exit 2
     ;;
 esac

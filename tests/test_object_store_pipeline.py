@@ -7,6 +7,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,6 +61,25 @@ def test_the_pipeline_on_s3_equals_a_local_run_and_every_command_works_there(
     on_s3 = json.loads(run("checksum", *conf, *args).stdout)
     local = json.loads(run("checksum", *conf, "--set", f"lake.root={world / 'lake'}").stdout)
     assert len(on_s3) > 30 and on_s3 == local
+    # two runs at once on the store, from two processes: one runs, the other is refused
+    # in one line naming the holder, and no commit is lost or torn
+    reconcile = ["run", *conf, "--as-of", DEFAULT_AS_OF, *args, "--stage", "reconcile"]
+    both = [
+        subprocess.Popen(
+            [sys.executable, "-m", "c360.cli", *reconcile],
+            cwd=repo,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    ends = sorted((p.wait(timeout=1800), p.stderr.read() if p.stderr else "") for p in both)
+    assert [code for code, _ in ends] == [0, 2], ends
+    refused = [line for line in ends[1][1].splitlines() if line.startswith("c360")]
+    assert len(refused) == 1 and "is in use by pid" in refused[0], ends[1][1]
+    assert json.loads(run("checksum", *conf, *args).stdout) == local
     summary = run("summary", *conf, *args).stdout
     assert "gold.customer_360" in summary, summary
     run("report", *conf, *args, "--as-of", DEFAULT_AS_OF)

@@ -668,3 +668,30 @@ def test_metastore_settings(conf: Config, tmp_path: Path) -> None:
         metastore_settings(derby.with_overrides(["lake.metastore=mysql"]))
     named = Lake(root="/data/lake", catalog="main")
     assert named.catalog_name("gold.customer_360") == "main.c360_gold.customer_360"
+
+
+def test_checkpoints_are_reliable_on_a_cluster_and_local_on_a_local_master(
+    spark: SparkSession,
+) -> None:
+    """A reliable checkpoint writes the rows under the checkpoint folder (they survive a
+    lost executor); a local one keeps them in the block store. Same rows either way."""
+    from c360 import hfs
+    from c360.io import CHECKPOINT_CONF, checkpointed, reliable_checkpoints
+
+    df = spark.createDataFrame([(1, "a"), (2, None), (3, " Ünï ")], "id int, v string")
+    folder = spark.sparkContext.getCheckpointDir()
+    assert folder and spark.conf.get(CHECKPOINT_CONF) == "auto"
+    assert not reliable_checkpoints(spark)  # local[2]
+
+    def files() -> int:
+        return len(hfs.files_under(spark, folder))
+
+    before = files()
+    assert_df_equality(checkpointed(df), df, ignore_row_order=True)
+    assert files() == before
+    spark.conf.set(CHECKPOINT_CONF, "reliable")
+    try:
+        assert_df_equality(df.transform(checkpointed), df, ignore_row_order=True)
+        assert files() > before
+    finally:
+        spark.conf.set(CHECKPOINT_CONF, "auto")

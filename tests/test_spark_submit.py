@@ -15,9 +15,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,19 +92,23 @@ def cluster(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         C360_PYFILES=str(tmp_path_factory.mktemp("dist") / "c360-lib.zip"),
         JAVA_TOOL_OPTIONS=FAST_JIT,
     )
-    start = subprocess.run(
-        ["bash", "scripts/cluster.sh", "start"],
+    cluster_sh(repo, env, "start")
+    try:
+        yield {"master": f"spark://127.0.0.1:{port}", **env}
+    finally:
+        subprocess.run(["bash", "scripts/cluster.sh", "stop"], cwd=repo, env=env, timeout=120)
+
+
+def cluster_sh(repo: Path, env: dict[str, str], command: str) -> None:
+    proc = subprocess.run(
+        ["bash", "scripts/cluster.sh", command],
         cwd=repo,
         env=env,
         capture_output=True,
         text=True,
         timeout=240,
     )
-    assert start.returncode == 0, start.stderr
-    try:
-        yield {"master": f"spark://127.0.0.1:{port}", **env}
-    finally:
-        subprocess.run(["bash", "scripts/cluster.sh", "stop"], cwd=repo, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
 
 
 def pipeline_args(master: str, root: Path, landing: str, *sets: str) -> list[str]:
@@ -371,6 +377,70 @@ def test_killed_runs_resume_to_the_same_lake_and_a_rerun_changes_nothing(
     assert {t: str(c) for t, c in got.items()} == {t: str(c) for t, c in want.items()}
     assert exports(runs.killed) == exports(cluster_run)
     assert models(runs.killed) == models(cluster_run) and len(models(cluster_run)) == 2
+
+
+def _logged(log: Path, pattern: str, proc: subprocess.Popen, timeout: float) -> bool:
+    """Wait until ``pattern`` is in the log; False if the run ended first."""
+    rx = re.compile(pattern)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.is_file() and rx.search(log.read_text(encoding="utf-8", errors="replace")):
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.2)
+    raise AssertionError(f"{pattern} not logged within {timeout:.0f} s; see {log}")
+
+
+def _kill_worker(cluster_dir: Path) -> int:
+    """SIGKILL the worker and its executors, as a lost machine: returns how many died."""
+    pid = int((cluster_dir / "worker.pid").read_text())
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    pids = [int(p) for p in children.stdout.split()] + [pid]
+    for p in pids:
+        os.kill(p, signal.SIGKILL)
+    return len(pids)
+
+
+@pytest.mark.slow
+def test_a_worker_lost_during_silver_is_replaced_and_the_tables_equal_an_uninterrupted_run(
+    spark: SparkSession,
+    repo: Path,
+    cluster: dict[str, str],
+    sample_conf: Config,
+    tmp_path: Path,
+) -> None:
+    """The worker and its executors die mid-silver; a worker comes back and Spark runs the
+    lost tasks there. The checkpoints are reliable on a cluster (spark.checkpoint: auto),
+    so no stage needs blocks that died with the executor."""
+    landing = tmp_path / "landing"
+    for source in CLUSTER_SOURCES:
+        shutil.copytree(Path(sample_conf.landing.root) / source, landing / source)
+    env = {**cluster, "SPARK_SUBMIT_OPTS_EXTRA": CLUSTER_OPTS}
+
+    def submit(root: Path, log: Path) -> subprocess.Popen:
+        root.mkdir()
+        stages = "pipeline.stages=[bronze, silver]"
+        return start(
+            repo, pipeline_args(cluster["master"], root, str(landing), "--set", stages), env, log
+        )
+
+    ref = submit(tmp_path / "ref", tmp_path / "ref.log")
+    assert ref.wait(timeout=1800) == 0, tail(tmp_path / "ref.log")
+    log = tmp_path / "lost.log"
+    proc = submit(tmp_path / "lost", log)
+    cluster_dir = Path(cluster["C360_CLUSTER_DIR"])
+    assert _logged(log, r"step=silver\.\w+ started", proc, timeout=900), tail(log)
+    assert _kill_worker(cluster_dir) >= 2  # the worker and at least one executor
+    cluster_sh(repo, cluster, "start-worker")
+    assert proc.wait(timeout=1800) == 0, tail(log)
+    # the application got an executor on the new worker, and the tables are the same
+    second = (cluster_dir / "worker.log").read_text().split("Successfully registered")[-1]
+    assert "Asked to launch executor" in second, second[-2000:]
+    layers = ("bronze", "silver")
+    want = lake_checksums(spark, Lake(str(tmp_path / "ref" / "lake")), layers)
+    got = lake_checksums(spark, Lake(str(tmp_path / "lost" / "lake")), layers)
+    assert len(got) > 10 and got == want
 
 
 @pytest.mark.slow

@@ -61,6 +61,11 @@ class SparkConfig:
     # Put hadoop-aws and the AWS SDK on a local session's class path even when no root of
     # this config is s3a:// (they are added whenever one is). Ignored under spark-submit.
     s3a_jars: bool = False
+    # How a stage cuts a long lineage (c360.io.checkpointed): "local" keeps the rows in
+    # the executors (fast, lost with an executor), "reliable" writes them under
+    # <lake.root>/_checkpoints (survives a lost worker); "auto": local on a local master,
+    # reliable on a cluster.
+    checkpoint: Literal["auto", "local", "reliable"] = "auto"
     conf: dict[str, str] = field(default_factory=dict)
 
 

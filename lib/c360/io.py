@@ -24,6 +24,35 @@ log = logging.getLogger(__name__)
 # ------------------------------------------------------------------------------ reads
 
 
+# spark.c360.checkpoint: how ``checkpointed`` cuts a lineage (build_spark sets it from
+# spark.checkpoint; "auto" when unset).
+CHECKPOINT_CONF = "spark.c360.checkpoint"
+
+
+def reliable_checkpoints(spark: SparkSession) -> bool:
+    """Whether ``checkpointed`` writes to the checkpoint folder: on a cluster ("auto"),
+    or when configured so. A local checkpoint's blocks live in its executor; when a worker
+    dies they die with it, and a job that needs them fails instead of recomputing them."""
+    mode = spark.conf.get(CHECKPOINT_CONF, "auto")
+    if mode == "auto":
+        return not spark.sparkContext.master.startswith("local")
+    return mode == "reliable"
+
+
+def checkpointed(df: DataFrame, disk_only: bool = False) -> DataFrame:
+    """``df`` computed once and its lineage cut (``df.transform(checkpointed)``): in the
+    executors' block stores on a local master (fast), in the checkpoint folder under the
+    lake root (``build_spark`` sets it) on a cluster, which survives the loss of an
+    executor. ``disk_only``: a local checkpoint kept on disk, not in memory."""
+    if reliable_checkpoints(df.sparkSession):
+        return df.checkpoint(eager=True)
+    if disk_only:
+        from pyspark import StorageLevel
+
+        return df.localCheckpoint(storageLevel=StorageLevel.DISK_ONLY)
+    return df.localCheckpoint()
+
+
 def read_or_none(spark: SparkSession, lake: Lake, name: str) -> DataFrame | None:
     """Table ``name``, or None when it was never written."""
     return lake.read(spark, name) if lake.exists(spark, name) else None
@@ -244,7 +273,7 @@ def merge_changed(
             present, [F.col(k).eqNullSafe(F.col(f"_k_{k}")) for k in keys], "left_anti"
         ).withColumn("_delete", F.lit(True))
         changed = changed.unionByName(gone)
-    changed = changed.localCheckpoint()
+    changed = changed.transform(checkpointed)
     n = changed.count()
     if n == 0:
         return 0

@@ -9,8 +9,10 @@
   HDFS and ABFS create exclusively), renewed by its holder every third of
   ``lake.lock_lease_seconds`` with a compare-and-swap on its ETag, and deleted on release.
   A holder killed with no chance to delete it blocks the lake until its lease runs out;
-  the next run then takes the lease over, by a swap only one contender can win. Expiry
-  compares the holder's clock with the waiter's: hosts must agree within a lease.
+  the next run then takes the lease over, by a swap only one contender can win (on S3;
+  HDFS and ABFS have no compare-and-swap through Hadoop's API, so two waiters taking over
+  the same expired lease at the same instant could both win there). Expiry compares the
+  holder's clock with the waiter's: hosts must agree within a lease.
 
 The lock is re-entrant within one thread (the CLI takes it, ``run_stages`` takes it
 again for callers that skip the CLI). The holder writes who it is (pid, host, command,

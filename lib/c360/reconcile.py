@@ -29,7 +29,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from c360.errors import ReconciliationError
-from c360.io import merge_changed, rows_frame
+from c360.io import checkpointed, merge_changed, rows_frame
 from c360.lake import Lake
 from c360.logs import step
 from c360.runner import StageContext, StageResult
@@ -275,10 +275,13 @@ def silver_checks(
         lake.read(spark, SILVER_QUARANTINE)
         .filter(scope.all_rows())
         .select("table_name", "_source_file", "_row_number")
-        .localCheckpoint()
+        .transform(checkpointed)
     )
     processed = (
-        lake.read(spark, SILVER_FILES).select("table_name", "file").distinct().localCheckpoint()
+        lake.read(spark, SILVER_FILES)
+        .select("table_name", "file")
+        .distinct()
+        .transform(checkpointed)
     )
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         return list(

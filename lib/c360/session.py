@@ -22,6 +22,7 @@ from pyspark.sql import SparkSession
 from c360 import hfs, py4j_cache
 from c360.config import Config, is_uri
 from c360.errors import ConfigError, DeltaJarsMissingError
+from c360.io import CHECKPOINT_CONF
 from c360.lake import local_path
 
 log = logging.getLogger(__name__)
@@ -285,6 +286,11 @@ def build_spark(conf: Config, *, extra_conf: dict[str, str] | None = None) -> Sp
         "spark.python.sql.dataFrameDebugging.enabled": "false",
         # Spark's [Stage N:===>] bars: the CLI shows a stage's progress itself (c360.logs)
         "spark.ui.showConsoleProgress": "false",
+        # c360.io.checkpointed: local or reliable checkpoints
+        CHECKPOINT_CONF: sconf.checkpoint,
+        # A reliable checkpoint's files (copies of rows) go when their frame is collected,
+        # not with the lake: the erasure removes only other applications' folders.
+        "spark.cleaner.referenceTracking.cleanCheckpoints": "true",
     }
     settings.update(metastore_settings(conf))
     settings.update(sconf.conf)

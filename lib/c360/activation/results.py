@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 from c360.activation.plan import IN_CAMPAIGN
 from c360.columns import lookup, with_run
 from c360.config import ActivationConfig
+from c360.io import checkpointed
 from c360.schemas import gold as G
 
 ALL = "ALL"
@@ -252,7 +253,7 @@ def campaign_results(
         )
         .transform(with_outcomes, service, sales, conf.attribution_days, as_of)
         .transform(with_objective_outcome)
-    ).localCheckpoint()
+    ).transform(checkpointed)
     z = NormalDist().inv_cdf(0.5 + conf.confidence / 2)
     dims = ["campaign_id", "wave", "channel", "contact_plan", "segment", "objective", "source"]
 

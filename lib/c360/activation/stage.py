@@ -19,6 +19,7 @@ from c360.gold import facts
 from c360.gold.scores import read_scores_as_of
 from c360.io import (
     append_if_new_date,
+    checkpointed,
     last_commit_rows,
     merge_changed,
     read_as_of,
@@ -69,12 +70,12 @@ def run(ctx: StageContext) -> StageResult:
         segments = read_as_of(spark, lake, R.GOLD_LIFECYCLE_SEGMENTS, as_of)
         records = facts.filter_current_records(
             read_or_empty(spark, lake, "silver.identity_crosswalk")
-        ).localCheckpoint()
+        ).transform(checkpointed)
         points = facts.contact_points(read_or_empty(spark, lake, "silver.party_records"), records)
         raw_events = read_or_empty(spark, lake, "silver.campaign_events")
         events = facts.events_with_customer(
             facts.unique_contact_points(points), raw_events.filter(~F.col("_is_deleted"))
-        ).localCheckpoint()
+        ).transform(checkpointed)
         consents = facts.consents_as_of(
             read_or_empty(spark, lake, "silver.consent_events"), send_date
         )
@@ -97,7 +98,7 @@ def run(ctx: StageContext) -> StageResult:
             as_of,
             ctx.run_id,
             read_scores_as_of(spark, lake, as_of),
-        ).localCheckpoint()
+        ).transform(checkpointed)
         p.rows_out = p.count(rows)
         result.rows_written[R.GOLD_CONTACT_PLAN] = write_plan(spark, lake, rows, as_of)
     with step(log, "activation.export") as p:
@@ -129,7 +130,7 @@ def run(ctx: StageContext) -> StageResult:
             conf,
             as_of,
             ctx.run_id,
-        ).localCheckpoint()
+        ).transform(checkpointed)
         p.rows_out = p.count(res)
         result.rows_written[R.GOLD_CAMPAIGN_RESULTS] = merge_changed(
             spark,

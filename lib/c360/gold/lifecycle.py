@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from c360.config import LifecycleConfig
 from c360.errors import ConfigError, HistoryOrderError
 from c360.gold.facts import day_end, months_since
-from c360.io import append_if_empty
+from c360.io import append_if_empty, checkpointed
 from c360.lake import Lake
 from c360.schemas import gold as G
 
@@ -224,7 +224,7 @@ def update_history(
         F.lit(None).cast("string").alias("stage"),
         F.lit(None).cast("string").alias("previous_stage"),
     ).unionByName(opening.withColumn("_match_from", F.lit(None).cast("date")))
-    staged = staged.localCheckpoint()
+    staged = staged.transform(checkpointed)
     n = staged.count()
     if n == 0:
         return 0

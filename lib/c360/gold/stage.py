@@ -18,7 +18,7 @@ from c360.config import GoldConfig
 from c360.gold import dealers as dash
 from c360.gold import facts, lifecycle, profile
 from c360.gold.scores import read_scores_as_of, with_customer_scores
-from c360.io import merge_changed, read_or_empty
+from c360.io import checkpointed, merge_changed, read_or_empty
 from c360.lake import Lake
 from c360.logs import step
 from c360.runner import StageContext, StageResult
@@ -35,7 +35,7 @@ class Inputs:
         def r(name: str) -> DataFrame:
             return read_or_empty(spark, lake, f"silver.{name}")
 
-        self.records = facts.filter_current_records(r("identity_crosswalk")).localCheckpoint()
+        self.records = facts.filter_current_records(r("identity_crosswalk")).transform(checkpointed)
         self.customers = r("customers")
         self.party = r("party_records")
         self.dealers = r("dealers")
@@ -44,7 +44,7 @@ class Inputs:
         raw_service = r("service_visits").filter(~F.col("_is_deleted"))
         self.service = facts.with_customer(
             raw_service, self.records, "service", "ro_number"
-        ).localCheckpoint()
+        ).transform(checkpointed)
         self.sales = facts.with_customer(
             r("sales").filter(~F.col("_is_deleted")), self.records, "sales", "sale_id"
         )
@@ -60,7 +60,7 @@ class Inputs:
         self.connected = facts.connected_as_of(r("subscriptions"), as_of)
         self.km = facts.latest_km(raw_service, r("telematics"), as_of)
         self.links = facts.vehicle_links(r("ownerships"), raw_service, self.records, as_of)
-        self.points = facts.contact_points(self.party, self.records).localCheckpoint()
+        self.points = facts.contact_points(self.party, self.records).transform(checkpointed)
         self.unique_points = facts.unique_contact_points(self.points)
         self.consents = facts.consents_as_of(r("consent_events"), as_of)
         self.surveys = r("surveys").filter(~F.col("_is_deleted"))
@@ -355,10 +355,12 @@ def run(ctx: StageContext) -> StageResult:
         p.rows_in = inp.records.count()
     result.rows_read[R.SILVER_IDENTITY_CROSSWALK] = p.rows_in
     with step(log, "gold.vehicles") as p:
-        vehicles = owned_vehicles(inp, conf, warranty, as_of).localCheckpoint()
+        vehicles = owned_vehicles(inp, conf, warranty, as_of).transform(checkpointed)
         p.rows_out = p.count(vehicles)
     with step(log, "gold.lifecycle_segments") as p:
-        segments = lifecycle_segments(inp, vehicles, conf, as_of, ctx.run_id).localCheckpoint()
+        segments = lifecycle_segments(inp, vehicles, conf, as_of, ctx.run_id).transform(
+            checkpointed
+        )
         p.rows_out = p.count(segments)
         result.rows_written[R.GOLD_LIFECYCLE_SEGMENTS] = _write(
             ctx, R.GOLD_LIFECYCLE_SEGMENTS, segments, ["customer_id", "vin"]
@@ -369,10 +371,10 @@ def run(ctx: StageContext) -> StageResult:
         )
         result.rows_written[R.GOLD_LIFECYCLE_HISTORY] = p.rows_out
     with step(log, "gold.customer_360") as p:
-        events = events_with_customer(inp).localCheckpoint()
+        events = events_with_customer(inp).transform(checkpointed)
         scores = read_scores_as_of(spark, lake, as_of)
         c360 = customer_360(inp, vehicles, segments, events, conf, as_of, ctx.run_id, scores)
-        c360 = c360.localCheckpoint()
+        c360 = c360.transform(checkpointed)
         p.rows_out = p.count(c360)
         result.rows_written[R.GOLD_CUSTOMER_360] = _write(
             ctx, R.GOLD_CUSTOMER_360, c360, ["customer_id"]

@@ -27,6 +27,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from c360.errors import IdentityError
+from c360.io import checkpointed
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def connected_components(
     ids = vertices.select("id").filter(F.col("id").isNotNull()).distinct()
     pairs = edges.select("src", "dst").filter(F.col("src").isNotNull() & F.col("dst").isNotNull())
     if driver_max_edges > 0:
-        pairs = pairs.localCheckpoint()
+        pairs = pairs.transform(checkpointed)
         n = pairs.count()
         if n <= driver_max_edges:
             log.info("step=identity.cluster engine=driver edges=%d", n)
@@ -110,8 +111,8 @@ def components_in_spark(
     both = edges.select("src", "dst").unionByName(
         edges.select(F.col("dst").alias("src"), F.col("src").alias("dst"))
     )
-    both = both.filter(F.col("src") != F.col("dst")).distinct().localCheckpoint()
-    labels = vertices.select("id", F.col("id").alias("label")).localCheckpoint()
+    both = both.filter(F.col("src") != F.col("dst")).distinct().transform(checkpointed)
+    labels = vertices.select("id", F.col("id").alias("label")).transform(checkpointed)
     for round_no in range(1, max_rounds + 1):
         offered = both.join(labels, both["src"] == labels["id"]).select(
             F.col("dst").alias("id"), "label"
@@ -121,7 +122,7 @@ def components_in_spark(
         jumped = best.join(parent, best["label"] == parent["_p"], "left").select(
             "id", F.least("label", F.coalesce("_pl", "label")).alias("label")
         )
-        jumped = jumped.localCheckpoint()
+        jumped = jumped.transform(checkpointed)
         changed = (
             jumped.join(labels.withColumnRenamed("label", "_old"), "id")
             .filter(F.col("label") != F.col("_old"))
@@ -145,7 +146,7 @@ def recluster(
     the caller passes only the strong edges, so a suspect component breaks along its weak
     links. Other components are returned unchanged: ``(id, component)``.
     """
-    members = components.join(which.distinct(), "component").select("id").localCheckpoint()
+    members = components.join(which.distinct(), "component").select("id").transform(checkpointed)
     if members.isEmpty():
         return components.select("id", "component")
     src = members.select(F.col("id").alias("src"))

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from c360.io import checkpointed
+
 
 @dataclass(frozen=True)
 class Accuracy:
@@ -43,7 +45,7 @@ def evaluate(df: DataFrame, predicted: str = "customer_id", truth: str = "truth"
     d = df.select(F.col(predicted).alias("p"), F.col(truth).alias("t")).filter(
         F.col("t").isNotNull() & F.col("p").isNotNull()
     )
-    both = d.groupBy("p", "t").agg(F.count(F.lit(1)).alias("n_pt")).localCheckpoint()
+    both = d.groupBy("p", "t").agg(F.count(F.lit(1)).alias("n_pt")).transform(checkpointed)
     by_p = both.groupBy("p").agg(F.sum("n_pt").alias("n_p"))
     by_t = both.groupBy("t").agg(F.sum("n_pt").alias("n_t"))
 

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import splink.comparison_library as cl
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from splink import Linker, SettingsCreator, block_on
 from splink.backends.spark import SparkAPI
 
 from c360.errors import ConfigError, ModelError
+from c360.io import checkpointed
 
 log = logging.getLogger(__name__)
 
@@ -273,12 +273,12 @@ def _into_spark(spark: SparkSession, rel: Any) -> DataFrame:
     got the driver killed for memory on 24 GB. Elsewhere executors cannot read the
     driver's disk, so the pairs cross as one Arrow table."""
     if not spark.sparkContext.master.startswith("local"):
-        return spark.createDataFrame(rel.to_arrow_table()).localCheckpoint()
+        return spark.createDataFrame(rel.to_arrow_table()).transform(checkpointed)
     folder = tempfile.mkdtemp(prefix="c360-pairs-")
     try:
         path = os.path.join(folder, "pairs.parquet")
         rel.write_parquet(path)
-        return spark.read.parquet(path).localCheckpoint(storageLevel=StorageLevel.DISK_ONLY)
+        return spark.read.parquet(path).transform(checkpointed, True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

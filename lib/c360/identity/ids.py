@@ -18,6 +18,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from c360.errors import IdentityError
+from c360.io import checkpointed
 
 ID_PREFIX = "C"
 
@@ -46,11 +47,11 @@ def assign_ids(
         used_ids = previous.select("customer_id").distinct()
     # Checkpoints: each frame below is read by several of the jobs that follow (the
     # collision count, the crosswalk, the events); without them each job redid the joins.
-    m = members.join(previous, "record_key", "left").localCheckpoint()
+    m = members.join(previous, "record_key", "left").transform(checkpointed)
     comp_key = (
         m.groupBy("component")
         .agg(F.min("record_key").alias("_min_key"), F.count(F.lit(1)).alias("_size"))
-        .localCheckpoint()
+        .transform(checkpointed)
     )
     overlap = (
         m.filter(F.col("customer_id").isNotNull())
@@ -64,7 +65,7 @@ def assign_ids(
         overlap.withColumn("_r", F.row_number().over(home_rank))
         .filter("_r = 1")
         .drop("_r")
-        .localCheckpoint()
+        .transform(checkpointed)
     )
     # each component keeps its biggest old id; others that went to it are retired into it
     keep_rank = Window.partitionBy("component").orderBy(F.desc("n"), F.asc("customer_id"))
@@ -94,7 +95,7 @@ def assign_ids(
                 new_id(F.concat(F.col("_keys"), F.lit("\u0002salt")))
             ),
         )
-        .localCheckpoint()
+        .transform(checkpointed)
     )
     again = used.withColumnRenamed("_id0", "customer_id")
     collisions = fresh.join(again, "customer_id", "left_semi").count()

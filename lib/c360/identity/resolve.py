@@ -28,6 +28,7 @@ from c360.identity.rules import (
     company_name_links,
     deterministic_links,
 )
+from c360.io import checkpointed
 from c360.logs import step
 
 log = logging.getLogger(__name__)
@@ -180,7 +181,7 @@ def find_links(
     fs_input = (
         persons.transform(fs.with_name_block_capped, conf.max_name_block)
         .select("uid", *fs.PERSON_FIELDS)
-        .localCheckpoint()
+        .transform(checkpointed)
     )
     engine = fs.Engine(conf.engine, conf.duckdb_memory_limit)
     if model is None and train:
@@ -226,7 +227,7 @@ def find_links(
         parts.append(_link_rows(g.accepted, "person", "probabilistic", "accepted"))
         parts.append(_link_rows(g.vetoed, "person", "probabilistic", "vetoed"))
     with step(log, "identity.link_rows") as p:  # rules, guards and the scored pairs' rows
-        links = reduce(DataFrame.unionByName, parts).localCheckpoint()
+        links = reduce(DataFrame.unionByName, parts).transform(checkpointed)
         p.rows_out = p.count(links)
     return Matched(links, model)
 
@@ -297,11 +298,11 @@ def cluster(
         )
         .groupBy("src", "dst")
         .agg(F.max("weight").alias("weight"))
-        .localCheckpoint()
+        .transform(checkpointed)
     )
     ids = vertices.select(F.col("uid").alias("id"))
     engine = {"driver_max_edges": conf.cluster_driver_max_edges}
-    comps = connected_components(ids, edges.select("src", "dst"), **engine).localCheckpoint()
+    comps = connected_components(ids, edges.select("src", "dst"), **engine).transform(checkpointed)
     sizes = comps.groupBy("component").agg(F.count(F.lit(1)).alias("_n"))
     big = sizes.filter(F.col("_n") > conf.max_cluster_size).select("component")
     births = vertices.select("uid", "birth_date") if "birth_date" in vertices.columns else None

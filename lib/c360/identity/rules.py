@@ -15,6 +15,8 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from c360.io import checkpointed
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -113,7 +115,7 @@ def company_name_links(
         df.filter(F.length("company_key") >= min_length)
         .select(F.col("company_key").alias("id"))
         .distinct()
-        .localCheckpoint()
+        .transform(checkpointed)
     )
     variants = keys.select("id", F.explode(deletion_variants(F.col("id"))).alias("_v"))
     pairs = (

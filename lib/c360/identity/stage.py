@@ -40,6 +40,7 @@ from c360.identity.golden import Survivorship, golden_records
 from c360.identity.ids import assign_ids
 from c360.identity.resolve import MATCH_COLUMNS, cluster, find_links, match_hash
 from c360.io import (
+    checkpointed,
     erased_ids,
     insert_new,
     last_commit_rows,
@@ -297,7 +298,7 @@ def find_changes(current: DataFrame, prev: DataFrame | None) -> Changes:
     before = prev.select(F.col("record_key").alias("uid"), "match_hash", "record_version")
     new = current.join(before.drop("record_version"), ["uid", "match_hash"], "left_anti")
     gone = before.select("uid").join(current.select("uid"), "uid", "left_anti")
-    touched = new.select("uid").unionByName(gone).distinct().localCheckpoint()
+    touched = new.select("uid").unionByName(gone).distinct().transform(checkpointed)
     was = before.toDF("_u", "_h", "_v")
     unchanged = (
         (F.col("uid") == F.col("_u"))
@@ -305,8 +306,8 @@ def find_changes(current: DataFrame, prev: DataFrame | None) -> Changes:
         & F.col("record_version").eqNullSafe(F.col("_v"))
     )
     versioned = current.join(was, unchanged, "left_anti").select("uid")
-    dirty = versioned.unionByName(gone).distinct().localCheckpoint()
-    return Changes(new.select("uid").localCheckpoint(), touched, touched.count(), dirty)
+    dirty = versioned.unionByName(gone).distinct().transform(checkpointed)
+    return Changes(new.select("uid").transform(checkpointed), touched, touched.count(), dirty)
 
 
 def filter_untouched_links(links: DataFrame, touched: DataFrame) -> DataFrame:
@@ -340,7 +341,7 @@ def write_links(ctx: StageContext, current: DataFrame, changes: Changes) -> None
                 touched = [r[0] for r in changes.touched.collect()]
             else:
                 kept = stored.transform(filter_untouched_links, changes.touched)
-                fresh = kept.unionByName(fresh).localCheckpoint()  # it overwrites its input
+                fresh = kept.unionByName(fresh).transform(checkpointed)  # it overwrites its input
         if touched is None:
             fresh.write.format("delta").mode("overwrite").save(lake.path(LINKS))
         else:
@@ -590,13 +591,13 @@ def write_changelog(
 def run(ctx: StageContext) -> StageResult:
     spark, lake, conf = ctx.spark, ctx.lake, ctx.conf.identity
     survivorship = load_survivorship(conf.survivorship)
-    overrides = load_overrides(spark, lake, conf.overrides).localCheckpoint()
+    overrides = load_overrides(spark, lake, conf.overrides).transform(checkpointed)
     with step(log, "identity.input") as p:
-        records = party_input(lake.read(spark, PARTY_RECORDS)).localCheckpoint()
+        records = party_input(lake.read(spark, PARTY_RECORDS)).transform(checkpointed)
         current = records.filter(~F.col("is_deleted"))
         n_records = p.rows_in = records.count()
     prev_all = read_or_none(spark, lake, CROSSWALK)
-    prev_all = None if prev_all is None else prev_all.localCheckpoint()
+    prev_all = None if prev_all is None else prev_all.transform(checkpointed)
     prev = None if prev_all is None else prev_all.filter(~F.col("is_deleted"))
 
     with step(log, "identity.changes") as p:
@@ -614,7 +615,7 @@ def run(ctx: StageContext) -> StageResult:
         must_link = overrides.filter(F.col("kind") == "must_link")
         scope = None
         if reason is None:
-            scope = scope_records(prev_all, changes.dirty, links, must_link).localCheckpoint()
+            scope = scope_records(prev_all, changes.dirty, links, must_link).transform(checkpointed)
         p.rows_out = n_scope = n_records if scope is None else scope.count()
         pass_ = f"full ({reason})" if reason else "changed components"
         log.info("step=identity.scope pass=%s records=%d", pass_, n_scope)
@@ -630,16 +631,16 @@ def run(ctx: StageContext) -> StageResult:
 
     with step(log, "identity.cluster"):
         comps = components(mine, within(links, scope, "record_key_l"), conf, overrides)
-        comps = comps.localCheckpoint()
+        comps = comps.transform(checkpointed)
 
     with step(log, "identity.ids") as p:
         members = comps.select(F.col("uid").alias("record_key"), "component")
         ids = assign_ids(members, old, used_ids(spark, lake, prev_all))
-        crosswalk_ids = ids.crosswalk.localCheckpoint()
+        crosswalk_ids = ids.crosswalk.transform(checkpointed)
         events = ids.events
         if old is not None:
             events = with_retire_events(events, old, crosswalk_ids)
-        events = events.localCheckpoint()
+        events = events.transform(checkpointed)
         n_events = p.rows_out = events.count()
 
     with step(log, "identity.changelog") as p:

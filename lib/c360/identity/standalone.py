@@ -24,6 +24,7 @@ from c360.errors import ConfigError, SchemaError
 from c360.identity.evaluate import Accuracy, evaluate
 from c360.identity.ids import assign_ids
 from c360.identity.resolve import MATCH_COLUMNS, cluster, find_links
+from c360.io import checkpointed
 from c360.silver import standardize as std
 from c360.silver.phones import phone_e164
 
@@ -139,9 +140,11 @@ def resolve_table(
 ) -> Resolved:
     if truth and truth not in df.columns:
         raise SchemaError(table, "--truth column not in the input", [truth])
-    records = mapped_records(df, mapping, table).localCheckpoint()
+    records = mapped_records(df, mapping, table).transform(checkpointed)
     matched = find_links(spark, records, conf)
-    comps = cluster(records.select("uid", "birth_date"), matched.links, conf).localCheckpoint()
+    comps = cluster(records.select("uid", "birth_date"), matched.links, conf).transform(
+        checkpointed
+    )
     cw_path, links_path = f"{output}/crosswalk", f"{output}/links"
     previous = None
     if _is_delta(spark, cw_path):
@@ -157,7 +160,7 @@ def resolve_table(
         ids.join(comps.select(F.col("uid").alias("record_key"), "flagged"), "record_key")
         .select(F.col("record_key").alias("record_id"), "customer_id", "flagged")
         .withColumn("as_of", F.lit(as_of))
-        .localCheckpoint()
+        .transform(checkpointed)
     )
     links = matched.links.withColumn("as_of", F.lit(as_of))
     crosswalk.write.format("delta").mode("overwrite").save(cw_path)

@@ -25,7 +25,7 @@ from c360.columns import with_run
 from c360.config import LifecycleConfig, MlConfig
 from c360.errors import ModelError
 from c360.gold.scores import with_customer_scores
-from c360.io import holds_date, last_commit_rows, merge_changed, read_as_of
+from c360.io import checkpointed, holds_date, last_commit_rows, merge_changed, read_as_of
 from c360.lake import Lake
 from c360.logs import step
 from c360.ml import features as feat
@@ -136,7 +136,7 @@ def train_model(
     features = list(feat.FEATURES)
     fitted = M.fit(train, features, conf.gbt, conf.seed)
     scored = M.with_score(fitted, test).withColumn("baseline", M.baseline_score(name, lc))
-    scored = scored.localCheckpoint()
+    scored = scored.transform(checkpointed)
     metrics = {
         "model": M.evaluate(scored, "score", probability=True),
         "baseline": M.evaluate(scored, "baseline", probability=False),
@@ -188,13 +188,15 @@ def run_train(ctx: StageContext) -> StageResult:
         dates = sorted({d for j in jobs.values() for d in [*j["train"], j["test"]]})
         data = feat.vehicle_features(
             inp, feat.snapshot_frame(spark, dates), conf.max_vehicle_age_years
-        ).localCheckpoint()
+        ).transform(checkpointed)
         p.rows_out = data.count()
     result.rows_read["features"] = p.rows_out
     written = 0
     for name, job in jobs.items():
         with step(log, f"train.{name}") as p:
-            labelled = _labelled(data, inp, name, job["spec"]["horizon_months"]).localCheckpoint()
+            labelled = _labelled(data, inp, name, job["spec"]["horizon_months"]).transform(
+                checkpointed
+            )
             if not enough_history(name, label_counts(labelled, job["test"]), conf.min_label_rows):
                 continue
             fitted, meta = train_model(labelled, name, job, conf, ctx.conf.gold.lifecycle, as_of)
@@ -243,7 +245,7 @@ def score_rows(
         return None
     inp = feat.read_inputs(spark, lake)
     snaps = feat.snapshot_frame(spark, [as_of])
-    data = feat.vehicle_features(inp, snaps, conf.max_vehicle_age_years).localCheckpoint()
+    data = feat.vehicle_features(inp, snaps, conf.max_vehicle_age_years).transform(checkpointed)
     out = None
     for name, meta in chosen.items():
         fitted, meta = registry.load(conf.model_root, name, meta["version"])
@@ -279,7 +281,7 @@ def run_score(ctx: StageContext) -> StageResult:
         # The date's first scoring: gold wrote customer_360 without scores, so the rows of
         # every scored customer change, and the frame below is the whole table (read_as_of).
         first = not holds_date(spark, lake, R.GOLD_CUSTOMER_SCORES, "as_of", as_of)
-        rows = rows.localCheckpoint()
+        rows = rows.transform(checkpointed)
         p.rows_out = p.count(rows)
         result.rows_written[R.GOLD_CUSTOMER_SCORES] = merge_changed(
             spark,
@@ -295,7 +297,7 @@ def run_score(ctx: StageContext) -> StageResult:
         merged = with_customer_scores(c360, rows).select(
             *[F.col(f.name).cast(f.dataType) for f in G.CUSTOMER_360.fields]
         )
-        merged = merged.localCheckpoint()
+        merged = merged.transform(checkpointed)
         p.rows_out = p.count(merged)
         if first:  # one overwrite rather than comparing every row to find them changed
             merged.write.format("delta").mode("overwrite").save(lake.path(R.GOLD_CUSTOMER_360))

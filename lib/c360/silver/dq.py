@@ -32,6 +32,7 @@ from pyspark.sql import functions as F
 
 from c360.config import from_dict
 from c360.errors import ConfigError, DataQualityError
+from c360.io import checkpointed
 from c360.lake import Lake
 
 SEVERITIES = ("warn", "drop", "fail")
@@ -221,7 +222,7 @@ def apply_checks_and_split(df: DataFrame, rules: list[DqRule], ctx: DqContext) -
     df = df.withColumn("_dq", F.filter(failures, lambda x: x.isNotNull())).drop(
         *[_flag(r) for r in rules if CHECKS[r.check].flag is not None]
     )
-    df = df.localCheckpoint()
+    df = df.transform(checkpointed)
     aggs = [F.count(F.lit(1)).alias("_checked")] + [
         F.sum(F.exists("_dq", _is_rule(r.name)).cast("long")).alias(f"r{i}")
         for i, r in enumerate(rules)

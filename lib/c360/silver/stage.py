@@ -25,7 +25,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from c360.errors import DataQualityError, ReconciliationError
-from c360.io import insert_new, upsert_rows
+from c360.io import checkpointed, insert_new, upsert_rows
 from c360.lake import Lake
 from c360.runner import StageContext, StageResult, quarantine_share_line
 from c360.schemas import silver as S
@@ -155,7 +155,7 @@ def process_source(
     typed = bronze.transform(model.typer).withColumns(
         {"_run_id": F.lit(ctx.run_id), "_as_of": F.lit(ctx.as_of)}
     )
-    typed = with_version_rank_or_keyless(typed, model.key).localCheckpoint()
+    typed = with_version_rank_or_keyless(typed, model.key).transform(checkpointed)
     winners = typed.filter(F.col("_rank") == 1).drop("_rank")
     dq_ctx = DqContext(spark, lake, model.table, model.key, ctx.as_of)
     split = apply_checks_and_split(winners, [key_rule(model), *rules], dq_ctx)

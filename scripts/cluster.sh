@@ -31,7 +31,12 @@ wait_for() {  # file pattern seconds
   return 1
 }
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+alive() {  # a killed process stays a zombie until reaped: that is not alive
+  [ -f "$1" ] || return 1
+  local stat
+  stat=$(ps -o stat= -p "$(cat "$1")" 2>/dev/null) || return 1
+  [ -n "$stat" ] && [ "${stat#Z}" = "$stat" ]
+}
 
 start_worker() {  # appends to worker.log: a restarted worker's lines follow the lost one's
   nohup "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.worker.Worker \

@@ -17,7 +17,16 @@ from pyspark.sql import functions as F
 
 from c360.lake import Lake
 from c360.privacy.footprint import footprint
-from conftest import DEFAULT_AS_OF, S3_KEY, S3_SECRET, c360, s3_client, world_sets
+from conftest import (
+    DEFAULT_AS_OF,
+    S3_KEY,
+    S3_SECRET,
+    c360,
+    kill_at,
+    s3_client,
+    start,
+    world_sets,
+)
 from filescan import find_values_on
 
 pytestmark = pytest.mark.slow
@@ -97,8 +106,24 @@ def test_the_pipeline_on_s3_equals_a_local_run_and_every_command_works_there(
     needles = [*fp.emails, *fp.phones]
     assert needles
     assert find_values_on(spark, s3_root, needles)
-    out = run("erase", *conf, *args, "--customer-id", person["customer_id"])
-    assert f"erased {person['customer_id']}" in out.stdout, out.stdout
+    # killed mid-way (kill -9: its lease stays behind until it runs out), then finished
+    # by the next erase, which waits for the dead holder's lease and takes it over
+    cid = person["customer_id"]
+    lease = ["--set", "lake.lock_lease_seconds=10", "--set", "lake.lock_wait_seconds=120"]
+    erase = [sys.executable, "-m", "c360.cli", "erase", *conf, *args, *lease]
+    killed = start(
+        repo,
+        [*erase, "--customer-id", cid, "--set", "logging.level=INFO"],
+        env,
+        tmp_path / "erase.log",
+    )
+    assert kill_at(
+        killed, tmp_path / "erase.log", r"step=erase\.delete request=\S+ table=", 1, 1200
+    )
+    log = lake.read(spark, "ops.erasure_log").select("customer_id", "status").collect()
+    assert [tuple(r) for r in log] == [(cid, "started")]
+    out = run(*erase[3:], "--customer-id", cid)
+    assert f"erased {cid}" in out.stdout and "resumed" in out.stdout, out.stdout
     assert find_values_on(spark, s3_root, needles) == []
     log = lake.read(spark, "ops.erasure_log").select("customer_id", "status").collect()
     assert [tuple(r) for r in log] == [(person["customer_id"], "done")]

@@ -430,7 +430,9 @@ def test_a_worker_lost_during_silver_is_replaced_and_the_tables_equal_an_uninter
     log = tmp_path / "lost.log"
     proc = submit(tmp_path / "lost", log)
     cluster_dir = Path(cluster["C360_CLUSTER_DIR"])
-    assert _logged(log, r"step=silver\.\w+ started", proc, timeout=900), tail(log)
+    assert _logged(log, r"stage=silver run_id=\S+ as_of=\S+ started", proc, 900), tail(log)
+    time.sleep(4)  # into the sources' first jobs (about 10 s each here)
+    assert proc.poll() is None, tail(log)
     assert _kill_worker(cluster_dir) >= 2  # the worker and at least one executor
     cluster_sh(repo, cluster, "start-worker")
     assert proc.wait(timeout=1800) == 0, tail(log)

@@ -54,6 +54,33 @@ def exists(spark: SparkSession, path: str) -> bool:
     return bool(fs.exists(jpath))
 
 
+def delta_tables(spark: SparkSession, root: str, layers: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(layer, table) of every folder ``<root>/<layer>/<table>`` whose Delta log has a
+    first commit, or a checkpoint once log cleanup removed it (a run killed while creating
+    a table leaves neither). One file system and a handful of py4j calls per table: on
+    the small sample's 54 local tables 46 ms, where ``list_dir`` per table took 375 ms
+    (``os.listdir``, local only, 1 ms)."""
+    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    path = jvm.org.apache.hadoop.fs.Path
+    fs = path(root).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
+    first = f"{0:020d}.json"
+    out: list[tuple[str, str]] = []
+    for layer in layers:
+        folder = path(f"{root}/{layer}")
+        if not fs.exists(folder):
+            continue
+        for st in fs.listStatus(folder):
+            if not st.isDirectory():
+                continue
+            table = st.getPath().getName()
+            log_dir = f"{root}/{layer}/{table}/_delta_log"
+            if fs.exists(path(f"{log_dir}/{first}")) or fs.exists(
+                path(f"{log_dir}/_last_checkpoint")
+            ):
+                out.append((layer, table))
+    return sorted(out, key=lambda lt: (layers.index(lt[0]), lt[1]))
+
+
 def list_dir(spark: SparkSession, path: str) -> list[Entry]:
     """The folder's entries by name; [] when it does not exist."""
     jpath, fs = fs_path(spark, path)

@@ -230,20 +230,9 @@ class Lake:
 
     def tables(self, spark: SparkSession) -> list[str]:
         """Every Delta table under the root, as ``layer.table``, listed through the lake's
-        own file system (local, HDFS, s3a, abfss). A folder whose log has no commit yet (a
-        run killed while creating the table) is none."""
-        names: list[str] = []
-        for layer in LAYERS:
-            for entry in hfs.list_dir(spark, f"{self.root}/{layer}"):
-                if entry.is_dir and _has_commit(spark, f"{entry.path}/_delta_log"):
-                    names.append(f"{layer}.{entry.name}")
-        return names
-
-
-def _has_commit(spark: SparkSession, log_dir: str) -> bool:
-    return any(
-        e.name.endswith(".json") or ".checkpoint." in e.name for e in hfs.list_dir(spark, log_dir)
-    )
+        own file system (local, HDFS, s3a, abfss), in layer order; a folder whose log has
+        no commit yet (a run killed while creating the table) is none."""
+        return [f"{layer}.{table}" for layer, table in hfs.delta_tables(spark, self.root, LAYERS)]
 
 
 def local_path(root: str) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -30,7 +31,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from py4j.protocol import Py4JJavaError
 from pyspark.sql import SparkSession
@@ -89,11 +90,18 @@ def _me(command: str) -> dict:
     }
 
 
-def _refused(conf: Config, command: str, path: str, wait: float, holder: str) -> ConcurrentRunError:
-    return ConcurrentRunError(
-        f"lake {conf.lake.root} is in use by {holder}; this {command} did not start "
-        f"(lock {path}; waited {wait:g} s, set lake.lock_wait_seconds to wait longer)"
-    )
+def _wait_or_refuse(
+    deadline: float, conf: Config, command: str, path: str, wait: float, holder: Callable[[], str]
+) -> None:
+    """Sleep before the next try (at most a second), or, once ``deadline`` has passed,
+    raise ConcurrentRunError naming the holder (``holder()``, read only then)."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise ConcurrentRunError(
+            f"lake {conf.lake.root} is in use by {holder()}; this {command} did not start "
+            f"(lock {path}; waited {wait:g} s, set lake.lock_wait_seconds to wait longer)"
+        ) from None
+    time.sleep(min(1.0, max(left, 0.05)))
 
 
 @contextlib.contextmanager
@@ -148,9 +156,7 @@ def _take_flock(conf: Config, path: str, command: str, wait: float):  # type: ig
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise _refused(conf, command, path, wait, _flock_holder(path)) from None
-                time.sleep(min(1.0, max(deadline - time.monotonic(), 0.05)))
+                _wait_or_refuse(deadline, conf, command, path, wait, lambda: _flock_holder(path))
     except BaseException:
         os.close(fd)
         raise
@@ -218,9 +224,7 @@ def _take_lease(spark: SparkSession, conf: Config, path: str, command: str, wait
                 continue  # another waiter took it over first
             log.warning("lock=%s took over the expired lease of %s", path, _holder_line(info))
             break
-        if time.monotonic() >= deadline:
-            raise _refused(conf, command, path, wait, _holder_line(info))
-        time.sleep(min(1.0, max(deadline - time.monotonic(), 0.05)))
+        _wait_or_refuse(deadline, conf, command, path, wait, functools.partial(_holder_line, info))
     return _Lease(spark, path, me, lease)
 
 

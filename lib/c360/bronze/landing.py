@@ -16,6 +16,8 @@ from urllib.parse import unquote, urlparse
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from c360 import hfs
+
 _HEAD_BYTES = 1 << 16
 
 
@@ -28,24 +30,17 @@ class LandedFile:
     size: int
 
 
-def _fs(spark: SparkSession, path: str):  # type: ignore[no-untyped-def]
-    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
-    jpath = jvm.org.apache.hadoop.fs.Path(path)
-    return jpath, jpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
-
-
 def _visible(name: str) -> bool:
     return not (name.startswith("_") or name.startswith("."))
 
 
 def source_exists(spark: SparkSession, landing_root: str, source: str) -> bool:
-    jpath, fs = _fs(spark, f"{landing_root}/{source}")
-    return bool(fs.exists(jpath))
+    return hfs.exists(spark, f"{landing_root}/{source}")
 
 
 def list_files(spark: SparkSession, landing_root: str, source: str) -> list[LandedFile]:
     """Every visible file of a source, in batch then file-name order."""
-    jpath, fs = _fs(spark, f"{landing_root}/{source}")
+    jpath, fs = hfs.fs_path(spark, f"{landing_root}/{source}")
     if not fs.exists(jpath):
         return []
     out: list[LandedFile] = []
@@ -70,7 +65,7 @@ def list_files(spark: SparkSession, landing_root: str, source: str) -> list[Land
 
 
 def read_head(spark: SparkSession, path: str, n: int = _HEAD_BYTES) -> bytes:
-    jpath, fs = _fs(spark, path)
+    jpath, fs = hfs.fs_path(spark, path)
     stream = fs.open(jpath)
     try:
         return bytes(stream.readNBytes(n))

@@ -153,8 +153,8 @@ def test_model_metrics_known_answer(spark: SparkSession) -> None:
 # ------------------------------------------------ on a world run through the pipeline
 
 
-def _meta(world: Path, name: str) -> dict:
-    found = registry.latest(str(world / "models"), name, D.fromisoformat(DEFAULT_AS_OF))
+def _meta(spark: SparkSession, world: Path, name: str) -> dict:
+    found = registry.latest(spark, str(world / "models"), name, D.fromisoformat(DEFAULT_AS_OF))
     assert found is not None, f"the pipeline saved no {name} model"
     return found
 
@@ -167,12 +167,12 @@ DRIVERS = {
 }
 
 
-def _check_saved_models(world: Path) -> dict[str, dict]:
+def _check_saved_models(spark: SparkSession, world: Path) -> dict[str, dict]:
     """What every saved model states: an out-of-time test after its training snapshots,
     the feature list, calibration by decile, and metrics beside the rules baseline."""
     metas = {}
     for name in (RENEWAL, CHURN):
-        meta = metas[name] = _meta(world, name)
+        meta = metas[name] = _meta(spark, world, name)
         m, b = meta["metrics"]["model"], meta["metrics"]["baseline"]
         assert [c["decile"] for c in m["calibration"]] == list(range(1, 11))
         assert meta["test_snapshot"] > max(meta["train_snapshots"])
@@ -182,18 +182,21 @@ def _check_saved_models(world: Path) -> dict[str, dict]:
     return metas
 
 
-def test_the_pipeline_saves_both_models_with_their_evaluation(world: Path) -> None:
-    _check_saved_models(world)
+def test_the_pipeline_saves_both_models_with_their_evaluation(
+    spark: SparkSession, world: Path
+) -> None:
+    _check_saved_models(spark, world)
 
 
 @pytest.mark.slow
 def test_models_beat_the_rules_baseline_and_find_the_planted_drivers(
+    spark: SparkSession,
     default_world: Path,
 ) -> None:
     """The accuracy gate needs the 2,000-person world: at 300 the test snapshot is too
     small for a stable AUC."""
     top = set()
-    for name, meta in _check_saved_models(default_world).items():
+    for name, meta in _check_saved_models(spark, default_world).items():
         m, b = meta["metrics"]["model"], meta["metrics"]["baseline"]
         assert m["auc"] > b["auc"] + 0.05, (name, m["auc"], b["auc"])
         assert m["top_decile_lift"] > b["top_decile_lift"], name
@@ -232,13 +235,13 @@ def test_training_is_deterministic_and_a_saved_model_reloads(
     test = data.filter(F.col("snapshot_date") == F.lit(job["test"]))
     s1 = M.with_score(m1, test).select(*feat.KEYS, "score")
     assert_df_equality(s1, M.with_score(m2, test).select(*feat.KEYS, "score"))
-    registry.save(m1, meta1, str(tmp_path))
+    registry.save(spark, m1, meta1, str(tmp_path))
     with pytest.raises(ModelError, match="already exists"):
-        registry.save(m1, meta1, str(tmp_path))
-    loaded, meta = registry.load(str(tmp_path), RENEWAL, meta1["version"])
+        registry.save(spark, m1, meta1, str(tmp_path))
+    loaded, meta = registry.load(spark, str(tmp_path), RENEWAL, meta1["version"])
     assert meta == json.loads(json.dumps(meta1))
     assert_df_equality(s1, M.with_score(loaded, test).select(*feat.KEYS, "score"))
-    assert registry.latest(str(tmp_path), RENEWAL, as_of - dt.timedelta(days=1)) is None
+    assert registry.latest(spark, str(tmp_path), RENEWAL, as_of - dt.timedelta(days=1)) is None
     # another seed is another model
     other = dataclasses.replace(conf.ml, seed=7)
     _, meta3 = train_model(data, RENEWAL, job, other, lc, as_of)
@@ -275,7 +278,7 @@ def test_scores_reach_customer_360_and_a_rerun_trains_nothing(
         deciles = {r[0] for r in mine.select("decile").distinct().collect()}
         assert deciles == set(range(1, 11))
         assert {r[0] for r in mine.select("model_version").distinct().collect()} == {
-            _meta(world, name)["version"]
+            _meta(spark, world, name)["version"]
         }
     expected = customer_level(scores).select("customer_id", *G.SCORE_COLUMNS[:-1])
     got = c360.filter("renewal_score IS NOT NULL OR churn_score IS NOT NULL").select(

@@ -1,11 +1,14 @@
 """A lake on S3 (``s3a://``) against a real S3-compatible server (moto's server mode):
 tables found through the lake's own file system, an erasure proved by reading every file
-back from the store, and the lock as a lease object only one contender can take."""
+back from the store, the lock as a lease object only one contender can take, and export
+files and saved models that appear whole there."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -17,10 +20,12 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, StringType, StructField, StructType
 
 from c360 import hfs
+from c360.activation import export
 from c360.config import Config
-from c360.errors import ConcurrentRunError, ErasureError, LakeNotWritableError
+from c360.errors import ConcurrentRunError, ErasureError, LakeNotWritableError, ModelError
 from c360.lake import Lake
 from c360.lock import lake_lock, lock_path
+from c360.ml import registry
 from c360.privacy.erase import Request, run_erase
 from filescan import find_values_on
 
@@ -227,3 +232,119 @@ def test_a_missing_bucket_or_credentials_fail_in_one_line_before_any_write(
         line = str(err.value)
         assert "\n" not in line and root in line, line
         assert any(c.lower() in line.lower() for c in cause.split("|")), line
+
+
+PLAN_DAY = dt.date(2026, 6, 15)
+
+
+def _plan(spark: SparkSession, rows: list[dict]):  # type: ignore[no-untyped-def]
+    """Selected rows of a contact plan, only the columns an export reads."""
+    names = ["run_id", "channel", "status", *dict.fromkeys(export.fields_for("mail"))]
+    names += ["email", "phone"]
+    schema = StructType([*_strings(*names), StructField("plan_date", DateType())])
+    full = [
+        {**dict.fromkeys(names), "status": "selected", **r, "plan_date": PLAN_DAY} for r in rows
+    ]
+    return spark.createDataFrame([tuple(r[f.name] for f in schema) for r in full], schema)
+
+
+def test_exports_and_models_on_s3_appear_whole_and_erasure_scrubs_them(
+    spark: SparkSession, s3_root: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pyspark.ml import Pipeline
+    from pyspark.ml.feature import VectorAssembler
+
+    root = s3_root.replace("/lake", "/exports")
+    folder = f"{root}/{PLAN_DAY.isoformat()}"
+    common = {"run_id": "r1", "campaign_id": "CMP1", "contact_plan": "renewal"}
+    plan = _plan(
+        spark,
+        [
+            {
+                **common,
+                "channel": "email",
+                "contact_id": "a1",
+                "customer_id": "C1",
+                "email": ANNA["email"],
+            },
+            {
+                **common,
+                "channel": "email",
+                "contact_id": "b1",
+                "customer_id": "C2",
+                "email": "bob@example.org",
+            },
+            {
+                **common,
+                "channel": "mail",
+                "contact_id": "b2",
+                "customer_id": "C2",
+                "street": "Am Ring 1",
+            },
+            {
+                **common,
+                "channel": "mail",
+                "contact_id": "n1",
+                "customer_id": None,
+                "given_name": "=1+1",
+            },
+        ],
+    )
+    manifest = export.write_export(plan, root, PLAN_DAY)
+    names = sorted(e.name for e in hfs.list_dir(spark, folder))
+    assert names == ["manifest.json", "renewal__email.csv", "renewal__mail.csv"]
+
+    def published() -> dict:
+        m = export.read_manifest(spark, root, PLAN_DAY)
+        assert m is not None
+        for entry in m["files"]:  # every file is what its entry says
+            data = hfs.read_bytes(spark, f"{folder}/{entry['file']}")
+            assert hashlib.sha256(data).hexdigest() == entry["sha256"], entry["file"]
+            assert data.count(b"\n") - 1 == entry["rows"], entry["file"]
+        return m
+
+    assert published() == manifest and manifest["rows"] == 4
+    assert b"'=1+1" in hfs.read_bytes(spark, f"{folder}/renewal__mail.csv")  # no formula
+    with caplog.at_level(logging.INFO, logger="c360.activation.export"):
+        assert export.write_export(plan, root, PLAN_DAY) == manifest
+    assert "written=0" in caplog.text  # the rerun wrote nothing
+
+    # erasure: her row leaves the file and the manifest follows
+    assert export.scrub_exports(spark, root, {"C1"}) == {"2026-06-15/renewal__email.csv": 1}
+    assert published()["rows"] == 3
+    assert find_values_on(spark, root, [ANNA["email"]]) == []
+    # a scrub killed between a file and its manifest: the next one finds no row left in
+    # that file yet still brings the manifest back in line with it
+    mail = hfs.read_bytes(spark, f"{folder}/renewal__mail.csv").decode()
+    left = "".join(x for x in mail.splitlines(keepends=True) if ",C2," not in x)
+    hfs.write_bytes(spark, f"{folder}/renewal__mail.csv", left.encode())
+    assert export.scrub_exports(spark, root, {"C2"}) == {"2026-06-15/renewal__email.csv": 1}
+    assert published()["rows"] == 1
+    # an export killed after it unpublished the folder: no manifest, so no export, and a
+    # scrub still reaches its files
+    hfs.delete(spark, f"{folder}/manifest.json")
+    hfs.write_bytes(spark, f"{folder}/renewal__email.csv", mail.encode())
+    assert export.read_manifest(spark, root, PLAN_DAY) is None
+    assert export.scrub_exports(spark, root, {"C2"}) == {"2026-06-15/renewal__email.csv": 1}
+    assert find_values_on(spark, root, ["Am Ring 1"]) == []
+
+    # models: a version exists once its metadata is there, not before
+    models = s3_root.replace("/lake", "/models")
+    frame = spark.createDataFrame([(1.0, 2.0), (None, 0.5)], "a double, b double")
+    fitted = Pipeline(
+        stages=[VectorAssembler(inputCols=["a", "b"], outputCol="v", handleInvalid="keep")]
+    ).fit(frame)
+    meta = {"model": "renewal", "version": "20260615-abc", "trained_as_of": "2026-06-15"}
+    spark.createDataFrame([("half",)], "x string").write.text(
+        f"{models}/renewal/20260615-abc/model"
+    )  # a save killed before its metadata
+    assert registry.versions(spark, models, "renewal") == []
+    registry.save(spark, fitted, meta, models)
+    with pytest.raises(ModelError, match="already exists"):
+        registry.save(spark, fitted, meta, models)
+    assert registry.latest(spark, models, "renewal", PLAN_DAY) == meta
+    assert registry.latest(spark, models, "renewal", PLAN_DAY - dt.timedelta(days=1)) is None
+    loaded, got = registry.load(spark, models, "renewal", "20260615-abc")
+    assert got == meta
+    filled = frame.na.fill(0.0)  # NaN in a vector never equals itself
+    assert_df_equality(loaded.transform(filled), fitted.transform(filled))

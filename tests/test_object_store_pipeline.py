@@ -1,10 +1,14 @@
 """The whole pipeline on a lake on S3 (a real S3-compatible server), with the landed
 files there too, through the ``c360`` command as a user runs it: the tables equal a local
-run on the same files, and summary, report and erase work there. Slow tier."""
+run on the same files, export files and saved models included, and summary, report and
+erase work there. Slow tier."""
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import functools
+import io
 import json
 import os
 import subprocess
@@ -15,7 +19,9 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from c360.activation.export import read_manifest
 from c360.lake import Lake
+from c360.ml import CHURN, RENEWAL, registry
 from c360.privacy.footprint import footprint
 from conftest import (
     DEFAULT_AS_OF,
@@ -60,6 +66,8 @@ def test_the_pipeline_on_s3_equals_a_local_run_and_every_command_works_there(
         "spark.conf.spark.hadoop.fs.s3a.connection.ssl.enabled=false",
         f"lake.root={s3_root}",
         f"landing.root=s3a://{bucket}/landing",
+        f"activation.export_root=s3a://{bucket}/exports",
+        f"ml.model_root=s3a://{bucket}/models",
     ]
     args = [*world_sets(tmp_path), *(a for s in store for a in ("--set", s))]
     run = functools.partial(c360, repo, env=env, timeout=3600)
@@ -70,6 +78,14 @@ def test_the_pipeline_on_s3_equals_a_local_run_and_every_command_works_there(
     on_s3 = json.loads(run("checksum", *conf, *args).stdout)
     local = json.loads(run("checksum", *conf, "--set", f"lake.root={world / 'lake'}").stdout)
     assert len(on_s3) > 30 and on_s3 == local
+    # the export files and the saved models too (the manifest's run id is the run's own)
+    day = dt.date.fromisoformat(DEFAULT_AS_OF)
+    exported = read_manifest(spark, f"s3a://{bucket}/exports", day)
+    assert exported is not None and exported["rows"] > 0
+    assert exported["files"] == read_manifest(spark, str(world / "exports"), day)["files"]
+    for name in (RENEWAL, CHURN):
+        on_store = registry.versions(spark, f"s3a://{bucket}/models", name)
+        assert on_store and on_store == registry.versions(spark, str(world / "models"), name)
     # two runs at once on the store, from two processes: one runs, the other is refused
     # in one line naming the holder, and no commit is lost or torn
     reconcile = ["run", *conf, "--as-of", DEFAULT_AS_OF, *args, "--stage", "reconcile"]
@@ -96,9 +112,14 @@ def test_the_pipeline_on_s3_equals_a_local_run_and_every_command_works_there(
 
     # erasure on the store: every file read back through s3a holds nothing of the person
     lake = Lake(s3_root)
-    person = (
+    exports = f"s3a://{bucket}/exports"
+    email_file = next(f["file"] for f in exported["files"] if f["channel"] == "email")
+    data = _read(spark, f"{exports}/{DEFAULT_AS_OF}/{email_file}").decode("utf-8")
+    in_export = sorted(r["customer_id"] for r in csv.DictReader(io.StringIO(data)))
+    person = (  # a person in an export file, with an email and a phone
         lake.read(spark, "silver.customers")
         .filter(F.col("email").isNotNull() & F.col("phone").isNotNull())
+        .filter(F.col("customer_id").isin(in_export))
         .orderBy("customer_id")
         .first()
     )
@@ -106,6 +127,7 @@ def test_the_pipeline_on_s3_equals_a_local_run_and_every_command_works_there(
     needles = [*fp.emails, *fp.phones]
     assert needles
     assert find_values_on(spark, s3_root, needles)
+    assert find_values_on(spark, exports, needles)
     # killed mid-way (kill -9: its lease stays behind until it runs out), then finished
     # by the next erase, which waits for the dead holder's lease and takes it over
     cid = person["customer_id"]
@@ -125,6 +147,9 @@ def test_the_pipeline_on_s3_equals_a_local_run_and_every_command_works_there(
     out = run(*erase[3:], "--customer-id", cid)
     assert f"erased {cid}" in out.stdout and "resumed" in out.stdout, out.stdout
     assert find_values_on(spark, s3_root, needles) == []
+    assert find_values_on(spark, exports, needles) == []
+    after = read_manifest(spark, exports, day)
+    assert after is not None and after["rows"] < exported["rows"]
     log = lake.read(spark, "ops.erasure_log").select("customer_id", "status").collect()
     assert [tuple(r) for r in log] == [(person["customer_id"], "done")]
 

@@ -256,7 +256,7 @@ class ModelConfig:
 class MlConfig:
     """Propensity models (``c360.ml``): renewal and service churn."""
 
-    # Saved models: <model_root>/<model>/<version>/{model/, metadata.json}. Driver-local.
+    # Saved models: <model_root>/<model>/<version>/{model/, metadata.json}; a path or URI.
     model_root: str = "models"
     seed: int = 42
     # Training snapshots: the test snapshot is as_of - horizon (its labels are complete);

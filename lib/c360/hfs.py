@@ -138,6 +138,8 @@ def _put(spark: SparkSession, path: str, data: bytes, *, overwrite: bool, condit
     """Write the whole file; ``condition`` (option, value) is an S3A conditional write,
     whose refusal (HTTP 412, or a file already there) raises AlreadyExists."""
     jpath, fs = fs_path(spark, path)
+    if fs.getScheme() == "file":  # the raw local file system: no .crc file beside it
+        fs = fs.getRaw()
     builder = fs.createFile(jpath).overwrite(overwrite).recursive()
     if condition is not None and _is_s3a(path):
         builder = builder.must(*condition)

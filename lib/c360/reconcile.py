@@ -17,9 +17,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
-import json
 import logging
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,6 +26,8 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from c360 import hfs
+from c360.activation.export import read_manifest
 from c360.errors import ReconciliationError
 from c360.io import checkpointed, merge_changed, rows_frame
 from c360.lake import Lake
@@ -469,12 +469,10 @@ def gold_checks(spark: SparkSession, lake: Lake, as_of: dt.date) -> list[Check]:
 def export_checks(spark: SparkSession, lake: Lake, root: str, as_of: dt.date) -> list[Check]:
     """The export folder of this run date: manifest rows = selected plan rows, and every
     file has the rows and checksum its manifest entry says."""
-    folder = os.path.join(root, as_of.isoformat())
-    manifest_path = os.path.join(folder, "manifest.json")
-    if not (os.path.exists(manifest_path) and lake.exists(spark, PLAN)):
+    manifest = read_manifest(spark, root, as_of)
+    if manifest is None or not lake.exists(spark, PLAN):
         return []
-    with open(manifest_path, encoding="utf-8") as fh:
-        manifest = json.load(fh)
+    folder = f"{root.rstrip('/')}/{as_of.isoformat()}"
     selected = (
         lake.read(spark, PLAN)
         .filter((F.col("plan_date") == F.lit(as_of)) & (F.col("status") == "selected"))
@@ -483,8 +481,7 @@ def export_checks(spark: SparkSession, lake: Lake, root: str, as_of: dt.date) ->
     wrong: dict[str, int] = {}
     on_disk = 0
     for entry in manifest["files"]:
-        with open(os.path.join(folder, entry["file"]), "rb") as fh:
-            data = fh.read()
+        data = hfs.read_bytes(spark, f"{folder}/{entry['file']}")
         rows = sum(1 for _ in csv.reader(data.decode("utf-8").splitlines(keepends=True))) - 1
         on_disk += rows
         if rows != entry["rows"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from c360.activation.export import read_manifest
 from c360.lake import Lake
 from c360.runner import JOB_RUNS_TABLE, latest_runs
 
@@ -188,13 +187,10 @@ def _activation_notes(
         f"contact plan {latest}: {counts.get('selected', 0):,} selected, "
         f"{counts.get('held_out', 0):,} held out, {counts.get('suppressed', 0):,} suppressed"
     ]
-    if export_root:
-        folder = os.path.join(export_root, latest.isoformat())
-        manifest = os.path.join(folder, "manifest.json")
-        if os.path.exists(manifest):
-            with open(manifest, encoding="utf-8") as fh:
-                m = json.load(fh)
-            notes.append(f"exports: {folder} ({len(m['files'])} files, {m['rows']:,} rows)")
+    m = read_manifest(spark, export_root, latest) if export_root else None
+    if m is not None:
+        folder = f"{export_root}/{latest.isoformat()}"
+        notes.append(f"exports: {folder} ({len(m['files'])} files, {m['rows']:,} rows)")
     if "gold.campaign_results" in names:
         pooled = (
             lake.read(spark, "gold.campaign_results")

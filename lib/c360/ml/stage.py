@@ -79,11 +79,11 @@ def plan_training(conf: MlConfig, as_of: dt.date) -> dict[str, dict]:
     return out
 
 
-def _due(conf: MlConfig, name: str, version: str, as_of: dt.date) -> bool:
-    if registry.exists(conf.model_root, name, version):
+def _due(spark: SparkSession, conf: MlConfig, name: str, version: str, as_of: dt.date) -> bool:
+    if registry.exists(spark, conf.model_root, name, version):
         log.info("model=%s version=%s exists; nothing to train", name, version)
         return False
-    newest = registry.latest(conf.model_root, name, as_of)
+    newest = registry.latest(spark, conf.model_root, name, as_of)
     if newest is not None:
         age = (as_of - dt.date.fromisoformat(newest["trained_as_of"])).days
         if age < conf.retrain_days:
@@ -179,7 +179,9 @@ def run_train(ctx: StageContext) -> StageResult:
     spark, lake, conf, as_of = ctx.spark, ctx.lake, ctx.conf.ml, ctx.as_of
     result = StageResult()
     jobs = {
-        n: j for n, j in plan_training(conf, as_of).items() if _due(conf, n, j["version"], as_of)
+        n: j
+        for n, j in plan_training(conf, as_of).items()
+        if _due(spark, conf, n, j["version"], as_of)
     }
     if not jobs:
         return result
@@ -200,7 +202,7 @@ def run_train(ctx: StageContext) -> StageResult:
             if not enough_history(name, label_counts(labelled, job["test"]), conf.min_label_rows):
                 continue
             fitted, meta = train_model(labelled, name, job, conf, ctx.conf.gold.lifecycle, as_of)
-            registry.save(fitted, meta, conf.model_root)
+            registry.save(spark, fitted, meta, conf.model_root)
             m, b = meta["metrics"]["model"], meta["metrics"]["baseline"]
             log.info(
                 "model=%s version=%s auc=%.3f (baseline %.3f) top_decile_lift=%.2f "
@@ -236,7 +238,7 @@ def score_rows(
     spark: SparkSession, lake: Lake, conf: MlConfig, as_of: dt.date, run_id: str
 ) -> DataFrame | None:
     """Every current (customer, vehicle) scored by each model's newest usable version."""
-    chosen = {n: registry.latest(conf.model_root, n, as_of) for n in sorted(conf.models)}
+    chosen = {n: registry.latest(spark, conf.model_root, n, as_of) for n in sorted(conf.models)}
     missing = sorted(n for n, m in chosen.items() if m is None)
     if missing:
         log.warning("no saved model for %s trained by %s: run stage train", missing, as_of)
@@ -248,7 +250,7 @@ def score_rows(
     data = feat.vehicle_features(inp, snaps, conf.max_vehicle_age_years).transform(checkpointed)
     out = None
     for name, meta in chosen.items():
-        fitted, meta = registry.load(conf.model_root, name, meta["version"])
+        fitted, meta = registry.load(spark, conf.model_root, name, meta["version"])
         if meta["features"] != list(feat.FEATURES):
             raise ModelError(
                 f"model {name} version {meta['version']} was trained on other features; "

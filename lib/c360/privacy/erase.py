@@ -102,7 +102,7 @@ def plan_erasure(spark: SparkSession, conf: Config, req: Request) -> ErasurePlan
             r["t"]: int(r["n"])
             for r in union.groupBy("t").count().withColumnRenamed("count", "n").collect()
         }
-    exports = scrub_exports(conf.activation.export_root, set(ids), dry_run=True)
+    exports = scrub_exports(spark, conf.activation.export_root, set(ids), dry_run=True)
     return ErasurePlan(ids, dict(sorted(rows.items())), exports, fp.shared, found)
 
 
@@ -159,7 +159,7 @@ def erase_customers(
         fp.shared,
     )
     deleted: dict[str, int] = {}
-    scrubbed = scrub_exports(conf.activation.export_root, set(ids))
+    scrubbed = scrub_exports(spark, conf.activation.export_root, set(ids))
     with step(log, "erase.bronze_lineage") as p:
         found = with_bronze_lineage(spark, lake, fp)
         p.rows_out = len(fp.lineage)

@@ -32,6 +32,7 @@ from pyspark.sql import functions as F
 from c360.checksum import lake_checksums
 from c360.config import Config
 from c360.lake import Lake
+from c360.ml import MODELS, registry
 from c360.runner import latest_runs
 from conftest import kill_at, start, tail
 
@@ -142,8 +143,10 @@ def exports(root: Path) -> dict[str, object]:
     return out
 
 
-def models(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root / "models")) for p in (root / "models").glob("*/*"))
+def models(spark: SparkSession, root: Path) -> dict[str, list[dict]]:
+    """Every saved model's metadata (features, parameters, importances, metrics) by model:
+    what it learned, not the name of its folder."""
+    return {m: registry.versions(spark, str(root / "models"), m) for m in MODELS}
 
 
 def versions(lake_root: Path) -> dict[str, int]:
@@ -370,13 +373,16 @@ def test_killed_runs_resume_to_the_same_lake_and_a_rerun_changes_nothing(
     changed = {t for t, v in runs.after_final.items() if runs.before_final.get(t) != v}
     assert changed and changed <= FINISHED_BY_THE_LAST_RUN, changed
     assert len(runs.before_final) > 40
-    # The killed-and-resumed lake equals the uninterrupted one, table by table.
-    want = lake_checksums(spark, Lake(root=str(cluster_run / "lake")))
-    got = lake_checksums(spark, Lake(root=str(runs.killed / "lake")))
+    # The killed-and-resumed lake equals the uninterrupted one, table by table, the ops
+    # tables on their content columns.
+    layers = ("bronze", "silver", "gold", "ops")
+    want = lake_checksums(spark, Lake(root=str(cluster_run / "lake")), layers)
+    got = lake_checksums(spark, Lake(root=str(runs.killed / "lake")), layers)
     assert any(t.startswith("gold.") for t in want) and len(want) > 40
     assert {t: str(c) for t, c in got.items()} == {t: str(c) for t, c in want.items()}
     assert exports(runs.killed) == exports(cluster_run)
-    assert models(runs.killed) == models(cluster_run) and len(models(cluster_run)) == 2
+    saved = models(spark, cluster_run)
+    assert models(spark, runs.killed) == saved and all(len(v) == 1 for v in saved.values())
 
 
 def _logged(log: Path, pattern: str, proc: subprocess.Popen, timeout: float) -> bool:

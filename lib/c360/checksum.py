@@ -27,6 +27,22 @@ RUN_COLUMNS = frozenset(
     {"run_id", "_run_id", "_loaded_at", "recorded_at", "started_at", "ended_at"}
 )
 CONTENT_LAYERS = ("bronze", "silver", "gold")
+# The ops tables asked for by name (``--layer ops``) are compared on what they say of the
+# data, not of the attempt: which Delta version a commit got, how long a step took, on
+# which cluster. ops.job_runs is left out whole: a run killed and resumed logs attempts
+# that one clean run never made.
+OPS_RUN_COLUMNS = RUN_COLUMNS | {
+    "pipeline_run_id",
+    "seconds",
+    "spark_master",
+    "app_id",
+    "spark_jobs",
+    "delta_commits",
+    "txn_version",
+    "requested_at",
+    "completed_at",
+}
+ATTEMPT_LOGS = frozenset({"ops.job_runs"})
 
 
 @dataclass(frozen=True)
@@ -72,9 +88,12 @@ def lake_checksums(
         raise ConfigError(f"unknown layer(s): {', '.join(sorted(unknown))} (known: {LAYERS})")
     out: dict[str, TableChecksum] = {}
     for name in [t for t in lake.tables(spark) if t.split(".", 1)[0] in layers]:
-        out[name] = table_checksum(lake.read(spark, name), name)
+        if name in ATTEMPT_LOGS:
+            continue
+        exclude = OPS_RUN_COLUMNS if name.startswith("ops.") else RUN_COLUMNS
+        out[name] = table_checksum(lake.read(spark, name), name, exclude)
         log.info("step=checksum %s", out[name])
     return out
 
 
-__all__ = ["RUN_COLUMNS", "TableChecksum", "lake_checksums", "table_checksum"]
+__all__ = ["OPS_RUN_COLUMNS", "RUN_COLUMNS", "TableChecksum", "lake_checksums", "table_checksum"]

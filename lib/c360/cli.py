@@ -399,7 +399,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p, as_of=False)
     p.add_argument(
-        "--layer", action="append", default=None, help="bronze, silver, gold (repeatable)"
+        "--layer",
+        action="append",
+        default=None,
+        help="bronze, silver, gold (the default), or ops, on its content columns (repeatable)",
     )
     p.set_defaults(func=cmd_checksum)
 

@@ -43,6 +43,24 @@ def string_array(values: Iterable[str]) -> Column:
     return F.expr(f"array({', '.join(_sql_literal(v) for v in sorted(values))})")
 
 
+# Sums and means of doubles are taken in this decimal: its sum is exact, so the result
+# does not depend on the order rows reach the aggregate (a resumed run, another file
+# layout or shuffle partition count). Twelve decimal places: a score or a sentiment in
+# [-1, 1] keeps far more precision than it has meaning.
+EXACT = "decimal(30,12)"
+
+
+def exact_sum(c: Column) -> Column:
+    """``sum`` of a double that the row order cannot change (a double's ``+`` is not
+    associative: 0.1 + 0.2 + 0.3 != 0.3 + 0.2 + 0.1). A double again, NULL when empty."""
+    return F.sum(c.cast(EXACT)).cast("double")
+
+
+def exact_mean(c: Column) -> Column:
+    """``avg`` of a double that the row order cannot change (see exact_sum)."""
+    return F.avg(c.cast(EXACT)).cast("double")
+
+
 def with_run(df: DataFrame, as_of: dt.date, run_id: str) -> DataFrame:
     """The run's ``as_of`` and ``run_id`` on every row: which run date and which run wrote
     it (one projection)."""

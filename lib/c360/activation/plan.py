@@ -26,7 +26,7 @@ from pyspark.sql.types import (
     StructType,
 )
 
-from c360.columns import lookup, with_run
+from c360.columns import exact_mean, lookup, with_run
 from c360.config import ActivationConfig, PlanConfig
 from c360.errors import ConfigError
 from c360.gold import facts
@@ -190,7 +190,7 @@ def vehicle_scores(scores: DataFrame) -> DataFrame:
 def score_means(scores: DataFrame) -> DataFrame:
     """Mean score per model over everyone scored: the propensity index's 100."""
     return scores.groupBy(F.col("model").alias("plan_score")).agg(
-        F.avg("score").alias("_mean_score")
+        exact_mean(F.col("score")).alias("_mean_score")
     )
 
 
@@ -332,9 +332,9 @@ def contact_counts(contacts: DataFrame) -> DataFrame:
     per_channel = contacts.groupBy("customer_id", "channel").agg(F.count("*").alias("_n"))
     return per_channel.groupBy("customer_id").agg(
         F.sum("_n").cast("int").alias("contacts_in_window"),
-        F.map_from_entries(F.collect_list(F.struct("channel", F.col("_n").cast("int")))).alias(
-            "contacts_by_channel"
-        ),
+        F.map_from_entries(  # entries by channel: the same map bytes whatever the row order
+            F.array_sort(F.collect_list(F.struct("channel", F.col("_n").cast("int"))))
+        ).alias("contacts_by_channel"),
     )
 
 
@@ -373,7 +373,7 @@ def prior_entries(hist: History) -> DataFrame:
     return (
         hist.prior_plan.filter(F.col("status").isin(*IN_CAMPAIGN))
         .groupBy("customer_id", "campaign_id")
-        .agg(F.min_by(F.struct("plan_date", "status"), "plan_date").alias("_prior"))
+        .agg(F.min(F.struct("plan_date", "status")).alias("_prior"))  # the status breaks a tie
     )
 
 
@@ -664,7 +664,7 @@ def build_contact_plan(
         .transform(with_offer_choice, conf.plans)
     )
     by_customer = Window.partitionBy("customer_id")
-    ranked = by_customer.orderBy("priority")
+    ranked = by_customer.orderBy("priority", "contact_plan")  # two plans may share one
     affluence = F.coalesce(F.col("affluence_index") / 100.0, F.lit(1.0))
     rows = (
         rows.withColumn("plan_rank", F.row_number().over(ranked))

@@ -215,9 +215,12 @@ def with_ownership(
         F.col("acquired_date").desc(), F.col("last_evidence").desc(), "customer_id"
     )
     newer = (
+        # the next purchase strictly later: of two bought the same day neither replaced
+        # the other (rows after it in date order, as before, made one of them replaced
+        # by whichever the sort put second)
         Window.partitionBy("customer_id")
-        .orderBy("acquired_date")
-        .rowsBetween(1, Window.unboundedFollowing)
+        .orderBy(F.unix_date("acquired_date"))
+        .rangeBetween(1, Window.unboundedFollowing)
     )
     df = (
         links.join(party_types, "customer_id", "left")

@@ -165,10 +165,10 @@ def customer_stage_rows(
         made.alias("_d"),
         F.lit(1).alias("_rank"),
     )
-    pick = F.min_by(
-        F.struct("stage", "stage_reason", "model"),
-        F.struct("_rank", F.negative(F.unix_date(F.col("_d")))),
-    )
+    picked = F.struct("stage", "stage_reason", "model")
+    # the value itself breaks a tie (two leads the same day): min_by alone takes
+    # whichever row the aggregate met first
+    pick = F.min_by(picked, F.struct("_rank", F.negative(F.unix_date(F.col("_d"))), picked))
     return (
         orders.unionByName(open_leads)
         .groupBy("customer_id")

@@ -7,6 +7,7 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from c360.columns import exact_mean
 from c360.config import GoldConfig
 from c360.gold.facts import day_end
 
@@ -90,7 +91,8 @@ def preferred_dealers(
         .groupBy("customer_id")
         .agg(
             F.max_by(
-                "dealer_code", F.struct("_n", "_last", F.negative(F.hash("dealer_code")))
+                "dealer_code",
+                F.struct("_n", "_last", F.negative(F.hash("dealer_code")), "dealer_code"),
             ).alias("service_dealer")
         )
     )
@@ -138,7 +140,7 @@ def survey_summary(surveys: DataFrame, as_of: dt.date) -> DataFrame:
     )
     return (
         s.groupBy("customer_id")
-        .agg(newest.alias("_s"), F.avg("sentiment_score").alias("avg_sentiment_score"))
+        .agg(newest.alias("_s"), exact_mean(F.col("sentiment_score")).alias("avg_sentiment_score"))
         .select("customer_id", "_s.*", "avg_sentiment_score")
     )
 

@@ -411,7 +411,9 @@ def customer_rows(
     members = current.join(crosswalk_ids.withColumnRenamed("record_key", "uid"), "uid")
     golden = golden_records(members, survivorship)
     extra = members.groupBy("customer_id").agg(
-        F.first("party_type").alias("party_type"),
+        # the records' most common type, the first by name on a tie: first() would take
+        # whichever row came first, which a resumed run or another layout changes
+        F.mode("party_type", deterministic=True).alias("party_type"),
         F.array_sort(F.collect_set("source")).cast("array<string>").alias("sources"),
     )
     customers = _with_run(

@@ -15,6 +15,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, StructField, StructType
 
+from c360.columns import exact_mean, exact_sum
 from c360.gold import facts
 from c360.io import read_or_empty
 from c360.lake import Lake
@@ -217,7 +218,7 @@ def _service(inp: Inputs, snaps: DataFrame) -> DataFrame:
         F.max("open_date").alias("_last_service"),
         F.count(F.when(age_days < 365, 1)).cast("double").alias("visits_12m"),
         F.count(F.when(age_days < 3 * 365, 1)).cast("double").alias("visits_36m"),
-        F.coalesce(F.sum(F.when(age_days < 3 * 365, F.col("total_amount"))), F.lit(0.0)).alias(
+        F.coalesce(exact_sum(F.when(age_days < 3 * 365, F.col("total_amount"))), F.lit(0.0)).alias(
             "spend_36m"
         ),
     )
@@ -243,7 +244,7 @@ def _surveys(inp: Inputs, snaps: DataFrame, pop: DataFrame) -> DataFrame:
         .groupBy("snapshot_date", "customer_id")
         .agg(
             F.max_by("nps", F.struct("response_date", "nps")).cast("double").alias("nps_latest"),
-            F.avg(F.when(recent, F.col("sentiment_score"))).alias("sentiment_avg"),
+            exact_mean(F.when(recent, F.col("sentiment_score"))).alias("sentiment_avg"),
         )
     )
 

@@ -13,6 +13,7 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from c360.columns import exact_mean
 from c360.config import GbtConfig, LifecycleConfig
 from c360.errors import ModelError
 from c360.ml import CHURN, MODELS, RENEWAL
@@ -81,10 +82,16 @@ def fit(train: DataFrame, features: list[str], gbt: GbtConfig, seed: int) -> Pip
         stable.unpersist()
 
 
+# Scores are rounded here: the trees' sums of doubles may differ in the last bit between
+# two trainings on other executors, and six places are far finer than any use of them.
+SCORE_DECIMALS = 6
+
+
 def with_score(model: PipelineModel, df: DataFrame) -> DataFrame:
-    """``score``: the predicted probability of the label."""
+    """``score``: the predicted probability of the label, to SCORE_DECIMALS places."""
     out = model.transform(df)
-    return out.withColumn("score", vector_to_array("probability")[1]).drop(
+    score = F.round(vector_to_array("probability")[1], SCORE_DECIMALS)
+    return out.withColumn("score", score).drop(
         "features", "rawPrediction", "probability", "prediction"
     )
 
@@ -116,8 +123,8 @@ def evaluate(df: DataFrame, score: str, probability: bool) -> dict:
         d.groupBy("decile")
         .agg(
             F.count("*").alias("n"),
-            F.avg(score).alias("mean_score"),
-            F.avg("label").alias("observed"),
+            exact_mean(F.col(score)).alias("mean_score"),
+            exact_mean(F.col("label")).alias("observed"),
         )
         .orderBy("decile")
         .collect()
@@ -142,6 +149,6 @@ def evaluate(df: DataFrame, score: str, probability: bool) -> dict:
             for r in rows
         ]
         out["ece"] = round(sum(abs(r["mean_score"] - r["observed"]) * r["n"] for r in rows) / n, 6)
-        brier = df.select(F.avg((F.col(score) - F.col("label")) ** 2)).first()[0]
+        brier = df.select(exact_mean((F.col(score) - F.col("label")) ** 2)).first()[0]
         out["brier"] = round(brier, 6)
     return out

@@ -98,7 +98,7 @@ def vehicles_for(
 
     sales = only(_live(lake, spark, "silver.sales"))
     if sales is not None:
-        by = F.struct("sale_date", "_batch_id", "_row_number")
+        by = F.struct("sale_date", "_batch_id", "_source_file", "_row_number")  # unique
         agg = sales.groupBy("vin").agg(
             F.max("vin_valid").alias("vin_valid"),
             F.max_by("model", by).alias("model"),
@@ -113,7 +113,7 @@ def vehicles_for(
         out = out.join(agg, "vin", "left")
     service = only(_live(lake, spark, "silver.service_visits"))
     if service is not None:
-        by = F.struct("open_date", "_batch_id", "_row_number")
+        by = F.struct("open_date", "_batch_id", "_source_file", "_row_number")
         agg = service.groupBy("vin").agg(
             F.max("open_date").alias("last_service_date"),
             F.count(F.lit(1)).cast("int").alias("service_visits"),
@@ -127,7 +127,10 @@ def vehicles_for(
         agg = tele.groupBy("vin").agg(
             F.max_by(
                 F.struct("odometer_km", F.to_date("reading_ts").alias("open_date")),
-                F.when(F.col("odometer_km").isNotNull(), F.col("reading_ts")),
+                F.when(
+                    F.col("odometer_km").isNotNull(),
+                    F.struct("reading_ts", "_source_file", "_row_number"),  # same-second readings
+                ),
             ).alias("_tel_odo")
         )
         out = out.join(agg, "vin", "left")

@@ -10,7 +10,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, MapType, StringType, StructField, StructType
 
-from c360.checksum import lake_checksums, table_checksum
+from c360.checksum import OPS_RUN_COLUMNS, lake_checksums, table_checksum
 from c360.errors import ConfigError
 from c360.lake import Lake
 
@@ -77,3 +77,15 @@ def test_lake_checksums_cover_content_layers_only(spark: SparkSession, tmp_path:
     # an empty table: zero rows, digest of nothing
     empty = table_checksum(df.filter(F.lit(False)), "gold.e")
     assert (empty.rows, empty.digest) == (0, "0" * 16)
+
+    # ops on request: on their content, so the same files loaded by a killed and resumed
+    # run (other Delta versions, other timings) agree; the log of attempts is left out
+    ddl = "file string, rows_bronze long, txn_version long, seconds double"
+    first = spark.createDataFrame([("f1", 10, 3, 1.5), ("f2", None, 4, None)], ddl)
+    resumed = spark.createDataFrame([("f1", 10, 7, 9.0), ("f2", None, 9, 2.5)], ddl)
+    first.write.format("delta").save(str(tmp_path / "lake" / "ops" / "bronze_files"))
+    ops = lake_checksums(spark, lake, ("ops",))
+    assert ops.keys() == {"ops.bronze_files"}
+    assert ops["ops.bronze_files"] == table_checksum(resumed, "ops.bronze_files", OPS_RUN_COLUMNS)
+    fewer = resumed.withColumn("rows_bronze", F.lit(9).cast("long"))
+    assert ops["ops.bronze_files"] != table_checksum(fewer, "ops.bronze_files", OPS_RUN_COLUMNS)

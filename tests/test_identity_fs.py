@@ -21,6 +21,7 @@ from c360.identity.fs import (
     person_settings,
     predict,
     rounded,
+    stable_model,
     with_name_block_capped,
 )
 
@@ -94,6 +95,11 @@ def test_trained_parameters_are_rounded_so_task_order_noise_vanishes() -> None:
         "s": "x",
         "tiny": 1.234567890e-300,
     }
+    # what is stored: no random linker name either (two trainings, two names)
+    assert stable_model({**a, "linker_uid": "s8rgzd3d"}) == stable_model(
+        {**b, "linker_uid": "et0xqtcp"}
+    )
+    assert "linker_uid" not in stable_model({**a, "linker_uid": "s8rgzd3d"})
 
 
 def trained(settings: dict) -> dict:

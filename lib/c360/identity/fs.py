@@ -203,7 +203,14 @@ def train(
             linker.training.estimate_parameters_using_expectation_maximisation(
                 rule, estimate_without_term_frequencies=not em_term_frequencies
             )
-        return rounded(linker.misc.save_model_to_json())
+        return stable_model(linker.misc.save_model_to_json())
+
+
+def stable_model(settings: dict[str, Any]) -> dict[str, Any]:
+    """What the model learned, and only that: parameters rounded (``rounded``), and
+    without Splink's ``linker_uid``, a random name each linker draws, which made two
+    trainings on the same records differ in ``ops.identity_models``."""
+    return rounded({k: v for k, v in settings.items() if k != "linker_uid"})
 
 
 def rounded(value: Any, digits: int = MODEL_DIGITS) -> Any:

@@ -25,6 +25,7 @@ from c360.gold.facts import with_ownership
 from c360.gold.profile import survey_summary
 from c360.lake import Lake
 from c360.runner import run_stages
+from c360.session import spark_conf
 from c360.stages import STAGES
 from conftest import DEFAULT_AS_OF, SMALL_WORLD, SMALL_WORLD_IDENTITY
 
@@ -134,17 +135,8 @@ LAYOUT = {
 
 @pytest.fixture
 def other_layout(spark: SparkSession) -> Iterator[None]:
-    before = {k: spark.conf.get(k, None) for k in LAYOUT}
-    for key, value in LAYOUT.items():
-        spark.conf.set(key, value)
-    try:
+    with spark_conf(spark, LAYOUT):
         yield
-    finally:
-        for key, value in before.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ from c360.config import MaintenanceConfig
 from c360.errors import ConfigError
 from c360.lake import LAYERS, Lake
 from c360.runner import StageContext, StageResult
+from c360.session import spark_conf
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +71,8 @@ def _vacuum_settings(spark: SparkSession, short_retention: bool) -> Iterator[Non
     tasks = str(max(1, spark.sparkContext.defaultParallelism))
     keys = {VACUUM_LOGGING: "true", LISTING_PARALLELISM: tasks}
     keys |= {RETENTION_CHECK: "false"} if short_retention else {}
-    before = {k: spark.conf.get(k, None) for k in keys}
-    for k, v in keys.items():
-        spark.conf.set(k, v)
-    try:
+    with spark_conf(spark, keys):
         yield
-    finally:
-        for k, v in before.items():
-            if v is None:
-                spark.conf.unset(k)
-            else:
-                spark.conf.set(k, v)
 
 
 def _file_count(spark: SparkSession, lake: Lake, name: str) -> int:

@@ -9,12 +9,14 @@ the network. Under spark-submit the JVM already exists and the jars come from
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import logging
 import os
 import shutil
 import sys
+from collections.abc import Iterator, Mapping
 from importlib import metadata
 
 from pyspark.sql import SparkSession
@@ -382,3 +384,20 @@ def _check_delta_on_classpath(spark: SparkSession) -> None:
             "Delta Lake is not on the cluster classpath: pass "
             f"--packages {delta_maven_coordinate()} or --jars with the cached jars"
         ) from None
+
+
+@contextlib.contextmanager
+def spark_conf(spark: SparkSession, settings: Mapping[str, str]) -> Iterator[None]:
+    """Runtime SQL settings for the block, each restored (or unset) afterwards: the
+    session is shared, and what one step needs must not leak into the next."""
+    before = {k: spark.conf.get(k, None) for k in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)

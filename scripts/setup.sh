@@ -26,6 +26,17 @@ if [ -z "$java_major" ] || [ "$java_major" = "1" ] || [ "$java_major" -lt 17 ]; 
   exit 1
 fi
 
+# 1b. Debian's headless Chromium and its driver: the lookup pages' browser test
+#     (tests/test_serve.py). Optional for running the pipeline.
+if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing chromium and chromium-driver (headless browser for tests/test_serve.py)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    log "chromium and chromium-driver are missing: tests/test_serve.py's browser test needs them (apt-get install chromium chromium-driver)"
+  fi
+fi
+
 # 2. Python virtual environment with the package in editable mode.
 PY=${PYTHON:-python3}
 UV_VERSION=0.13.9

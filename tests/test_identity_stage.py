@@ -122,11 +122,37 @@ def run(spark: SparkSession, conf: Config, day: dt.date) -> None:
     run_stages(spark, conf, day, ["identity"])
 
 
+def day2_rows() -> list[dict]:
+    """Day 2: a new record of Ana joins her id; a new record bridges Pedro's two ids."""
+    return [
+        *BASE,
+        party(
+            "ecommerce", "11", batch="b2", email="ana@x.es", given_name="Ana", family_name="García"
+        ),
+        party(
+            "loyalty",
+            "12",
+            batch="b2",
+            given_name="Pedro",
+            family_name="Ruiz",
+            email="pedro@y.es",
+            phone="+34699000111",
+        ),
+    ]
+
+
+def link_writes(spark: SparkSession, lake: Lake, n: int) -> list[tuple[str, str | None]]:
+    history = lake.delta(spark, "silver.identity_links").history(n).collect()
+    return [(h.operation, h.operationParameters.get("mode")) for h in history]
+
+
+def link_keys(spark: SparkSession, lake: Lake) -> list[tuple]:
+    links = lake.read(spark, "silver.identity_links")
+    return sorted(links.select("record_key_l", "record_key_r", "method", "status").collect())
+
+
 def test_ids_persist_merge_split_and_rerun(
-    spark: SparkSession,
-    ident_conf: Config,
-    caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
+    spark: SparkSession, ident_conf: Config, caplog: pytest.LogCaptureFixture
 ) -> None:
     lake = Lake.from_config(ident_conf)
     write_party_records(spark, lake, BASE)
@@ -155,25 +181,10 @@ def test_ids_persist_merge_split_and_rerun(
     before = versions(spark, lake)
     run(spark, ident_conf, DAY1)
     assert versions(spark, lake) == before and ids(spark, lake) == day1
-    day1_crosswalk = lake.delta(spark, "silver.identity_crosswalk").history(1).first().version
 
     # day 2: a new record of Ana joins her id; a new record bridges Pedro's two ids
-    day2_rows = [
-        *BASE,
-        party(
-            "ecommerce", "11", batch="b2", email="ana@x.es", given_name="Ana", family_name="García"
-        ),
-        party(
-            "loyalty",
-            "12",
-            batch="b2",
-            given_name="Pedro",
-            family_name="Ruiz",
-            email="pedro@y.es",
-            phone="+34699000111",
-        ),
-    ]
-    write_party_records(spark, lake, day2_rows)
+    rows2 = day2_rows()
+    write_party_records(spark, lake, rows2)
     with caplog.at_level(logging.INFO, logger="c360.identity.stage"):
         run(spark, ident_conf, DAY2)
     # day 2 re-clusters Ana's and Pedro's components only, not the husband's or the fleet's
@@ -204,16 +215,62 @@ def test_ids_persist_merge_split_and_rerun(
     assert links2.filter(F.col("as_of") == DAY1).count() > 0  # the unchanged ones kept
 
     # (new records had no stored links to delete: an append, no unchanged link rewritten)
-    def link_writes(n: int) -> list[tuple[str, str | None]]:
-        history = lake.delta(spark, "silver.identity_links").history(n).collect()
-        return [(h.operation, h.operationParameters.get("mode")) for h in history]
+    assert link_writes(spark, lake, 1) == [("WRITE", "Append")]
 
-    def link_keys() -> list[tuple]:
-        links = lake.read(spark, "silver.identity_links")
-        return sorted(links.select("record_key_l", "record_key_r", "method", "status").collect())
+    # day 3: a steward says Pedro's loyalty record is someone else; Ana's web record is
+    # deleted at source
+    overrides = spark.createDataFrame(
+        [("loyalty:12", "sales:3", "must_not_link", "different person")], IDENTITY_OVERRIDES
+    )
+    overrides.write.format("delta").save(lake.path("silver.identity_overrides"))
+    rows3 = [r for r in rows2 if r["source_record_id"] != "11"] + [
+        party(
+            "ecommerce",
+            "11",
+            batch="b3",
+            deleted=True,
+            email="ana@x.es",
+            given_name="Ana",
+            family_name="García",
+        ),
+    ]
+    write_party_records(spark, lake, rows3)
+    run(spark, ident_conf, DAY3)
+    # the deleted record's links deleted in place (deletion vectors); no record with new
+    # match fields, so no link to append
+    assert link_writes(spark, lake, 1) == [("DELETE", None)]
+    day3 = ids(spark, lake)
+    assert day3["loyalty:12"] == day3["service:4"] == min(pedro)  # the larger part keeps it
+    assert day3["sales:3"] not in {min(pedro), max(pedro)}  # a new id, never a retired one
+    split = lake.read(spark, "silver.identity_changelog").filter(
+        (F.col("as_of") == DAY3) & (F.col("event") == "split")
+    )
+    assert [(r.customer_id, r.other_id) for r in split.collect()] == [(min(pedro), day3["sales:3"])]
+    cut = json.loads(split.first().evidence)["links"]  # the links that held the two together
+    assert any("sales:3" in (lk["record_key_l"], lk["record_key_r"]) for lk in cut)
+    gone = lake.read(spark, "silver.identity_crosswalk").filter("record_key = 'ecommerce:11'")
+    assert [(r.is_deleted, r.customer_id) for r in gone.collect()] == [(True, day1["sales:1"])]
+    assert day3["sales:1"] == day1["sales:1"]  # Ana unchanged
+    links3 = lake.read(spark, "silver.identity_links")
+    gone_links = links3.filter("record_key_l = 'ecommerce:11' OR record_key_r = 'ecommerce:11'")
+    assert gone_links.count() == 0  # a deleted record's links are deleted with it
 
-    assert link_writes(1) == [("WRITE", "Append")]
-    day2_links = link_keys()
+
+@pytest.mark.slow
+def test_full_pass_agrees_and_a_run_killed_before_the_crosswalk_is_completed(
+    spark: SparkSession, ident_conf: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Day 2 again (the default tier's test above runs days 1 to 3): a full pass over the
+    same records agrees with the scoped one, and a run killed after links, changelog and
+    customers but before the crosswalk (the commit point) is completed by the next run."""
+    lake = Lake.from_config(ident_conf)
+    write_party_records(spark, lake, BASE)
+    run(spark, ident_conf, DAY1)
+    day1_crosswalk = lake.delta(spark, "silver.identity_crosswalk").history(1).first().version
+    write_party_records(spark, lake, day2_rows())
+    run(spark, ident_conf, DAY2)
+    day2 = ids(spark, lake)
+    day2_links = link_keys(spark, lake)
     # a full pass over the same records agrees with the scoped one: it writes nothing
     before = versions(spark, lake)
     run(spark, ident_conf.with_overrides(["identity.full_pass=true"]), DAY2)
@@ -230,48 +287,13 @@ def test_ids_persist_merge_split_and_rerun(
     with monkeypatch.context() as m:
         m.setattr("c360.identity.stage.LINKS_IN_PLACE_MAX", 0)
         run(spark, ident_conf, DAY2)
-    assert link_writes(1) == [("WRITE", "Overwrite")] and link_keys() == day2_links
+    assert (
+        link_writes(spark, lake, 1) == [("WRITE", "Overwrite")]
+        and link_keys(spark, lake) == day2_links
+    )
     assert ids(spark, lake) == day2
     assert changelog(spark, lake) == done_log
     assert_df_equality(golden_records(spark, lake), done_customers, ignore_row_order=True)
-
-    # day 3: a steward says Pedro's loyalty record is someone else; Ana's web record is
-    # deleted at source
-    overrides = spark.createDataFrame(
-        [("loyalty:12", "sales:3", "must_not_link", "different person")], IDENTITY_OVERRIDES
-    )
-    overrides.write.format("delta").save(lake.path("silver.identity_overrides"))
-    rows3 = [r for r in day2_rows if r["source_record_id"] != "11"] + [
-        party(
-            "ecommerce",
-            "11",
-            batch="b3",
-            deleted=True,
-            email="ana@x.es",
-            given_name="Ana",
-            family_name="García",
-        ),
-    ]
-    write_party_records(spark, lake, rows3)
-    run(spark, ident_conf, DAY3)
-    # the deleted record's links deleted in place (deletion vectors); no record with new
-    # match fields, so no link to append
-    assert link_writes(1) == [("DELETE", None)]
-    day3 = ids(spark, lake)
-    assert day3["loyalty:12"] == day3["service:4"] == min(pedro)  # the larger part keeps it
-    assert day3["sales:3"] not in {min(pedro), max(pedro)}  # a new id, never a retired one
-    split = lake.read(spark, "silver.identity_changelog").filter(
-        (F.col("as_of") == DAY3) & (F.col("event") == "split")
-    )
-    assert [(r.customer_id, r.other_id) for r in split.collect()] == [(min(pedro), day3["sales:3"])]
-    cut = json.loads(split.first().evidence)["links"]  # the links that held the two together
-    assert any("sales:3" in (lk["record_key_l"], lk["record_key_r"]) for lk in cut)
-    gone = lake.read(spark, "silver.identity_crosswalk").filter("record_key = 'ecommerce:11'")
-    assert [(r.is_deleted, r.customer_id) for r in gone.collect()] == [(True, day1["sales:1"])]
-    assert day3["sales:1"] == day1["sales:1"]  # Ana unchanged
-    links3 = lake.read(spark, "silver.identity_links")
-    gone_links = links3.filter("record_key_l = 'ecommerce:11' OR record_key_r = 'ecommerce:11'")
-    assert gone_links.count() == 0  # a deleted record's links are deleted with it
 
 
 def test_override_yaml_must_link(spark: SparkSession, ident_conf: Config, tmp_path) -> None:

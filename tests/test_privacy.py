@@ -30,6 +30,8 @@ from c360.lock import lake_lock, lock_path
 from c360.privacy import pseudo
 from c360.privacy.erase import Request, footprint, plan_erasure, run_erase
 from c360.runner import run_stages
+from c360.serve.queries import NotFound, Search, customer_360, search
+from c360.serve.snapshot import Snapshot
 from conftest import DEFAULT_AS_OF, SMALL_WORLD_IDENTITY
 from filescan import find_values
 
@@ -303,6 +305,12 @@ def test_erase_removes_the_person_everywhere_and_the_id_is_never_reused(
         assert data.count(b"\n") - 1 == entry["rows"]
     erasures = lake.read(spark, "ops.erasure_log").collect()
     assert [(r["customer_id"], r["status"]) for r in erasures] == [(cid, "done")]
+    # the lookup service, loading the erased lake, finds the person nowhere
+    snap = Snapshot.load(lake.root)
+    for term in (Search.parse(email=target["email"]), Search.parse(phone=target["phone"])):
+        assert search(snap, term, 50) == []
+    with pytest.raises(NotFound):
+        customer_360(snap, cid)
     # the components that lost the person's records are re-clustered in full next run
     assert stored_fingerprint(spark, lake) is None
     assert erasures[0]["rows_deleted"] == result.rows_deleted

@@ -155,6 +155,7 @@ def bronze_checksums(spark: SparkSession, lake: Lake) -> dict[str, TableChecksum
     return out
 
 
+@pytest.mark.slow  # two c360 processes (about 85 s); bronze's in-process crash: test_bronze
 def test_run_killed_mid_bronze_then_rerun_equals_an_uninterrupted_run(
     spark: SparkSession, silver_sample: Lake, sample_conf: Config, repo: Path, tmp_path: Path
 ) -> None:

@@ -42,7 +42,7 @@ OPS_RUN_COLUMNS = RUN_COLUMNS | {
     "requested_at",
     "completed_at",
 }
-ATTEMPT_LOGS = frozenset({"ops.job_runs"})
+ATTEMPT_LOGS = frozenset({"ops.job_runs", "ops.access_log"})  # attempts and requests
 
 
 @dataclass(frozen=True)

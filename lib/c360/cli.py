@@ -325,6 +325,14 @@ def _version() -> str:
         return "unknown"
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from c360.serve.server import serve
+
+    conf = _load(args)
+    serve(conf, args.host, args.port, args.tokens_file)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="c360", description="Customer 360 lakehouse")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -405,6 +413,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="bronze, silver, gold (the default), or ops, on its content columns (repeatable)",
     )
     p.set_defaults(func=cmd_checksum)
+
+    p = sub.add_parser(
+        "serve", help="the lookup service (HTTP, read-only): search, 360, why, vehicle"
+    )
+    _common(p, as_of=False)
+    p.add_argument("--host", default=None, help="bind address (default: serve.host)")
+    p.add_argument("--port", type=int, default=None, help="port (default: serve.port)")
+    p.add_argument(
+        "--tokens-file",
+        default=None,
+        help="secret file, a line per token: '<id> <full|pseudo> <secret>' "
+        "(or $C360_SERVE_TOKENS / $C360_SERVE_TOKENS_FILE)",
+    )
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("summary", help="list the lake's tables with row counts")
     _common(p, as_of=False)

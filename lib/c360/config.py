@@ -418,6 +418,20 @@ class MaintenanceConfig:
 
 
 @dataclass(frozen=True)
+class ServeConfig:
+    """``c360 serve``, the lookup service. Its tokens are never config: see
+    ``c360.serve.access``."""
+
+    host: str = "127.0.0.1"
+    port: int = 8360
+    # Poll the tables' versions this often; a moved one reloads the snapshot (0: never).
+    reload_seconds: float = 10.0
+    # Append the buffered ops.access_log rows this often (and on shutdown).
+    access_log_flush_seconds: float = 2.0
+    search_limit: int = 50  # customers a search returns at most
+
+
+@dataclass(frozen=True)
 class Config:
     env: str = "base"
     lake: LakeConfig = field(default_factory=LakeConfig)
@@ -435,6 +449,7 @@ class Config:
     ml: MlConfig = field(default_factory=MlConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
     def with_overrides(self, overrides: list[str]) -> Config:

@@ -7,6 +7,7 @@ from pyspark.sql.types import (
     BooleanType,
     DateType,
     DoubleType,
+    IntegerType,
     LongType,
     MapType,
     StringType,
@@ -146,5 +147,19 @@ RECONCILIATION = StructType(
         StructField("detail", StringType(), True),
         StructField("run_id", StringType(), False),
         StructField("recorded_at", TimestampType(), False),
+    ]
+)
+
+# Written by ``c360 serve`` with delta-rs (``c360.serve.access.ACCESS_LOG_SCHEMA`` is this
+# schema in Arrow; tests/test_serve.py reads the table back with Spark and compares).
+ACCESS_LOG = StructType(
+    [
+        StructField("accessed_at", TimestampType(), False),
+        StructField("token_id", StringType(), False),
+        StructField("scope", StringType(), False),
+        StructField("method", StringType(), False),
+        StructField("endpoint", StringType(), False),
+        StructField("status", IntegerType(), False),
+        StructField("customer_ids", ArrayType(StringType(), True), False),
     ]
 )

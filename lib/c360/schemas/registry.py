@@ -49,6 +49,7 @@ OPS_SILVER_FILES = "ops.silver_files"
 OPS_IDENTITY_MODELS = "ops.identity_models"
 OPS_ERASURE_LOG = "ops.erasure_log"
 OPS_RECONCILIATION = "ops.reconciliation"
+OPS_ACCESS_LOG = "ops.access_log"
 
 # The silver tables typed from one source each (silver/sources.py's MODELS says which).
 SILVER_SOURCE_TABLES: dict[str, StructType] = {
@@ -99,6 +100,7 @@ SCHEMAS: dict[str, StructType] = {
     OPS_IDENTITY_MODELS: O.IDENTITY_MODELS,
     OPS_ERASURE_LOG: O.ERASURE_LOG,
     OPS_RECONCILIATION: O.RECONCILIATION,
+    OPS_ACCESS_LOG: O.ACCESS_LOG,
 }
 
 

@@ -25,6 +25,8 @@ D = dt.date
 AS_OF = D(2026, 6, 15)
 GOLD = [
     "customer_360",
+    "vehicles",
+    "vehicle_owners",
     "lifecycle_segments",
     "lifecycle_history",
     "dealer_radiography",
@@ -676,6 +678,61 @@ def test_customer_360_known_answers_and_rerun(spark: SparkSession, gold_lake) ->
     before = _versions(spark, lake)
     run_stages(spark, conf, AS_OF, ["gold"])
     assert _versions(spark, lake) == before
+
+
+def test_vehicles_and_their_owners(spark: SparkSession, gold_lake) -> None:
+    """gold.vehicles: one row per VIN with its facts and the holder's stage; V4 is known
+    only from a finance record, V1's servicing dealer is a tie (one visit each up to
+    as_of) that the latest visit breaks."""
+    _, lake = gold_lake
+    got = {v.vin: v for v in lake.read(spark, "gold.vehicles").collect()}
+    assert set(got) == {"V1", "V2", "V3", "V4", "V5"}
+    v1 = got["V1"]
+    assert (v1.selling_dealer_code, v1.servicing_dealer_code, v1.service_visits) == ("D1", "D2", 2)
+    assert (v1.latest_km, v1.latest_km_source, v1.in_warranty) == (9000, "service", True)
+    assert (v1.owners, v1.has_current_owner, v1.lifecycle_stage) == (1, True, "first_year")
+    v4 = got["V4"]
+    assert (v4.model, v4.finance_type, v4.lifecycle_stage) == (None, "lease", "renewal")
+    assert v4.stage_reason == "lease contract matures 2026-09-01 (within 6 months)"
+    c360 = lake.read(spark, "gold.customer_360").select(F.explode("vehicles").alias("v"))
+    stages = {r.v.vin: r.v.lifecycle_stage for r in c360.collect()}
+    assert {vin: v.lifecycle_stage for vin, v in got.items()} == stages  # as the 360 has it
+    owners = lake.read(spark, "gold.vehicle_owners")
+    assert sorted((r.vin, r.customer_id, r.ownership, r.source) for r in owners.collect()) == [
+        ("V1", "C1", "current", "sale"),
+        ("V2", "C2", "current", "sale"),
+        ("V3", "C2", "current", "sale"),
+        ("V4", "C2", "current", "finance"),
+        ("V5", "C4", "current", "sale"),
+    ]
+
+
+def test_an_owner_period_ends_when_the_next_begins(spark: SparkSession) -> None:
+    """Two owners of one VIN, and a person's car replaced by a newer one (no later owner:
+    the period ends at its last evidence)."""
+    from c360.gold.vehicles import vehicle_owners
+
+    owned = spark.createDataFrame(
+        [
+            ("V1", "A", "previous", D(2019, 1, 1), "sale", D(2021, 5, 1)),
+            ("V1", "B", "current", D(2022, 3, 1), "sale", D(2026, 1, 1)),
+            ("V2", "A", "previous", D(2015, 1, 1), "service", D(2018, 2, 1)),
+            ("V3", None, "current", None, None, None),  # a messy row: kept, no dates
+        ],
+        "vin string, customer_id string, ownership string, acquired_date date, "
+        "acquired_basis string, last_evidence date",
+    )
+    got = vehicle_owners(owned, AS_OF, "r").select("vin", "customer_id", "start_date", "end_date")
+    expected = spark.createDataFrame(
+        [
+            ("V1", "A", D(2019, 1, 1), D(2022, 3, 1)),
+            ("V1", "B", D(2022, 3, 1), None),
+            ("V2", "A", D(2015, 1, 1), D(2018, 2, 1)),
+            ("V3", None, None, None),
+        ],
+        "vin string, customer_id string, start_date date, end_date date",
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_two_dates_move_customers_between_stages(

@@ -9,8 +9,12 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import socket
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -348,3 +352,81 @@ def test_exports_and_models_on_s3_appear_whole_and_erasure_scrubs_them(
     assert got == meta
     filled = frame.na.fill(0.0)  # NaN in a vector never equals itself
     assert_df_equality(loaded.transform(filled), fitted.transform(filled))
+
+
+@pytest.fixture(scope="module")
+def s3_process_endpoint() -> Iterator[str]:
+    """The S3 server in a process of its own: delta-rs's DataFusion reader (the deletion
+    vectors' path) holds Python's GIL while it reads, so an S3 server on a thread of the
+    test's own process could never answer it (production's store is never in-process)."""
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        port = so.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_the_lookup_service_reads_and_logs_a_lake_on_s3(
+    spark: SparkSession, s3_process_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``c360 serve`` over an s3a lake: delta-rs reads it as s3:// with the AWS_* settings
+    (deletion vectors applied, a new version seen), and appends ops.access_log there with
+    S3's conditional writes; Spark reads the log back."""
+    import uuid
+
+    from c360.schemas.ops import ACCESS_LOG
+    from c360.serve.access import AccessLog, Token
+    from c360.serve.snapshot import Snapshot, storage_options, table_uri, versions
+    from conftest import S3_KEY, S3_SECRET, s3_client, s3a_settings
+
+    endpoint = s3_process_endpoint
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+    for key, value in s3a_settings(endpoint).items():
+        hadoop.set(key, value)
+    bucket = f"c360-{uuid.uuid4().hex[:12]}"
+    s3_client(endpoint).create_bucket(Bucket=bucket)
+    s3_root = f"s3a://{bucket}/lake"
+    for key, value in (
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", S3_KEY),
+        ("AWS_SECRET_ACCESS_KEY", S3_SECRET),
+    ):
+        monkeypatch.setenv(key, value)
+    lake = Lake(s3_root)
+    path = lake.path("silver.identity_links")
+    links = spark.createDataFrame(
+        [("a:1", "b:2", "rule"), ("a:1", "c:3", "rule")],
+        "record_key_l string, record_key_r string, method string",
+    )
+    links.write.format("delta").option("delta.enableDeletionVectors", "true").save(path)
+    spark.createDataFrame([("V1", "Micra")], "vin string, model string").write.format("delta").save(
+        lake.path("silver.vehicles")
+    )
+    before = versions(s3_root)["silver.identity_links"]
+    spark.sql(f"DELETE FROM delta.`{path}` WHERE record_key_r = 'c:3'")
+    assert versions(s3_root)["silver.identity_links"] == before + 1
+    snap = Snapshot.load(s3_root)
+    assert snap.query("SELECT record_key_r FROM links") == [{"record_key_r": "b:2"}]
+    assert snap.query("SELECT vin, model FROM vehicles") == [{"vin": "V1", "model": "Micra"}]
+
+    log = AccessLog(table_uri(s3_root, "ops.access_log"), storage_options(s3_root), flush_seconds=0)
+    for ids in (["C1"], ["C1", "C2"]):
+        log.record(Token("desk-1", "full"), "/api/customers/{customer_id}", "GET", 200, ids)
+        assert log.flush() == 1  # two appends: two commits
+    rows = spark.read.format("delta").load(lake.path("ops.access_log"))
+    assert [(f.name, f.dataType) for f in rows.schema] == [(f.name, f.dataType) for f in ACCESS_LOG]
+    assert sorted(r.customer_ids for r in rows.collect()) == [["C1"], ["C1", "C2"]]

@@ -9,6 +9,7 @@ from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 
 def lookup(mapping: dict[str, Any], key: Column) -> Column:
@@ -59,6 +60,13 @@ def exact_sum(c: Column) -> Column:
 def exact_mean(c: Column) -> Column:
     """``avg`` of a double that the row order cannot change (see exact_sum)."""
     return F.avg(c.cast(EXACT)).cast("double")
+
+
+def to_schema(df: DataFrame, schema: StructType) -> DataFrame:
+    """The table's columns in its order and its types: an array or struct built in a
+    transformation comes out non-null where the table's allows NULL, which its write
+    would refuse."""
+    return df.select(*[F.col(f.name).cast(f.dataType) for f in schema.fields])
 
 
 def with_run(df: DataFrame, as_of: dt.date, run_id: str) -> DataFrame:

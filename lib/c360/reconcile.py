@@ -52,6 +52,7 @@ CROSSWALK = R.SILVER_IDENTITY_CROSSWALK
 CUSTOMERS = R.SILVER_CUSTOMERS
 PROFILE = R.GOLD_CUSTOMER_360
 PSEUDO = R.GOLD_CUSTOMER_360_PSEUDO
+VEHICLES = R.GOLD_VEHICLES
 PLAN = R.GOLD_CONTACT_PLAN
 RECORD_KEY = ["source", "source_record_id"]
 MAX_NAMED = 5  # files or tables named in one detail
@@ -429,10 +430,23 @@ def gold_checks(spark: SparkSession, lake: Lake, as_of: dt.date) -> list[Check]:
                 (PROFILE, PSEUDO),
             )
         )
+    if lake.exists(spark, VEHICLES) and lake.exists(spark, R.SILVER_VEHICLES):
+        out.append(
+            _equal_keys(
+                "gold",
+                VEHICLES,
+                "vehicles = silver.vehicles",
+                lake.read(spark, R.SILVER_VEHICLES).select("vin"),
+                lake.read(spark, VEHICLES).select("vin"),
+                ["vin"],
+                (R.SILVER_VEHICLES, VEHICLES),
+            )
+        )
     # Current-state tables, and this run date's rows of the dated ones (older dates may
     # name ids merged since, which is history, not a gap).
     scoped: dict[str, Column | None] = {
         "gold.lifecycle_segments": None,
+        R.GOLD_VEHICLE_OWNERS: None,
         "gold.customer_scores": F.col("as_of") == F.lit(as_of),
         PLAN: F.col("plan_date") == F.lit(as_of),
     }

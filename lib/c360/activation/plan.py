@@ -26,7 +26,7 @@ from pyspark.sql.types import (
     StructType,
 )
 
-from c360.columns import exact_mean, lookup, with_run
+from c360.columns import exact_mean, lookup, to_schema, with_run
 from c360.config import ActivationConfig, PlanConfig
 from c360.errors import ConfigError
 from c360.gold import facts
@@ -734,4 +734,4 @@ def build_contact_plan(
             "city": only(("mail",), "city"),
         }
     ).transform(with_run, as_of, run_id)
-    return out.select(*[F.col(f.name).cast(f.dataType) for f in G.CONTACT_PLAN.fields])
+    return out.transform(to_schema, G.CONTACT_PLAN)

@@ -20,7 +20,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from c360.activation.plan import IN_CAMPAIGN
-from c360.columns import lookup, with_run
+from c360.columns import lookup, to_schema, with_run
 from c360.config import ActivationConfig
 from c360.io import checkpointed
 from c360.schemas import gold as G
@@ -281,4 +281,4 @@ def campaign_results(
         )
         .transform(with_run, as_of, run_id)
     )
-    return out.select(*[F.col(f.name).cast(f.dataType) for f in G.CAMPAIGN_RESULTS.fields])
+    return out.transform(to_schema, G.CAMPAIGN_RESULTS)

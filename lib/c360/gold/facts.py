@@ -245,13 +245,13 @@ def with_ownership(
 def latest_km(service: DataFrame, telematics: DataFrame, as_of: dt.date) -> DataFrame:
     """The newest odometer reading per VIN on or before ``as_of`` (service or telematics)."""
     s = service.filter(~F.col("_is_deleted") & (F.col("open_date") <= F.lit(as_of))).select(
-        "vin", F.col("open_date").alias("d"), "odometer_km"
+        "vin", F.col("open_date").alias("d"), "odometer_km", F.lit("service").alias("src")
     )
     t = telematics.filter(~F.col("_is_deleted") & (F.col("reading_ts") < day_end(as_of))).select(
-        "vin", F.to_date("reading_ts").alias("d"), "odometer_km"
+        "vin", F.to_date("reading_ts").alias("d"), "odometer_km", F.lit("telematics").alias("src")
     )
     r = s.unionByName(t).filter(F.col("vin").isNotNull() & F.col("odometer_km").isNotNull())
-    newest = F.max_by(F.struct("odometer_km", "d"), F.struct("d", "odometer_km"))
+    newest = F.max_by(F.struct("odometer_km", "d", "src"), F.struct("d", "odometer_km", "src"))
     return (
         r.groupBy("vin")
         .agg(newest.alias("_r"), F.max("d").alias("last_activity"))
@@ -259,6 +259,7 @@ def latest_km(service: DataFrame, telematics: DataFrame, as_of: dt.date) -> Data
             "vin",
             F.col("_r.odometer_km").alias("latest_km"),
             F.col("_r.d").alias("latest_km_date"),
+            F.col("_r.src").alias("latest_km_source"),
             "last_activity",
         )
     )

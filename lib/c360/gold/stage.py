@@ -13,10 +13,11 @@ import logging
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from c360.columns import with_run
+from c360.columns import to_schema, with_run
 from c360.config import GoldConfig
 from c360.gold import dealers as dash
 from c360.gold import facts, lifecycle, profile
+from c360.gold import vehicles as gv
 from c360.gold.scores import read_scores_as_of, with_customer_scores
 from c360.io import checkpointed, merge_changed, read_or_empty
 from c360.lake import Lake
@@ -306,7 +307,7 @@ def customer_360(
     for c in ("service_spend_12m", "service_spend_36m"):
         df = df.withColumn(c, F.coalesce(c, F.lit(0).cast(G.MONEY)))
     df = with_customer_scores(df, scores)
-    return df.select(*[F.col(f.name).cast(f.dataType) for f in G.CUSTOMER_360.fields])
+    return df.transform(to_schema, G.CUSTOMER_360)
 
 
 def lifecycle_segments(
@@ -345,6 +346,29 @@ def _write(ctx: StageContext, name: str, df: DataFrame, keys: list[str]) -> int:
     )
 
 
+def _write_vehicles(
+    ctx: StageContext, inp: Inputs, owned: DataFrame, warranty_km: int
+) -> dict[str, int]:
+    owners = gv.vehicle_owners(owned, ctx.as_of, ctx.run_id)
+    table = gv.vehicles_table(
+        owned,
+        inp.vehicles,
+        inp.sales,
+        inp.service,
+        inp.km,
+        inp.finance,
+        inp.insurance,
+        inp.connected,
+        warranty_km,
+        ctx.as_of,
+        ctx.run_id,
+    )
+    return {
+        R.GOLD_VEHICLE_OWNERS: _write(ctx, R.GOLD_VEHICLE_OWNERS, owners, ["vin", "customer_id"]),
+        R.GOLD_VEHICLES: _write(ctx, R.GOLD_VEHICLES, table, ["vin"]),
+    }
+
+
 def run(ctx: StageContext) -> StageResult:
     spark, lake, conf, as_of = ctx.spark, ctx.lake, ctx.conf.gold, ctx.as_of
     lifecycle.check_priority(conf.lifecycle.stage_priority)
@@ -354,9 +378,12 @@ def run(ctx: StageContext) -> StageResult:
         inp = Inputs(spark, lake, as_of)
         p.rows_in = inp.records.count()
     result.rows_read[R.SILVER_IDENTITY_CROSSWALK] = p.rows_in
-    with step(log, "gold.vehicles") as p:
+    with step(log, "gold.owned_vehicles") as p:
         vehicles = owned_vehicles(inp, conf, warranty, as_of).transform(checkpointed)
         p.rows_out = p.count(vehicles)
+    with step(log, "gold.vehicles") as p:
+        result.rows_written.update(_write_vehicles(ctx, inp, vehicles, warranty[1]))
+        p.rows_out = result.rows_written[R.GOLD_VEHICLES]
     with step(log, "gold.lifecycle_segments") as p:
         segments = lifecycle_segments(inp, vehicles, conf, as_of, ctx.run_id).transform(
             checkpointed

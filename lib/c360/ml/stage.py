@@ -21,7 +21,7 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from c360.columns import with_run
+from c360.columns import to_schema, with_run
 from c360.config import LifecycleConfig, MlConfig
 from c360.errors import ModelError
 from c360.gold.scores import with_customer_scores
@@ -296,9 +296,7 @@ def run_score(ctx: StageContext) -> StageResult:
             run_date=as_of,
         )
     with step(log, "score.customer_360") as p:
-        merged = with_customer_scores(c360, rows).select(
-            *[F.col(f.name).cast(f.dataType) for f in G.CUSTOMER_360.fields]
-        )
+        merged = with_customer_scores(c360, rows).transform(to_schema, G.CUSTOMER_360)
         merged = merged.transform(checkpointed)
         p.rows_out = p.count(merged)
         if first:  # one overwrite rather than comparing every row to find them changed

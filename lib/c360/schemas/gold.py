@@ -30,6 +30,17 @@ def _f(name: str, dtype: DataType, nullable: bool = True) -> StructField:
 
 RUN = [_f("as_of", DateType(), False), _f("run_id", StringType(), False)]
 
+# A vehicle's warranty, finance, insurance and connected services as of the run: in
+# gold.customer_360's vehicles and in gold.vehicles.
+VEHICLE_WARRANTY = [_f("warranty_end", DateType()), _f("in_warranty", BooleanType())]
+VEHICLE_CONTRACTS = [
+    _f("finance_type", StringType()),
+    _f("finance_active", BooleanType()),
+    _f("maturity_date", DateType()),
+    _f("insurance_status", StringType()),
+    _f("connected_services", ArrayType(StringType())),
+]
+
 VEHICLE = StructType(
     [
         _f("vin", StringType()),
@@ -41,14 +52,47 @@ VEHICLE = StructType(
         _f("age_years", DoubleType()),
         _f("latest_km", IntegerType()),
         _f("latest_km_date", DateType()),
-        _f("warranty_end", DateType()),
-        _f("in_warranty", BooleanType()),
-        _f("finance_type", StringType()),
-        _f("finance_active", BooleanType()),
-        _f("maturity_date", DateType()),
-        _f("insurance_status", StringType()),
-        _f("connected_services", ArrayType(StringType())),
+        *VEHICLE_WARRANTY,
+        *VEHICLE_CONTRACTS,
         _f("lifecycle_stage", StringType()),
+    ]
+)
+
+# One row per VIN (gold.vehicles): a vehicle's life without joining silver.
+VEHICLES = StructType(
+    [
+        _f("vin", StringType(), False),
+        _f("model", StringType()),
+        _f("model_year", IntegerType()),
+        _f("trim", StringType()),
+        _f("first_sale_date", DateType()),
+        _f("selling_dealer_code", StringType()),
+        _f("servicing_dealer_code", StringType()),
+        _f("service_visits", IntegerType()),
+        _f("latest_km", IntegerType()),
+        _f("latest_km_date", DateType()),
+        _f("latest_km_source", StringType()),
+        *VEHICLE_WARRANTY,
+        *VEHICLE_CONTRACTS,
+        _f("lifecycle_stage", StringType()),
+        _f("stage_reason", StringType()),
+        _f("owners", IntegerType(), False),
+        _f("has_current_owner", BooleanType(), False),
+        *RUN,
+    ]
+)
+
+# One row per (VIN, customer) that held it (gold.vehicle_owners): the owner history.
+VEHICLE_OWNERS = StructType(
+    [
+        _f("vin", StringType(), False),
+        _f("customer_id", StringType(), False),
+        _f("ownership", StringType(), False),
+        _f("start_date", DateType()),
+        _f("end_date", DateType()),
+        _f("source", StringType()),
+        _f("last_evidence", DateType()),
+        *RUN,
     ]
 )
 

@@ -302,19 +302,30 @@ def why(snap: Snapshot, customer_id: str) -> dict[str, Any]:
 
 
 def vehicle(snap: Snapshot, vin_raw: str) -> dict[str, Any]:
+    """``gold.vehicles`` and ``gold.vehicle_owners``; on a lake built before them, the
+    silver vehicle and owner records."""
     vin = nz.vin_clean(vin_raw)
     if vin is None:
         raise BadRequest("the vin is empty once normalized")
-    rows = snap.query("SELECT * EXCLUDE (_run_id) FROM vehicles WHERE vin = ?", [vin])
+    if snap.has("gold.vehicles"):
+        rows = snap.query("SELECT * FROM gold_vehicles WHERE vin = ?", [vin])
+        owners = snap.query(
+            "SELECT customer_id, ownership, start_date, end_date, source, last_evidence"
+            f" FROM vehicle_owners WHERE vin = ? AND {NOT_ERASED}"
+            " ORDER BY start_date NULLS LAST, customer_id",
+            [vin],
+        )
+    else:
+        rows = snap.query("SELECT * EXCLUDE (_run_id) FROM vehicles WHERE vin = ?", [vin])
+        owners = snap.query(
+            "SELECT c.customer_id, o.role, o.start_date, o.end_date, o.source,"
+            " o.source_record_id FROM ownerships o JOIN crosswalk c USING (source,"
+            f" source_record_id) WHERE o.vin = ? AND NOT c.is_deleted AND c.{NOT_ERASED}"
+            " ORDER BY o.start_date NULLS LAST, c.customer_id",
+            [vin],
+        )
     if not rows:
         raise NotFound("no such vehicle")
-    owners = snap.query(
-        "SELECT c.customer_id, o.role, o.start_date, o.end_date, o.source, o.source_record_id"
-        " FROM ownerships o JOIN crosswalk c USING (source, source_record_id)"
-        f" WHERE o.vin = ? AND NOT c.is_deleted AND c.{NOT_ERASED}"
-        " ORDER BY o.start_date NULLS LAST, c.customer_id",
-        [vin],
-    )
     return jsonable({"vehicle": rows[0], "owners": owners})
 
 

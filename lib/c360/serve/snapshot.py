@@ -1,11 +1,15 @@
 """One consistent, indexed, in-memory copy of the tables the lookups read.
 
-delta-rs reads each Delta table (its DataFusion reader applies deletion vectors, which
-``silver.identity_links`` uses) and DuckDB holds the rows with an ART index per lookup key,
-so a request is a few index probes, never a scan of Parquet files and never Spark. A
+delta-rs reads each Delta table and DuckDB holds the rows with an ART index per lookup
+key, so a request is a few index probes, never a scan of Parquet files and never Spark. A
 snapshot is immutable: a reload builds a new one beside it and swaps it in whole, so a
 request sees one version of every table, and requests keep being served while a reload
 runs.
+
+A table is read as a pyarrow dataset that DuckDB scans (both release Python's GIL, so
+request threads keep running during a reload), except a table with deletion vectors
+(``silver.identity_links``): the pyarrow reader refuses those, and delta-rs's DataFusion
+reader, which applies them, holds the GIL while it reads.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ SOURCES: dict[str, str] = {
     "silver.vehicles": "SELECT * FROM t",
     "gold.customer_360": "SELECT * FROM t",
     "gold.customer_360_pseudo": "SELECT * FROM t",
+    "gold.vehicles": "SELECT * EXCLUDE (run_id) FROM t",
+    "gold.vehicle_owners": "SELECT * EXCLUDE (run_id, as_of) FROM t",
     "gold.contact_plan": ("SELECT * FROM t WHERE plan_date = (SELECT max(plan_date) FROM t)"),
     "ops.erasure_log": ("SELECT DISTINCT customer_id FROM t WHERE status IN ('started', 'done')"),
 }
@@ -60,6 +66,8 @@ TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "silver.vehicles": ("vehicles", ("vin",)),
     "gold.customer_360": ("c360", ("customer_id", "household_id")),
     "gold.customer_360_pseudo": ("c360_pseudo", ("customer_id",)),
+    "gold.vehicles": ("gold_vehicles", ("vin",)),
+    "gold.vehicle_owners": ("vehicle_owners", ("vin",)),
     "gold.contact_plan": ("plan", ("customer_id",)),
     "ops.erasure_log": ("erased", ()),
 }
@@ -159,11 +167,16 @@ class Snapshot:
                 table = DeltaTable(
                     table_uri(root, name), version=version, storage_options=storage_options(root)
                 )
-                data = QueryBuilder().register("t", table).execute(sql).read_all()  # noqa: F841
-                db.execute(f"CREATE TABLE {local} AS SELECT * FROM data")
+                if "deletionVectors" in (table.protocol().reader_features or []):
+                    data = QueryBuilder().register("t", table).execute(sql).read_all()  # noqa: F841
+                    db.execute(f"CREATE TABLE {local} AS SELECT * FROM data")
+                else:
+                    db.register("t", table.to_pyarrow_dataset())
+                    db.execute(f"CREATE TABLE {local} AS {sql}")
+                    db.unregister("t")
             for column in indexed:
                 db.execute(f"CREATE INDEX {local}_{column} ON {local} ({column})")
-            rows[name] = db.execute(f"SELECT count(*) FROM {local}").fetchone()[0]
+            rows[name] = db.execute(f"SELECT count(*) FROM {local}").fetchall()[0][0]
         db.execute(KEYS_SQL)
         db.execute("CREATE INDEX search_keys_value ON search_keys (value)")
         db.execute(NAMES_SQL)
@@ -236,6 +249,12 @@ _EMPTY: dict[str, str] = {
         " ''::VARCHAR lifecycle_stage, 0 vehicles_current"
     ),
     "gold.customer_360_pseudo": "SELECT ''::VARCHAR customer_id",
+    "gold.vehicles": "SELECT ''::VARCHAR vin",
+    "gold.vehicle_owners": (
+        "SELECT ''::VARCHAR vin, ''::VARCHAR customer_id, ''::VARCHAR ownership,"
+        " NULL::DATE start_date, NULL::DATE end_date, ''::VARCHAR source,"
+        " NULL::DATE last_evidence"
+    ),
     "gold.contact_plan": "SELECT ''::VARCHAR customer_id",
     "ops.erasure_log": "SELECT ''::VARCHAR customer_id",
 }

@@ -32,12 +32,15 @@ def _string_columns(table: pa.Table) -> Iterable[tuple[str, pa.ChunkedArray]]:
             yield name, column
 
 
-def _contains(column: pa.ChunkedArray, needle: str) -> bool:
+def _contains_any(column: pa.ChunkedArray, needles: list[str]) -> bool:
+    """Lower-cased once per column, whatever the number of needles (a nested column's
+    text form is the slow part)."""
     t = column.type
     if pa.types.is_string(t) or pa.types.is_large_string(t):
-        hits = pc.match_substring(pc.utf8_lower(column), needle.lower())
-        return bool(pc.any(hits).as_py())
-    return needle.lower() in str(column.to_pylist()).lower()
+        lowered = pc.utf8_lower(column)
+        return any(pc.any(pc.match_substring(lowered, n.lower())).as_py() for n in needles)
+    text = str(column.to_pylist()).lower()
+    return any(n.lower() in text for n in needles)
 
 
 def _hits(path: str, data: bytes, needles: list[str]) -> list[Hit]:
@@ -47,7 +50,7 @@ def _hits(path: str, data: bytes, needles: list[str]) -> list[Hit]:
         return [
             Hit(path, col_name)
             for col_name, column in _string_columns(table)
-            if any(_contains(column, n) for n in needles)
+            if _contains_any(column, needles)
         ]
     if name.endswith((".json", ".csv", ".crc", ".txt")):
         text = data.decode("utf-8", errors="replace").lower()

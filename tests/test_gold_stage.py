@@ -789,6 +789,7 @@ def test_gold_tables_read_by_delta_rs_and_report(
     page = build_report(spark, lake, AS_OF)
     for anchor, title in SECTIONS:
         assert f'<section id="{anchor}"><h2>{title}</h2>' in page
-    assert "plotly" in page.lower() and page.count('class="plotly-graph-div"') >= 5
+    assert "plotly" in page.lower() and page.count('class="plotly-graph-div"') >= 6
+    assert "5 vehicles; 0 held by more than one customer; 0 with no current owner" in page
     assert "gold.campaign_results does not exist yet" in page
     assert "ana@example.com" not in page and "García" not in page

@@ -99,6 +99,8 @@ def _small_lake(spark: SparkSession, lake: Lake) -> None:
     )
 
 
+@pytest.mark.slow  # about 45 s; erasure on S3 stays in the slow pipeline test too, and the
+# default tier keeps the S3 listing, lock, exports, models, scrub and lookup tests
 def test_a_lake_on_s3_lists_its_tables_and_erases_a_person_from_every_file(
     spark: SparkSession, base_conf: Config, s3_root: str, tmp_path: Path
 ) -> None:

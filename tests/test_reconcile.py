@@ -68,6 +68,7 @@ def test_reconcile_types_keys_as_silver_does(spark: SparkSession, world: Path, s
     )
 
 
+@pytest.mark.slow  # about 50 s of a copied world; the world's own run reconciles (batch scope)
 def test_batch_scope_counts_the_days_files_and_full_counts_every_file(
     spark: SparkSession, world: Path, tmp_path: Path
 ) -> None:

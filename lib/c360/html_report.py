@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("counts", "Individuals and companies"),
     ("lifecycle", "Lifecycle stages and transitions"),
+    ("vehicles", "Vehicles over their life"),
     ("dealers", "Dealer radiography"),
     ("campaigns", "Campaign results"),
     ("data-quality", "Data quality over time"),
@@ -201,6 +202,42 @@ def build_report(spark: SparkSession, lake: Lake, as_of: dt.date | None = None) 
                     )
                 )
             )
+
+    s = sections["vehicles"]
+    vehicles = read_or_none(spark, lake, "gold.vehicles")
+    if vehicles is None:
+        s.note("gold.vehicles does not exist yet: run the gold stage.")
+    else:
+        age = F.floor(F.months_between("as_of", "first_sale_date") / 12).cast("int")
+        by_age = _pdf(
+            vehicles.filter(F.col("first_sale_date").isNotNull())
+            .groupBy(
+                age.alias("age_years"),
+                F.coalesce("lifecycle_stage", F.lit("no holder")).alias("stage"),
+            )
+            .count()
+            .orderBy("age_years")
+        )
+        s.parts.append(
+            chart(
+                px.bar(
+                    by_age,
+                    x="age_years",
+                    y="count",
+                    color="stage",
+                    title="Vehicles by age in years and their holder's lifecycle stage (gold.vehicles)",
+                )
+            )
+        )
+        r = vehicles.agg(
+            F.count(F.lit(1)).alias("n"),
+            F.count(F.when(~F.col("has_current_owner"), 1)).alias("ownerless"),
+            F.count(F.when(F.col("owners") > 1, 1)).alias("resold"),
+        ).first()
+        s.note(
+            f"{r['n']:,} vehicles; {r['resold']:,} held by more than one customer; "
+            f"{r['ownerless']:,} with no current owner (gold.vehicle_owners has each period)."
+        )
 
     s = sections["dealers"]
     radio = read_or_none(spark, lake, "gold.dealer_radiography")

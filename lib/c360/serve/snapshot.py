@@ -125,15 +125,22 @@ def table_uri(root: str, name: str) -> str:
     return f"{root}/{layer}/{table}"
 
 
-def table_version(root: str, name: str) -> int | None:
-    """The table's latest version, or None when it does not exist (yet)."""
+def open_table(root: str, name: str):  # type: ignore[no-untyped-def]
+    """The table at its latest version (its log read once), or None when it does not
+    exist (yet)."""
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
     try:
-        return DeltaTable(table_uri(root, name), storage_options=storage_options(root)).version()
+        return DeltaTable(table_uri(root, name), storage_options=storage_options(root))
     except TableNotFoundError:
         return None
+
+
+def table_version(root: str, name: str) -> int | None:
+    """The table's latest version, or None when it does not exist (yet)."""
+    table = open_table(root, name)
+    return None if table is None else table.version()
 
 
 def versions(root: str) -> dict[str, int | None]:
@@ -151,7 +158,7 @@ class Snapshot:
 
     @classmethod
     def load(cls, root: str) -> Snapshot:
-        from deltalake import DeltaTable, QueryBuilder
+        from deltalake import QueryBuilder
 
         start = time.monotonic()
         db = duckdb.connect(":memory:")
@@ -159,14 +166,11 @@ class Snapshot:
         rows: dict[str, int] = {}
         for name, sql in SOURCES.items():
             local, indexed = TABLES[name]
-            version = table_version(root, name)
-            got[name] = version
-            if version is None:
+            table = open_table(root, name)
+            got[name] = None if table is None else table.version()
+            if table is None:
                 db.execute(f"CREATE TABLE {local} AS SELECT * FROM ({_empty(name)})")
             else:
-                table = DeltaTable(
-                    table_uri(root, name), version=version, storage_options=storage_options(root)
-                )
                 if "deletionVectors" in (table.protocol().reader_features or []):
                     data = QueryBuilder().register("t", table).execute(sql).read_all()  # noqa: F841
                     db.execute(f"CREATE TABLE {local} AS SELECT * FROM data")

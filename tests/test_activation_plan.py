@@ -349,6 +349,65 @@ def test_fatigue_across_runs(spark: SparkSession, conf: Config) -> None:
     assert by_date == 4
 
 
+def test_one_letter_per_household_per_campaign(spark: SparkSession, conf: Config) -> None:
+    """Household H1: A (highest value) keeps the letter, B has nothing else and is
+    suppressed, C falls back to email. H2's D and the householdless E get theirs. H3
+    already had a letter this campaign (F, an earlier run), so G gets none. With the rule
+    off (household_letters 0) every mail row is selected."""
+    aconf = activation(conf, renewal={"conversion_value": 200000.0, "channels": ["email", "mail"]})
+    addr = {"street": "CALLE UNO, 1", "postal_code": "28001", "address_valid": True}
+    hh = {"A": "H1", "B": "H1", "C": "H1", "D": "H2", "E": None, "G": "H3"}
+    people = [
+        person(c, email=(c == "C"), household_id=h, affluence_index=100.0 + i, **addr)
+        for i, (c, h) in enumerate(sorted(hh.items(), key=lambda x: x[0] != "A"))
+    ]
+    people = [p | {"affluence_index": 200.0} if p["customer_id"] == "A" else p for p in people]
+    consents = [consent("c@example.com", "email", "opt_in")]
+    segments = [seg(c, "renewal") for c in hh]
+    send = AS_OF + dt.timedelta(days=aconf.send_offset_days)
+    camp = plan.campaign_id("renewal", plan.period_of(send, "month"))
+    prior = frame(
+        spark,
+        G.CONTACT_PLAN,
+        [
+            {
+                "plan_date": AS_OF - dt.timedelta(days=7),
+                "send_date": send - dt.timedelta(days=7),
+                "customer_id": "F",
+                "household_id": "H3",
+                "contact_plan": "renewal",
+                "campaign_id": camp,
+                "status": "selected",
+                "channel": "mail",
+            }
+        ],
+    )
+    got = build(spark, aconf, segments, people, consents, prior=prior)
+    expected = spark.createDataFrame(
+        [
+            ("A", "renewal", "selected", None, "mail"),
+            ("B", "renewal", "suppressed", "household_already_contacted", None),
+            ("C", "renewal", "selected", None, "email"),
+            ("D", "renewal", "selected", None, "mail"),
+            ("E", "renewal", "selected", None, "mail"),
+            ("G", "renewal", "suppressed", "household_already_contacted", None),
+        ],
+        "customer_id string, contact_plan string, status string, suppression_reason string, "
+        "channel string",
+    )
+    assert_df_equality(status_of(got), expected, ignore_row_order=True, ignore_nullable=True)
+    c = got.filter("customer_id = 'C'").first()
+    assert c["channel_reasons"]["mail"] == "household_already_contacted"
+    assert "mail household_already_contacted" in c["why_channel"]
+    assert c["household_id"] == "H1" and c["street"] is None  # no letter, no address
+    off = dataclasses.replace(
+        aconf, fatigue=dataclasses.replace(aconf.fatigue, household_letters=0)
+    )
+    got = build(spark, off, segments, people, consents, prior=prior)
+    assert {r["customer_id"] for r in got.collect() if r["channel"] == "mail"} == set(hh)
+    assert got.filter("status != 'selected'").count() == 0
+
+
 def test_plan_config_errors_name_the_plan(spark: SparkSession, conf: Config) -> None:
     bad_stage = activation(conf, renewal={"stages": ["renewals"]})
     with pytest.raises(ConfigError, match=r"activation.plans.renewal.stages"):

@@ -27,6 +27,9 @@ GOLD = [
     "customer_360",
     "vehicles",
     "vehicle_owners",
+    "households",
+    "household_members",
+    "household_changelog",
     "lifecycle_segments",
     "lifecycle_history",
     "dealer_radiography",
@@ -707,6 +710,34 @@ def test_vehicles_and_their_owners(spark: SparkSession, gold_lake) -> None:
     ]
 
 
+def test_households_of_the_run(spark: SparkSession, gold_lake) -> None:
+    """Ana (C1) and Luis (C3) are persons at their own addresses: a household each, with
+    C1's current VIN; the company C2 and the addressless C4 have none; the 360 carries
+    the same ids, and the changelog has one ``new`` event per household."""
+    _, lake = gold_lake
+    members = {
+        r.customer_id: r.household_id for r in lake.read(spark, "gold.household_members").collect()
+    }
+    assert set(members) == {"C1", "C3"} and len(set(members.values())) == 2
+    c360 = {r.customer_id: r.household_id for r in lake.read(spark, "gold.customer_360").collect()}
+    assert c360 == {**members, "C2": None, "C4": None}
+    got = {r.household_id: r for r in lake.read(spark, "gold.households").collect()}
+    c1 = got[members["C1"]]
+    assert (c1.member_ids, c1.vins, c1.vehicles_current, c1.street) == (
+        ["C1"],
+        ["V1"],
+        1,
+        "CALLE MAYOR, 1",
+    )
+    assert (c1.mail_contactable, c1.members_contactable) == (True, 1)
+    assert c1.contactable_channels == sorted(["email", "telemarketing", "mail"])
+    assert got[members["C3"]].vins == []
+    events = lake.read(spark, "gold.household_changelog").collect()
+    assert sorted((e.event, e.household_id) for e in events) == sorted(
+        ("new", h) for h in members.values()
+    )
+
+
 def test_an_owner_period_ends_when_the_next_begins(spark: SparkSession) -> None:
     """Two owners of one VIN, and a person's car replaced by a newer one (no later owner:
     the period ends at its last evidence)."""
@@ -769,6 +800,10 @@ def test_two_dates_move_customers_between_stages(
     v4 = seg.filter("vin = 'V4'").first()
     assert (v4.stage, v4.warranty_end) == ("after_sales_in_warranty", D(2027, 1, 1))
     assert set(seg.select("as_of").distinct().toPandas()["as_of"]) == {D(2026, 12, 1)}
+    # the report counts them; the households kept their ids (no changelog event)
+    page = build_report(spark, lake, D(2026, 12, 1))
+    assert "Stage transitions by run date: 2026-12-01 2" in page
+    assert f"Household id events by run date: {AS_OF} new 2<" in page
 
 
 def test_gold_tables_read_by_delta_rs_and_report(
@@ -789,7 +824,9 @@ def test_gold_tables_read_by_delta_rs_and_report(
     page = build_report(spark, lake, AS_OF)
     for anchor, title in SECTIONS:
         assert f'<section id="{anchor}"><h2>{title}</h2>' in page
-    assert "plotly" in page.lower() and page.count('class="plotly-graph-div"') >= 6
+    assert "plotly" in page.lower() and page.count('class="plotly-graph-div"') >= 7
     assert "5 vehicles; 0 held by more than one customer; 0 with no current owner" in page
+    assert "2 households; 0 with more than one member; 1 reachable by letter" in page
+    assert f"Household id events by run date: {AS_OF} new 2" in page
     assert "gold.campaign_results does not exist yet" in page
     assert "ana@example.com" not in page and "García" not in page

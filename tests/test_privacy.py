@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
@@ -25,11 +26,13 @@ from pyspark.sql import functions as F
 from c360.config import Config
 from c360.errors import ConcurrentRunError, ErasureError, PrivacyError
 from c360.identity.fingerprint import stored_fingerprint
+from c360.identity.stage import used_ids
 from c360.lake import Lake
 from c360.lock import lake_lock, lock_path
 from c360.privacy import pseudo
 from c360.privacy.erase import Request, footprint, plan_erasure, run_erase
 from c360.runner import run_stages
+from c360.schemas import pseudo as PS
 from c360.serve.queries import NotFound, Search, customer_360, search
 from c360.serve.snapshot import Snapshot
 from conftest import DEFAULT_AS_OF, SMALL_WORLD_IDENTITY
@@ -93,23 +96,96 @@ def test_key_comes_from_the_environment_or_a_file_never_config(
     assert "from-a-file" not in str(err.value)
 
 
-def test_pseudonymized_customer_360_on_the_small_world(spark: SparkSession, world: Path) -> None:
+LINK_SHARE = 0.02  # a column linking more than this share of a twin's rows one to one fails
+
+
+def one_to_one_links(real: DataFrame, fake: DataFrame) -> dict[str, int]:
+    """Per column both tables have (but the run's own), the values that name exactly one
+    row in each: a join on that column alone would link those rows one to one. Counted
+    in DuckDB over the two tables as Arrow (one Spark job each, not two per column)."""
+    db = duckdb.connect()
+    db.register("r", real.toArrow())
+    db.register("f", fake.toArrow())
+    out = {}
+    for c in sorted(set(real.columns) & set(fake.columns) - {"as_of", "run_id"}):
+        v = f'CAST("{c}" AS VARCHAR)'
+        singles = "SELECT {v} v FROM {t} WHERE {v} IS NOT NULL GROUP BY 1 HAVING count(*) = 1"
+        q = f"SELECT count(*) FROM ({singles.format(v=v, t='r')}) JOIN ({singles.format(v=v, t='f')}) USING (v)"
+        out[c] = db.sql(q).fetchall()[0][0]
+    return out
+
+
+def test_pseudonymized_twins_do_not_link_back(spark: SparkSession, world: Path) -> None:
+    """Every twin: a row per gold row; ids replaced by the keyed hash Python's hmac gives;
+    no dropped column left; no column shared with the gold table that links rows one to
+    one (values naming exactly one row on both sides, for more than LINK_SHARE of the
+    rows); no email, phone or name of the sample anywhere under the pseudo root."""
     lake = Lake(str(world / "lake"))
-    real = lake.read(spark, "gold.customer_360")
-    fake = lake.read(spark, "gold.customer_360_pseudo")
-    assert fake.count() == real.count()
-    assert "birth_date" not in fake.columns and "birth_year" in fake.columns
     key = os.environ["C360_PSEUDONYM_KEY"].encode()
-    row = real.filter(F.col("email").isNotNull() & F.col("phone").isNotNull()).first()
-    got = fake.filter(F.col("customer_id") == row["customer_id"]).first()
-    for c in pseudo.HASHED:
-        want = None if row[c] is None else hmac.new(key, row[c].encode(), "sha256").hexdigest()
-        assert got[c] == want, c
-    assert {v["vin"] for v in got["vehicles"]}.isdisjoint({v["vin"] for v in row["vehicles"]})
-    # no email, phone or name of the real table survives anywhere in the pseudonymized one
+
+    def h(v: str) -> str:
+        return hmac.new(key, v.encode(), "sha256").hexdigest()
+
+    links = {}
+    for name, (source, policy) in PS.TWINS.items():
+        real, fake = lake.read(spark, source), lake.read(spark, name)
+        n = fake.count()
+        assert n == real.count() > 0, name
+        assert fake.columns == PS.SCHEMAS[name].fieldNames(), name
+        dropped = [c for c, a in policy.items() if a == PS.DROP]
+        assert not set(dropped) & set(fake.columns), name
+        found = one_to_one_links(real, fake)
+        # a rare category names a row or two in a sample this small; a linking column
+        # (a date of birth, an amount, a postal code) names a large share of them
+        links |= {f"{name}.{c}": k for c, k in found.items() if k > LINK_SHARE * n}
+    assert links == {}
+    # the check can fail: hashing the ids alone (the old twin) leaves linking columns
+    real = lake.read(spark, "gold.customer_360")
+    ids_only = real.withColumn("customer_id", F.sha2("customer_id", 256))
+    naive = one_to_one_links(real, ids_only)
+    assert {c for c, k in naive.items() if k > LINK_SHARE * real.count()} >= {
+        "birth_date",
+        "email",
+        "phone",
+        "service_spend_36m",
+    }
+    real = lake.read(spark, "gold.customer_360")
+    fake = lake.read(spark, "pseudo.customer_360")
+    row = real.filter(F.col("household_id").isNotNull() & (F.size("vehicles") > 0)).first()
+    got = fake.filter(F.col("customer_key") == h(row["customer_id"])).first()
+    assert got["household_key"] == h(row["household_id"])
+    assert {v["vin_key"] for v in got["vehicles"]} == {h(v["vin"]) for v in row["vehicles"]}
+    year = row["birth_date"].year if row["birth_date"] else None
+    band = got["birth_year_band"]
+    assert band is None if year is None else int(band[:4]) <= year <= int(band[5:])
+    assert got["postal_area"] == (row["postal_code"] or "")[:2] or got["postal_area"] is None
+    owners = lake.read(spark, "pseudo.vehicle_owners")
+    assert owners.filter(F.col("customer_key") == h(row["customer_id"])).count() == len(
+        row["vehicles"]
+    )
     needles = [r["email"] for r in real.select("email").dropna().limit(200).collect()]
     needles += [r["phone"] for r in real.select("phone").dropna().limit(200).collect()]
-    assert find_values(str(world / "lake" / "gold" / "customer_360_pseudo"), needles) == []
+    needles += [r["full_name"] for r in real.select("full_name").dropna().limit(50).collect()]
+    assert find_values(str(world / "lake" / "pseudo"), needles) == []
+
+
+def test_postal_area_by_config(spark: SparkSession) -> None:
+    df = spark.createDataFrame(
+        [("28001",), ("08002",), ("2800",), (None,), (" 28001",)], "p string"
+    )
+    got = df.select(
+        pseudo.postal_area(F.col("p"), "province").alias("prov"),
+        pseudo.postal_area(F.col("p"), "region").alias("reg"),
+        pseudo.year_band(F.make_date(F.lit(1983), F.lit(5), F.lit(1)), 5).alias("band"),
+    ).collect()
+    assert [(r.prov, r.reg) for r in got] == [
+        ("28", "Comunidad de Madrid"),
+        ("08", "Cataluña"),
+        (None, None),
+        (None, None),
+        (None, None),
+    ]
+    assert got[0].band == "1980-1984"
 
 
 # ------------------------------------------------------------------------------- lock
@@ -231,9 +307,11 @@ def _raw_identifiers(spark: SparkSession, lake: Lake, lineage: dict[str, list[st
     return out
 
 
-def test_erase_removes_the_person_everywhere_and_the_id_is_never_reused(
+def erase_one_person(
     spark: SparkSession, world: Path, base_conf: Config, tmp_path: Path
-) -> None:
+) -> tuple[Config, Lake, str, str]:
+    """Erase a person found in several sources and an export file, checking everything
+    the erasure promises; returns (conf, lake, customer_id, one of their sale ids)."""
     conf = _world_copy(world, tmp_path, base_conf)
     lake = Lake.from_config(conf)
     exports = Path(conf.activation.export_root) / DEFAULT_AS_OF
@@ -268,6 +346,13 @@ def test_erase_removes_the_person_everywhere_and_the_id_is_never_reused(
     raw = _raw_identifiers(spark, lake, plan.lineage)
     needles = sorted({*fp.emails, *fp.phones, *raw, cid})
     assert find_values(str(tmp_path / "lake"), needles), "the scan must see the person first"
+    pseudonym = pseudo.keyed_hash(os.environ["C360_PSEUDONYM_KEY"].encode(), cid)
+
+    def pseudonym_in_data() -> list:
+        hits = find_values(str(tmp_path / "lake" / "pseudo"), [pseudonym])
+        return [h for h in hits if "/_delta_log/" not in h.file]
+
+    assert pseudonym_in_data(), "the twins hold the person's keyed hash first"
 
     with pytest.raises(ErasureError, match=r"not in silver\.identity_crosswalk"):
         run_erase(spark, conf, Request(customer_id="C-nobody"))
@@ -297,6 +382,7 @@ def test_erase_removes_the_person_everywhere_and_the_id_is_never_reused(
     id_hits = find_values(str(tmp_path / "lake"), [cid])
     data = [h for h in id_hits if "/_delta_log/" not in h.file]
     assert {Path(h.file).parent.name for h in data} == {"erasure_log"}, data[:5]
+    assert pseudonym_in_data() == []  # nor the twins, under their keyed hash
     assert find_values(str(tmp_path / "exports"), needles) == []
     manifest = json.loads((exports / "manifest.json").read_text(encoding="utf-8"))
     for entry in manifest["files"]:
@@ -320,6 +406,24 @@ def test_erase_removes_the_person_everywhere_and_the_id_is_never_reused(
     assert run_erase(spark, conf, Request(customer_id=cid)) == []
     assert latest_versions(lake, tables) == versions
 
+    return conf, lake, cid, sale_id
+
+
+def test_erase_removes_the_person_everywhere_and_the_id_is_never_reused(
+    spark: SparkSession, world: Path, base_conf: Config, tmp_path: Path
+) -> None:
+    _, lake, cid, _ = erase_one_person(spark, world, base_conf, tmp_path)
+    # the id is among those identity never issues again (the slow tier lands the person
+    # again and runs identity: a new customer)
+    used = used_ids(spark, lake, lake.read(spark, "silver.identity_crosswalk"))
+    assert used.filter(F.col("customer_id") == cid).count() == 1
+
+
+@pytest.mark.slow
+def test_an_erased_person_who_comes_back_is_a_new_customer(
+    spark: SparkSession, world: Path, base_conf: Config, tmp_path: Path
+) -> None:
+    conf, lake, cid, sale_id = erase_one_person(spark, world, base_conf, tmp_path)
     # the person comes back in a later batch: a new customer, never the erased id
     land = Path(conf.landing.root) / "sales"  # bytes: the source exports Latin-1
     header, line = next(

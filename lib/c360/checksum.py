@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 RUN_COLUMNS = frozenset(
     {"run_id", "_run_id", "_loaded_at", "recorded_at", "started_at", "ended_at"}
 )
-CONTENT_LAYERS = ("bronze", "silver", "gold")
+CONTENT_LAYERS = ("bronze", "silver", "gold", "pseudo")
 # The ops tables asked for by name (``--layer ops``) are compared on what they say of the
 # data, not of the attempt: which Delta version a commit got, how long a step took, on
 # which cluster. ops.job_runs is left out whole: a run killed and resumed logs attempts

@@ -26,6 +26,9 @@ class LakeConfig:
     """Where the Delta tables live: ``<root>/<layer>/<table>``."""
 
     root: str = "lake"
+    # The pseudonymized twins (layer ``pseudo``): "" = <root>/pseudo. Set it to a path of
+    # its own (another bucket or prefix) to grant analysts access to it alone.
+    pseudo_root: str = ""
     # Also register every table in the Spark catalog as c360_<layer>.<table>.
     register_catalog: bool = False
     # Where those registrations live: "" = Spark's in-memory catalog (this session only);
@@ -334,6 +337,9 @@ class FatigueConfig:
     window_days: int = 30
     # At most this many contacts per customer, all channels, in the window.
     max_contacts: int = 3
+    # At most this many letters (channel mail) per household per campaign (plan and
+    # period); 0 turns the household rule off.
+    household_letters: int = 1
 
 
 @dataclass(frozen=True)
@@ -401,6 +407,15 @@ class PrivacyConfig:
 
     key_env: str = "C360_PSEUDONYM_KEY"  # environment variable holding the key
     key_file: str = ""  # or a file holding it (read when the variable is unset)
+    # Generalization of the quasi-identifiers in the pseudonymized twins.
+    birth_year_band: int = 5  # birth date -> a band of this many years (1980-1984)
+    postal_area: Literal["province", "region"] = (
+        "province"  # postal code -> "province" (28) or "region" (its community)
+    )
+    money_band: int = 100  # EUR amounts floored to a multiple of this
+    km_band: int = 10000  # odometer floored to a multiple of this
+    points_band: int = 1000  # loyalty points floored to a multiple of this
+    count_cap: int = 5  # counts top-coded here (5 = five or more)
 
 
 @dataclass(frozen=True)
@@ -412,7 +427,13 @@ class MaintenanceConfig:
     # an older version), per layer. Delta refuses less than 168 (7 days) unless
     # allow_short_retention is true.
     retain_hours: dict[str, float] = field(
-        default_factory=lambda: {"bronze": 168.0, "silver": 168.0, "gold": 168.0, "ops": 168.0}
+        default_factory=lambda: {
+            "bronze": 168.0,
+            "silver": 168.0,
+            "gold": 168.0,
+            "pseudo": 168.0,
+            "ops": 168.0,
+        }
     )
     allow_short_retention: bool = False
 

@@ -29,6 +29,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("counts", "Individuals and companies"),
     ("lifecycle", "Lifecycle stages and transitions"),
     ("vehicles", "Vehicles over their life"),
+    ("households", "Households"),
     ("dealers", "Dealer radiography"),
     ("campaigns", "Campaign results"),
     ("data-quality", "Data quality over time"),
@@ -121,6 +122,48 @@ def _campaign_charts(s: Section, chart: _Charts, results: DataFrame) -> None:
             )
 
 
+def _households(spark: SparkSession, lake: Lake, s: Section, chart: _Charts) -> None:
+    """Household sizes and what ties the members, and the id events of the runs."""
+    households = read_or_none(spark, lake, "gold.households")
+    members = read_or_none(spark, lake, "gold.household_members")
+    if households is None or members is None:
+        s.note("gold.households does not exist yet: run the gold stage.")
+        return
+    sizes = _pdf(
+        households.groupBy(F.least("member_count", F.lit(5)).alias("members"))
+        .agg(F.count(F.lit(1)).alias("households"))
+        .orderBy("members")
+    )
+    s.parts.append(
+        chart(
+            px.bar(
+                sizes,
+                x="members",
+                y="households",
+                title="Households by members (5 = five or more; gold.households)",
+            )
+        )
+    )
+    r = households.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.count(F.when(F.col("member_count") > 1, 1)).alias("shared"),
+        F.count(F.when(F.col("mail_contactable"), 1)).alias("mail"),
+    ).first()
+    ties = members.select(F.explode("shared_by").alias("k")).groupBy("k").count().collect()
+    tied = ", ".join(f"{t['k']} {t['count']:,}" for t in sorted(ties, key=lambda t: t["k"]))
+    s.note(
+        f"{r['n']:,} households; {r['shared']:,} with more than one member; "
+        f"{r['mail']:,} reachable by letter. Members tied by: {tied or 'nothing yet'}."
+    )
+    events = read_or_none(spark, lake, "gold.household_changelog")
+    if events is not None:
+        got = events.groupBy("as_of", "event").count().orderBy("as_of", "event").collect()
+        s.note(
+            "Household id events by run date: "
+            + "; ".join(f"{e['as_of']} {e['event']} {e['count']:,}" for e in got)
+        )
+
+
 def build_report(spark: SparkSession, lake: Lake, as_of: dt.date | None = None) -> str:
     chart = _Charts()
     sections = {a: Section(a, t) for a, t in SECTIONS}
@@ -202,6 +245,11 @@ def build_report(spark: SparkSession, lake: Lake, as_of: dt.date | None = None) 
                     )
                 )
             )
+            per_date = moves.groupby("valid_from")["count"].sum()
+            s.note(
+                "Stage transitions by run date: "
+                + "; ".join(f"{d} {int(n):,}" for d, n in per_date.items())
+            )
 
     s = sections["vehicles"]
     vehicles = read_or_none(spark, lake, "gold.vehicles")
@@ -238,6 +286,8 @@ def build_report(spark: SparkSession, lake: Lake, as_of: dt.date | None = None) 
             f"{r['n']:,} vehicles; {r['resold']:,} held by more than one customer; "
             f"{r['ownerless']:,} with no current owner (gold.vehicle_owners has each period)."
         )
+
+    _households(spark, lake, sections["households"], chart)
 
     s = sections["dealers"]
     radio = read_or_none(spark, lake, "gold.dealer_radiography")
@@ -402,6 +452,15 @@ def build_report(spark: SparkSession, lake: Lake, as_of: dt.date | None = None) 
                     barmode="group",
                     title="Identity changelog: new ids, merges, splits and retirements per run",
                 )
+            )
+        )
+        counts = {(r["as_of"], r["event"]): int(r["count"]) for r in events.to_dict("records")}
+        kinds = ("new", "merge", "split", "retire")
+        s.note(
+            "Identity events by run date: "
+            + "; ".join(
+                f"{d}: " + ", ".join(f"{counts.get((d, k), 0):,} {k}" for k in kinds)
+                for d in sorted({d for d, _ in counts})
             )
         )
 

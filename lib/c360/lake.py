@@ -26,7 +26,8 @@ from c360.schemas.registry import description_of
 
 log = logging.getLogger(__name__)
 
-LAYERS: tuple[str, ...] = ("bronze", "silver", "gold", "ops")
+LAYERS: tuple[str, ...] = ("bronze", "silver", "gold", "pseudo", "ops")
+PSEUDO = "pseudo"  # the pseudonymized twins: under lake.pseudo_root, granted on their own
 
 
 def split_table_name(name: str) -> tuple[str, str]:
@@ -41,6 +42,7 @@ class Lake:
     root: str
     register_catalog: bool = False
     catalog: str = ""
+    pseudo_root: str = ""  # "" = <root>/pseudo
 
     @classmethod
     def from_config(cls, conf: Config) -> Lake:
@@ -48,10 +50,18 @@ class Lake:
             root=conf.lake.root.rstrip("/"),
             register_catalog=conf.lake.register_catalog,
             catalog=conf.lake.catalog,
+            pseudo_root=conf.lake.pseudo_root.rstrip("/"),
         )
+
+    @property
+    def pseudo(self) -> str:
+        """Where the pseudonymized tables live: ``<pseudo_root>/<table>``."""
+        return self.pseudo_root or f"{self.root}/{PSEUDO}"
 
     def path(self, name: str) -> str:
         layer, table = split_table_name(name)
+        if layer == PSEUDO:
+            return f"{self.pseudo}/{table}"
         return f"{self.root}/{layer}/{table}"
 
     def catalog_name(self, name: str) -> str:
@@ -232,7 +242,14 @@ class Lake:
         """Every Delta table under the root, as ``layer.table``, listed through the lake's
         own file system (local, HDFS, s3a, abfss), in layer order; a folder whose log has
         no commit yet (a run killed while creating the table) is none."""
-        return [f"{layer}.{table}" for layer, table in hfs.delta_tables(spark, self.root, LAYERS)]
+        if self.pseudo == f"{self.root}/{PSEUDO}":
+            found = hfs.delta_tables(spark, self.root, LAYERS)
+        else:
+            parent, _, base = self.pseudo.rpartition("/")
+            own = hfs.delta_tables(spark, self.root, tuple(x for x in LAYERS if x != PSEUDO))
+            twins = [(PSEUDO, t) for _, t in hfs.delta_tables(spark, parent, (base,))]
+            found = sorted(own + twins, key=lambda lt: (LAYERS.index(lt[0]), lt[1]))
+        return [f"{layer}.{table}" for layer, table in found]
 
 
 def local_path(root: str) -> str:

@@ -33,6 +33,7 @@ from c360.io import checkpointed, merge_changed, rows_frame
 from c360.lake import Lake
 from c360.logs import step
 from c360.runner import StageContext, StageResult
+from c360.schemas import pseudo as P
 from c360.schemas import registry as R
 from c360.schemas.ops import RECONCILIATION
 from c360.silver.merge import row_states, version
@@ -51,7 +52,8 @@ PARTY = R.SILVER_PARTY_RECORDS
 CROSSWALK = R.SILVER_IDENTITY_CROSSWALK
 CUSTOMERS = R.SILVER_CUSTOMERS
 PROFILE = R.GOLD_CUSTOMER_360
-PSEUDO = R.GOLD_CUSTOMER_360_PSEUDO
+PSEUDO_TWINS = P.TWINS
+PSEUDO_DATED = P.TWIN_DATED
 VEHICLES = R.GOLD_VEHICLES
 PLAN = R.GOLD_CONTACT_PLAN
 RECORD_KEY = ["source", "source_record_id"]
@@ -418,18 +420,7 @@ def gold_checks(spark: SparkSession, lake: Lake, as_of: dt.date) -> list[Check]:
             (CUSTOMERS, PROFILE),
         )
     ]
-    if lake.exists(spark, PSEUDO):
-        out.append(
-            _equal_keys(
-                "gold",
-                PSEUDO,
-                "pseudonymized profiles = profiles",
-                profile,
-                lake.read(spark, PSEUDO),
-                ["customer_id"],
-                (PROFILE, PSEUDO),
-            )
-        )
+    out += twin_checks(spark, lake, as_of)
     if lake.exists(spark, VEHICLES) and lake.exists(spark, R.SILVER_VEHICLES):
         out.append(
             _equal_keys(
@@ -442,11 +433,14 @@ def gold_checks(spark: SparkSession, lake: Lake, as_of: dt.date) -> list[Check]:
                 (R.SILVER_VEHICLES, VEHICLES),
             )
         )
+    if lake.exists(spark, R.GOLD_HOUSEHOLDS) and lake.exists(spark, R.GOLD_HOUSEHOLD_MEMBERS):
+        out += household_checks(spark, lake)
     # Current-state tables, and this run date's rows of the dated ones (older dates may
     # name ids merged since, which is history, not a gap).
     scoped: dict[str, Column | None] = {
         "gold.lifecycle_segments": None,
         R.GOLD_VEHICLE_OWNERS: None,
+        R.GOLD_HOUSEHOLD_MEMBERS: None,
         "gold.customer_scores": F.col("as_of") == F.lit(as_of),
         PLAN: F.col("plan_date") == F.lit(as_of),
     }
@@ -478,6 +472,51 @@ def gold_checks(spark: SparkSession, lake: Lake, as_of: dt.date) -> list[Check]:
             )
         )
     return out
+
+
+def twin_checks(spark: SparkSession, lake: Lake, as_of: dt.date) -> list[Check]:
+    """Each pseudonymized twin has a row per row of its gold table (this run date's rows
+    of the contact plan); counted, since the twins' keys are keyed hashes."""
+    out = []
+    for name, (source, _) in PSEUDO_TWINS.items():
+        if not (lake.exists(spark, name) and lake.exists(spark, source)):
+            continue
+        if name in PSEUDO_DATED:
+            on = F.col(PSEUDO_DATED[name]) == F.lit(as_of)
+            n_src = lake.read(spark, source).filter(on).count()
+            n_twin = lake.read(spark, name).filter(on).count()
+        else:
+            counts = lake.row_counts(spark, [source, name])
+            n_src, n_twin = counts[source], counts[name]
+        out.append(Check("gold", name, f"pseudonymized rows = {source} rows", n_src, n_twin))
+    return out
+
+
+def household_checks(spark: SparkSession, lake: Lake) -> list[Check]:
+    """Every household has a row, and the rows count their members once each."""
+    members = lake.read(spark, R.GOLD_HOUSEHOLD_MEMBERS)
+    households = lake.read(spark, R.GOLD_HOUSEHOLDS)
+    tables = (R.GOLD_HOUSEHOLD_MEMBERS, R.GOLD_HOUSEHOLDS)
+    listed = households.agg(F.coalesce(F.sum(F.size("member_ids")), F.lit(0)).alias("n")).first()
+    n_members = lake.row_counts(spark, [R.GOLD_HOUSEHOLD_MEMBERS])[R.GOLD_HOUSEHOLD_MEMBERS]
+    return [
+        _equal_keys(
+            "gold",
+            R.GOLD_HOUSEHOLDS,
+            "households = distinct household_id of household_members",
+            members.select("household_id").distinct(),
+            households.select("household_id"),
+            ["household_id"],
+            tables,
+        ),
+        Check(
+            "gold",
+            R.GOLD_HOUSEHOLDS,
+            "household members = member_ids listed by the households",
+            n_members,
+            int(listed["n"]),
+        ),
+    ]
 
 
 def export_checks(spark: SparkSession, lake: Lake, root: str, as_of: dt.date) -> list[Check]:

@@ -6,7 +6,13 @@ fixed order; the first that fails names the row's reason:
 
 erased -> complaint -> competing_plan -> fatigue (already in this campaign, or the
 customer's contact cap) -> channel (consent, valid point, unsubscribe, channel cap,
-economics) -> holdout.
+economics, household letters) -> holdout.
+
+Household letters: a household gets at most ``fatigue.household_letters`` letters per
+campaign (plan and period). The channel choice runs once per row; where more members of
+one household are selected by mail than that, the members with the highest expected
+value keep the letter and the others choose again without mail (channel reason
+``household_already_contacted``); with no channel left that is the row's reason.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ IN_CAMPAIGN = ("selected", "held_out")
 # the one that, lifted, would let the contact through soonest.
 CHANNEL_REASON_ORDER = (
     "fatigue",
+    "household_already_contacted",
     "not_profitable",
     "unsubscribed",
     "invalid_contact_point",
@@ -413,11 +420,13 @@ def with_channel_choice(df: DataFrame, conf: ActivationConfig, mail_opt_in: bool
         used = F.coalesce(F.col("contacts_by_channel")[ch], F.lit(0))
         unsub = F.coalesce(F.array_contains("unsubscribed_channels", ch), F.lit(False))
         net = net_value(ch, conf) if ch in conf.channels else F.lit(None).cast("double")
+        household = F.lit(ch == "mail") & F.coalesce(F.col("_household_mailed"), F.lit(False))
         reason = (
             F.when(~facts.consented(ch, mail_opt_in), "no_consent")
             .when(~facts.point_valid(ch), "invalid_contact_point")
             .when(unsub, "unsubscribed")
             .when(used >= cap, "fatigue")
+            .when(household, "household_already_contacted")
             .when(F.coalesce(net, F.lit(0.0)) <= 0, "not_profitable")
             .otherwise("ok")
         )
@@ -447,6 +456,39 @@ def with_channel_choice(df: DataFrame, conf: ActivationConfig, mail_opt_in: bool
             }
         )
         .drop("_best")
+    )
+
+
+def prior_household_letters(hist: History) -> DataFrame:
+    """Letters earlier runs of the same campaign sent to each household."""
+    return (
+        hist.prior_plan.filter(
+            F.col("status").isin(*SENT)
+            & (F.col("channel") == "mail")
+            & F.col("household_id").isNotNull()
+        )
+        .groupBy("household_id", "campaign_id")
+        .agg(F.count_distinct("customer_id").cast("int").alias("_hh_prior"))
+    )
+
+
+def with_household_mail(df: DataFrame, prior: DataFrame, letters: int) -> DataFrame:
+    """``_household_mailed``: true for a row selected by mail beyond its household's
+    ``letters`` in this campaign (earlier runs' letters count first); the highest expected
+    value, then the smallest customer_id, keeps a letter. Rows of no household and
+    ``letters`` 0 (the rule off) are never flagged."""
+    if letters <= 0:
+        return df.withColumn("_household_mailed", F.lit(False))
+    mailed = (F.col("status") == "selected") & (F.col("channel") == "mail")
+    mailed = mailed & F.col("household_id").isNotNull()
+    w = Window.partitionBy("household_id", "campaign_id", mailed).orderBy(
+        F.col("expected_value").desc_nulls_last(), "customer_id"
+    )
+    rank = F.row_number().over(w) + F.coalesce(F.col("_hh_prior"), F.lit(0))
+    return (
+        df.join(F.broadcast(prior), ["household_id", "campaign_id"], "left")
+        .withColumn("_household_mailed", mailed & (rank > letters))
+        .drop("_hh_prior")
     )
 
 
@@ -691,6 +733,7 @@ def build_contact_plan(
         "given_name",
         "family_name",
         "company_name",
+        "household_id",
         F.col("preferred_dealer_code").alias("dealer_code"),
         F.col("preferred_dealer_name").alias("dealer_name"),
         F.col("preferred_dealer_basis").alias("dealer_basis"),
@@ -702,6 +745,13 @@ def build_contact_plan(
         .join(customer_signals(hist, conf, send_date), "customer_id", "left")
         .join(prior_entries(hist), ["customer_id", "campaign_id"], "left")
         .withColumnRenamed("stage", "lifecycle_stage")
+        .withColumn("_household_mailed", F.lit(False))
+        .transform(with_channel_choice, conf, mail_requires_opt_in)
+        .transform(with_status, conf)
+        .transform(
+            with_household_mail, prior_household_letters(hist), conf.fatigue.household_letters
+        )
+        # the flagged rows choose again without mail; every other row chooses the same
         .transform(with_channel_choice, conf, mail_requires_opt_in)
         .transform(with_status, conf)
         .transform(with_explanations, conf)

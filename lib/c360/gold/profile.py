@@ -20,15 +20,6 @@ def province(postal_code: Column) -> Column:
     return F.when(postal_code.rlike("^[0-9]{5}$"), F.substring(postal_code, 1, 2))
 
 
-def household_id(party_type: Column, street: Column, postal_code: Column) -> Column:
-    """Persons at the same standardized address share a household id (not a customer id)."""
-    key = F.concat_ws("|", F.upper(street), postal_code)
-    return F.when(
-        (party_type == "person") & street.isNotNull() & postal_code.isNotNull(),
-        F.concat(F.lit("HH-"), F.substring(F.sha2(key, 256), 1, 16)),
-    )
-
-
 def service_summary(visits: DataFrame, as_of: dt.date) -> DataFrame:
     """Visits and spend in the last 12 and 36 months; warranty and recall vs paid work."""
     v = visits.filter(F.col("open_date") <= F.lit(as_of))

@@ -1,4 +1,5 @@
-"""Gold stage: ``gold.customer_360``, ``gold.lifecycle_segments`` (+ SCD2 history),
+"""Gold stage: ``gold.customer_360``, ``gold.vehicles`` (+ owners), ``gold.households``
+(+ members and changelog), ``gold.lifecycle_segments`` (+ SCD2 history),
 ``gold.dealer_radiography`` and ``gold.kpi_counts``, all as of the run date.
 
 Every table is written with change detection (c360.io.merge_changed), so a rerun on
@@ -17,9 +18,10 @@ from c360.columns import to_schema, with_run
 from c360.config import GoldConfig
 from c360.gold import dealers as dash
 from c360.gold import facts, lifecycle, profile
+from c360.gold import households as hh
 from c360.gold import vehicles as gv
 from c360.gold.scores import read_scores_as_of, with_customer_scores
-from c360.io import checkpointed, merge_changed, read_or_empty
+from c360.io import checkpointed, insert_new, merge_changed, read_or_empty, read_or_none
 from c360.lake import Lake
 from c360.logs import step
 from c360.runner import StageContext, StageResult
@@ -178,9 +180,11 @@ def customer_360(
     as_of: dt.date,
     run_id: str,
     scores: DataFrame,
+    households: DataFrame,
 ) -> DataFrame:
     """One row per customer; ``scores`` are the run date's gold.customer_scores rows (kept
-    so that rerunning gold does not blank what the score stage wrote)."""
+    so that rerunning gold does not blank what the score stage wrote); ``households`` maps
+    customer_id to household_id."""
     cust = inp.customers
     owned = (
         vehicles.groupBy("customer_id")
@@ -265,6 +269,7 @@ def customer_360(
         .join(profile.engagement_summary(events, as_of), "customer_id", "left")
         .join(headline, "customer_id", "left")
         .join(firsts, "customer_id", "left")
+        .join(households.select("customer_id", "household_id"), "customer_id", "left")
     )
     dealer_region = d.select(
         F.col("dealer_code").alias("preferred_dealer_code"), F.col("region").alias("_dealer_region")
@@ -280,30 +285,13 @@ def customer_360(
             "account_type": F.when(fleet, "fleet")
             .when(F.col("party_type") == "company", "corporate")
             .otherwise("individual"),
-            "household_id": profile.household_id(
-                F.col("party_type"), F.col("street"), F.col("postal_code")
-            ),
             "vehicles": F.coalesce("vehicles", F.array().cast(vehicle_type)),
             "contactable_channels": F.coalesce(
                 "contactable_channels", F.array().cast("array<string>")
             ),
         }
     ).transform(with_run, as_of, run_id)
-    zeros = {
-        c: 0
-        for c in (
-            "vehicles_current",
-            "vehicles_previous",
-            "service_visits_12m",
-            "service_visits_36m",
-            "warranty_visits_36m",
-            "paid_visits_36m",
-            "campaign_contacts",
-            "campaign_opens",
-            "campaign_clicks",
-        )
-    }
-    df = df.fillna(zeros)
+    df = df.fillna(dict.fromkeys(G.PROFILE_COUNTS, 0))
     for c in ("service_spend_12m", "service_spend_36m"):
         df = df.withColumn(c, F.coalesce(c, F.lit(0).cast(G.MONEY)))
     df = with_customer_scores(df, scores)
@@ -369,6 +357,36 @@ def _write_vehicles(
     }
 
 
+def _write_household_members(ctx: StageContext, inp: Inputs) -> tuple[DataFrame, int]:
+    """Membership with persistent ids; the changelog is written first, so a run killed
+    between the two writes the same events again (deduplicated by event_id) and then the
+    members."""
+    spark, lake = ctx.spark, ctx.lake
+    previous = read_or_none(spark, lake, R.GOLD_HOUSEHOLD_MEMBERS)
+    log_table = read_or_none(spark, lake, R.GOLD_HOUSEHOLD_CHANGELOG)
+    used = None
+    if log_table is not None:
+        used = log_table.select("household_id").unionByName(
+            log_table.select(F.col("other_id").alias("household_id")).dropna()
+        )
+        if previous is not None:
+            used = used.unionByName(previous.select("household_id"))
+    members, events = hh.household_members(
+        spark, inp.customers, inp.points, inp.links, previous, used
+    )
+    members = members.transform(checkpointed)
+    lake.ensure_table(spark, R.GOLD_HOUSEHOLD_CHANGELOG, G.HOUSEHOLD_CHANGELOG)
+    insert_new(
+        spark,
+        lake,
+        R.GOLD_HOUSEHOLD_CHANGELOG,
+        hh.changelog_rows(events, ctx.as_of, ctx.run_id),
+        ["event_id"],
+    )
+    rows = hh.members_table(members, ctx.as_of, ctx.run_id)
+    return members, _write(ctx, R.GOLD_HOUSEHOLD_MEMBERS, rows, ["customer_id"])
+
+
 def run(ctx: StageContext) -> StageResult:
     spark, lake, conf, as_of = ctx.spark, ctx.lake, ctx.conf.gold, ctx.as_of
     lifecycle.check_priority(conf.lifecycle.stage_priority)
@@ -384,6 +402,9 @@ def run(ctx: StageContext) -> StageResult:
     with step(log, "gold.vehicles") as p:
         result.rows_written.update(_write_vehicles(ctx, inp, vehicles, warranty[1]))
         p.rows_out = result.rows_written[R.GOLD_VEHICLES]
+    with step(log, "gold.household_members") as p:
+        members, p.rows_out = _write_household_members(ctx, inp)
+        result.rows_written[R.GOLD_HOUSEHOLD_MEMBERS] = p.rows_out
     with step(log, "gold.lifecycle_segments") as p:
         segments = lifecycle_segments(inp, vehicles, conf, as_of, ctx.run_id).transform(
             checkpointed
@@ -400,12 +421,18 @@ def run(ctx: StageContext) -> StageResult:
     with step(log, "gold.customer_360") as p:
         events = events_with_customer(inp).transform(checkpointed)
         scores = read_scores_as_of(spark, lake, as_of)
-        c360 = customer_360(inp, vehicles, segments, events, conf, as_of, ctx.run_id, scores)
+        c360 = customer_360(
+            inp, vehicles, segments, events, conf, as_of, ctx.run_id, scores, members
+        )
         c360 = c360.transform(checkpointed)
         p.rows_out = p.count(c360)
         result.rows_written[R.GOLD_CUSTOMER_360] = _write(
             ctx, R.GOLD_CUSTOMER_360, c360, ["customer_id"]
         )
+    with step(log, "gold.households") as p:
+        households = hh.households_table(members, c360, as_of, ctx.run_id)
+        p.rows_out = _write(ctx, R.GOLD_HOUSEHOLDS, households, ["household_id"])
+        result.rows_written[R.GOLD_HOUSEHOLDS] = p.rows_out
     with step(log, "gold.dealer_radiography") as p:
         radio = dash.radiography(
             inp.dealers,

@@ -29,16 +29,23 @@ class IdAssignment:
     events: DataFrame  # event, customer_id, other_id, records
 
 
-def new_id(seed: Column) -> Column:
-    return F.concat(F.lit(ID_PREFIX), F.substring(F.sha2(seed, 256), 1, 16))
+def new_id(seed: Column, prefix: str = ID_PREFIX) -> Column:
+    return F.concat(F.lit(prefix), F.substring(F.sha2(seed, 256), 1, 16))
 
 
 def assign_ids(
-    members: DataFrame, previous: DataFrame | None, used_ids: DataFrame | None = None
+    members: DataFrame,
+    previous: DataFrame | None,
+    used_ids: DataFrame | None = None,
+    *,
+    prefix: str = ID_PREFIX,
+    where: str = "silver.identity_crosswalk.customer_id",
 ) -> IdAssignment:
     """``members(record_key, component)`` + ``previous(record_key, customer_id)`` -> ids.
 
     ``used_ids(customer_id)`` lists every id ever issued (kept or retired); new ids avoid it.
+    Households reuse the same rules with their own ``prefix``; ``where`` names the column
+    a collision error points at.
     """
     spark = members.sparkSession
     if previous is None:
@@ -83,7 +90,7 @@ def assign_ids(
         .agg(F.array_join(F.array_sort(F.collect_list("record_key")), "\u0001").alias("_keys"))
     )
     used = used_ids.select(F.col("customer_id").alias("_id0")).distinct()
-    fresh = fresh.join(keys, "component").withColumn("_id0", new_id(F.col("_keys")))
+    fresh = fresh.join(keys, "component").withColumn("_id0", new_id(F.col("_keys"), prefix))
     taken = (
         fresh.join(used, "_id0", "left_semi").select("component").withColumn("_taken", F.lit(True))
     )
@@ -92,7 +99,7 @@ def assign_ids(
         .withColumn(
             "customer_id",
             F.when(F.col("_taken").isNull(), F.col("_id0")).otherwise(
-                new_id(F.concat(F.col("_keys"), F.lit("\u0002salt")))
+                new_id(F.concat(F.col("_keys"), F.lit("\u0002salt")), prefix)
             ),
         )
         .transform(checkpointed)
@@ -100,10 +107,7 @@ def assign_ids(
     again = used.withColumnRenamed("_id0", "customer_id")
     collisions = fresh.join(again, "customer_id", "left_semi").count()
     if collisions:
-        raise IdentityError(
-            f"{collisions} new customer_id(s) collide with ids already issued "
-            "(silver.identity_crosswalk.customer_id)"
-        )
+        raise IdentityError(f"{collisions} new id(s) collide with ids already issued ({where})")
     ids = kept.unionByName(fresh.select("component", "customer_id"))
     crosswalk = members.join(ids, "component").select("record_key", "customer_id")
     # split events: an old id's records outside its home component now carry other ids

@@ -39,6 +39,7 @@ from c360.privacy.footprint import (
     CROSSWALK,
     CUSTOMERS,
     PARTY_RECORDS,
+    Footprint,
     Request,
     find_customers,
     footprint,
@@ -46,6 +47,7 @@ from c360.privacy.footprint import (
     with_bronze_lineage,
     with_merged_ids,
 )
+from c360.privacy.pseudo import keyed_hash, load_key
 from c360.privacy.purge import delete_where, purge
 from c360.schemas.registry import BRONZE_QUARANTINE, OPS_ERASURE_LOG
 from c360.session import remove_old_checkpoints
@@ -83,6 +85,14 @@ class ErasurePlan:
     lineage: dict[str, list[str]]  # bronze table -> the person's rows, "<file>#<row>"
 
 
+def with_pseudonym_keys(conf: Config, fp: Footprint, tables: list[str]) -> None:
+    """The twins (``pseudo.*``) name a person by the keyed hash of their ids: with twins in
+    the lake, the key is needed (``PrivacyError`` names where it was looked for)."""
+    if any(t.startswith("pseudo.") for t in tables):
+        key = load_key(conf)
+        fp.keys = sorted(keyed_hash(key, i) for i in fp.ids)
+
+
 def plan_erasure(spark: SparkSession, conf: Config, req: Request) -> ErasurePlan:
     """The rows ``run_erase`` would delete for ``req``, per table and export file, found
     the way it finds them, in one counting job; nothing is written or logged."""
@@ -91,7 +101,9 @@ def plan_erasure(spark: SparkSession, conf: Config, req: Request) -> ErasurePlan
     fp = footprint(spark, lake, ids, req)
     found = with_bronze_lineage(spark, lake, fp)
     scans = []
-    for name in [t for t in lake.tables(spark) if not t.startswith("ops.")]:
+    tables = lake.tables(spark)
+    with_pseudonym_keys(conf, fp, tables)
+    for name in [t for t in tables if not t.startswith("ops.")]:
         cond = table_condition(spark, lake, name, fp, found)
         if cond is not None:
             scans.append(lake.read(spark, name).filter(cond).select(F.lit(name).alias("t")))
@@ -169,11 +181,12 @@ def erase_customers(
             f = x.rsplit("#", 1)[0]
             files[f] = files.get(f, 0) + 1
     tables = lake.tables(spark)
+    with_pseudonym_keys(conf, fp, tables)
     # Gold, then bronze, then silver, the identity tables last and one by one: a run
     # killed midway still finds the person through the crosswalk. Within a group the
     # tables are independent, so their deletes overlap.
     groups = [
-        [t for t in tables if t.startswith("gold.")],
+        [t for t in tables if t.startswith(("gold.", "pseudo."))],
         [t for t in tables if t.startswith("bronze.")],
         [t for t in tables if t.startswith("silver.") and t not in IDENTITY_LAST],
     ]

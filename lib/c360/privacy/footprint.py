@@ -33,6 +33,10 @@ PARTY_RECORDS = SILVER_PARTY_RECORDS
 CUSTOMERS = SILVER_CUSTOMERS
 
 ID_COLUMNS = ("customer_id", "other_id")
+ID_ARRAY_COLUMNS = ("member_ids",)  # gold.households: a person's household row goes too
+# The pseudonymized twins name a person by the keyed hash of their id (Footprint.keys).
+KEY_COLUMNS = ("customer_key",)
+KEY_ARRAY_COLUMNS = ("member_keys",)
 RECORD_KEY_COLUMNS = ("record_key", "record_key_l", "record_key_r", "record_key_a", "record_key_b")
 EMAIL_COLUMNS = ("email", "recipient_email", "contact_point")
 PHONE_COLUMNS = ("phone", "recipient_phone", "contact_point")
@@ -62,6 +66,7 @@ class Footprint:
     phones: list[str]
     shared: int = 0  # contact points kept because another customer carries them too
     lineage: list[str] = field(default_factory=list)  # bronze "<file>#<row>" of the person
+    keys: list[str] = field(default_factory=list)  # the ids' keyed hashes (pseudo.* tables)
 
 
 def _norm(spark: SparkSession, value: str, fn) -> str | None:
@@ -185,6 +190,12 @@ def person_filter(table: str, columns: list[str], fp: Footprint) -> Column | Non
     conds: list[Column] = []
     cols = set(columns)
     conds += [F.col(c).isin(fp.ids) for c in ID_COLUMNS if c in cols]
+    ids = F.array(*[F.lit(i) for i in fp.ids])
+    conds += [F.arrays_overlap(F.col(c), ids) for c in ID_ARRAY_COLUMNS if c in cols and fp.ids]
+    if fp.keys:
+        keys = F.array(*[F.lit(k) for k in fp.keys])
+        conds += [F.col(c).isin(fp.keys) for c in KEY_COLUMNS if c in cols]
+        conds += [F.arrays_overlap(F.col(c), keys) for c in KEY_ARRAY_COLUMNS if c in cols]
     if fp.record_keys:
         conds += [F.col(c).isin(fp.record_keys) for c in RECORD_KEY_COLUMNS if c in cols]
     if {"source", "source_record_id"} <= cols and fp.records:

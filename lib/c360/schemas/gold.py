@@ -96,6 +96,19 @@ VEHICLE_OWNERS = StructType(
     ]
 )
 
+# The 360's per-customer counts (0, never NULL, when the customer has none).
+PROFILE_COUNTS = (
+    "vehicles_current",
+    "vehicles_previous",
+    "service_visits_12m",
+    "service_visits_36m",
+    "warranty_visits_36m",
+    "paid_visits_36m",
+    "campaign_contacts",
+    "campaign_opens",
+    "campaign_clicks",
+)
+
 CUSTOMER_360 = StructType(
     [
         _f("customer_id", StringType(), False),
@@ -178,10 +191,44 @@ SCORE_COLUMNS: tuple[str, ...] = (
 # One row per (customer_id, vin, model) scored on the run date by the latest saved model.
 # gold.customer_360 as analysts see it: the birth date cut to a year, identifiers hashed
 # (privacy/pseudo.py).
-CUSTOMER_360_PSEUDO = StructType(
+# Households (c360.gold.households): persons at one address sharing a contact point or a
+# vehicle; members stay separate customers.
+HOUSEHOLD_MEMBERS = StructType(
     [
-        StructField("birth_year", IntegerType(), True) if f.name == "birth_date" else f
-        for f in CUSTOMER_360.fields
+        _f("customer_id", StringType(), False),
+        _f("household_id", StringType(), False),
+        # The kinds of key (email, phone, vehicle) tying the member to another member.
+        _f("shared_by", ArrayType(StringType()), False),
+        *RUN,
+    ]
+)
+
+HOUSEHOLDS = StructType(
+    [
+        _f("household_id", StringType(), False),
+        _f("street", StringType()),
+        _f("postal_code", StringType()),
+        _f("city", StringType()),
+        _f("region", StringType()),
+        _f("member_count", IntegerType(), False),
+        _f("member_ids", ArrayType(StringType()), False),
+        _f("vehicles_current", IntegerType(), False),
+        _f("vins", ArrayType(StringType()), False),
+        _f("members_contactable", IntegerType(), False),
+        _f("contactable_channels", ArrayType(StringType()), False),
+        _f("mail_contactable", BooleanType(), False),
+        *RUN,
+    ]
+)
+
+HOUSEHOLD_CHANGELOG = StructType(
+    [
+        _f("event_id", StringType(), False),
+        _f("event", StringType(), False),
+        _f("household_id", StringType(), False),
+        _f("other_id", StringType()),
+        _f("members", LongType(), False),
+        *RUN,
     ]
 )
 
@@ -331,6 +378,7 @@ CONTACT_PLAN = StructType(
         _f("given_name", StringType()),
         _f("family_name", StringType()),
         _f("company_name", StringType()),
+        _f("household_id", StringType()),
         _f("dealer_code", StringType()),
         _f("dealer_name", StringType()),
         _f("dealer_role", StringType(), False),

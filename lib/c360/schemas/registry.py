@@ -15,6 +15,7 @@ from c360.errors import SchemaError
 from c360.schemas import bronze as B
 from c360.schemas import gold as G
 from c360.schemas import ops as O
+from c360.schemas import pseudo as P
 from c360.schemas import silver as S
 
 BRONZE_QUARANTINE = "bronze.quarantine"
@@ -33,7 +34,9 @@ SILVER_CUSTOMERS = "silver.customers"
 GOLD_CUSTOMER_360 = "gold.customer_360"
 GOLD_VEHICLES = "gold.vehicles"
 GOLD_VEHICLE_OWNERS = "gold.vehicle_owners"
-GOLD_CUSTOMER_360_PSEUDO = "gold.customer_360_pseudo"
+GOLD_HOUSEHOLDS = "gold.households"
+GOLD_HOUSEHOLD_MEMBERS = "gold.household_members"
+GOLD_HOUSEHOLD_CHANGELOG = "gold.household_changelog"
 GOLD_CUSTOMER_SCORES = "gold.customer_scores"
 GOLD_MODEL_METRICS = "gold.model_metrics"
 GOLD_LIFECYCLE_SEGMENTS = "gold.lifecycle_segments"
@@ -42,6 +45,8 @@ GOLD_DEALER_RADIOGRAPHY = "gold.dealer_radiography"
 GOLD_KPI_COUNTS = "gold.kpi_counts"
 GOLD_CONTACT_PLAN = "gold.contact_plan"
 GOLD_CAMPAIGN_RESULTS = "gold.campaign_results"
+
+PSEUDO_CUSTOMER_360 = "pseudo.customer_360"
 
 OPS_JOB_RUNS = "ops.job_runs"
 OPS_BRONZE_FILES = "ops.bronze_files"
@@ -87,7 +92,10 @@ SCHEMAS: dict[str, StructType] = {
     GOLD_CUSTOMER_360: G.CUSTOMER_360,
     GOLD_VEHICLES: G.VEHICLES,
     GOLD_VEHICLE_OWNERS: G.VEHICLE_OWNERS,
-    GOLD_CUSTOMER_360_PSEUDO: G.CUSTOMER_360_PSEUDO,
+    GOLD_HOUSEHOLDS: G.HOUSEHOLDS,
+    GOLD_HOUSEHOLD_MEMBERS: G.HOUSEHOLD_MEMBERS,
+    GOLD_HOUSEHOLD_CHANGELOG: G.HOUSEHOLD_CHANGELOG,
+    **P.SCHEMAS,
     GOLD_CUSTOMER_SCORES: G.CUSTOMER_SCORES,
     GOLD_MODEL_METRICS: G.MODEL_METRICS,
     GOLD_LIFECYCLE_SEGMENTS: G.LIFECYCLE_SEGMENTS,

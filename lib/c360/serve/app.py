@@ -132,7 +132,7 @@ def create_app(service: Service) -> FastAPI:
     def full_scope(request: Request) -> None:
         if request.state.token.scope != "full":
             raise StarletteHTTPException(
-                403, "this token's scope is pseudo: it reads gold.customer_360_pseudo only"
+                403, "this token's scope is pseudo: it reads pseudo.customer_360 only"
             )
 
     snap = lambda: service.current.snapshot  # noqa: E731
@@ -157,7 +157,7 @@ def create_app(service: Service) -> FastAPI:
 
     @app.get("/api/customers/{customer_id}", tags=["lookup"])
     def api_customer(request: Request, customer_id: str) -> dict[str, Any]:
-        """The customer's 360 (a pseudo token: the pseudonymized row)."""
+        """The customer's 360 (a pseudo token: the pseudonymized row, by customer_key)."""
         if request.state.token.scope == "pseudo":
             return answer(request, q.pseudo_360(snap(), customer_id))
         return answer(request, q.customer_360(snap(), customer_id))

@@ -229,8 +229,13 @@ def _address(row: dict[str, Any]) -> str | None:
     return ", ".join(p for p in parts if p) or None
 
 
-def pseudo_360(snap: Snapshot, customer_id: str) -> dict[str, Any]:
-    return jsonable(_one(snap, "c360_pseudo", customer_id))
+def pseudo_360(snap: Snapshot, customer_key: str) -> dict[str, Any]:
+    """A pseudo token names a customer by its keyed hash, as the pseudonymized tables do
+    (an erased customer's row is deleted from them by the erasure itself)."""
+    rows = snap.query("SELECT * FROM c360_pseudo WHERE customer_key = ?", [customer_key])
+    if not rows:
+        raise NotFound(f"no current customer {customer_key}")
+    return jsonable(rows[0])
 
 
 def why(snap: Snapshot, customer_id: str) -> dict[str, Any]:
@@ -336,7 +341,7 @@ def customer_ids(payload: Any) -> list[str]:
     def walk(v: Any) -> None:
         if isinstance(v, dict):
             for k, x in v.items():
-                if k in ("customer_id", "other_id") and isinstance(x, str) and x:
+                if k in ("customer_id", "other_id", "customer_key") and isinstance(x, str) and x:
                     found.add(x)
                 else:
                     walk(x)

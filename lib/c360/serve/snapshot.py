@@ -47,7 +47,7 @@ SOURCES: dict[str, str] = {
     ),
     "silver.vehicles": "SELECT * FROM t",
     "gold.customer_360": "SELECT * FROM t",
-    "gold.customer_360_pseudo": "SELECT * FROM t",
+    "pseudo.customer_360": "SELECT * FROM t",
     "gold.vehicles": "SELECT * EXCLUDE (run_id) FROM t",
     "gold.vehicle_owners": "SELECT * EXCLUDE (run_id, as_of) FROM t",
     "gold.contact_plan": ("SELECT * FROM t WHERE plan_date = (SELECT max(plan_date) FROM t)"),
@@ -65,7 +65,7 @@ TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "silver.ownerships": ("ownerships", ("vin",)),
     "silver.vehicles": ("vehicles", ("vin",)),
     "gold.customer_360": ("c360", ("customer_id", "household_id")),
-    "gold.customer_360_pseudo": ("c360_pseudo", ("customer_id",)),
+    "pseudo.customer_360": ("c360_pseudo", ("customer_key",)),
     "gold.vehicles": ("gold_vehicles", ("vin",)),
     "gold.vehicle_owners": ("vehicle_owners", ("vin",)),
     "gold.contact_plan": ("plan", ("customer_id",)),
@@ -252,7 +252,7 @@ _EMPTY: dict[str, str] = {
         " ''::VARCHAR full_name, ''::VARCHAR city, ''::VARCHAR postal_code,"
         " ''::VARCHAR lifecycle_stage, 0 vehicles_current"
     ),
-    "gold.customer_360_pseudo": "SELECT ''::VARCHAR customer_id",
+    "pseudo.customer_360": "SELECT ''::VARCHAR customer_key",
     "gold.vehicles": "SELECT ''::VARCHAR vin",
     "gold.vehicle_owners": (
         "SELECT ''::VARCHAR vin, ''::VARCHAR customer_id, ''::VARCHAR ownership,"

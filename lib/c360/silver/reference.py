@@ -323,3 +323,28 @@ LEGAL_FORM_PATTERN = (
     r"c\.?\s?b\.?|gmbh|ltd\.?|limited|inc\.?|llc|b\.?v\.?|n\.?v\.?|s\.?a\.?r\.?l\.?|"
     r"s\.?p\.?a\.?|plc)\s*$"
 )
+
+# Spanish province (first two digits of the postal code) -> autonomous community, as the
+# national statistics office (INE) lists them; pseudonymized gold generalizes a postal
+# code to one or the other.
+PROVINCE_REGION: dict[str, str] = {
+    **dict.fromkeys(("01", "20", "48"), "País Vasco"),
+    **dict.fromkeys(("02", "13", "16", "19", "45"), "Castilla-La Mancha"),
+    **dict.fromkeys(("03", "12", "46"), "Comunidad Valenciana"),
+    **dict.fromkeys(("04", "11", "14", "18", "21", "23", "29", "41"), "Andalucía"),
+    **dict.fromkeys(("05", "09", "24", "34", "37", "40", "42", "47", "49"), "Castilla y León"),
+    **dict.fromkeys(("06", "10"), "Extremadura"),
+    "07": "Illes Balears",
+    **dict.fromkeys(("08", "17", "25", "43"), "Cataluña"),
+    **dict.fromkeys(("15", "27", "32", "36"), "Galicia"),
+    **dict.fromkeys(("22", "44", "50"), "Aragón"),
+    "26": "La Rioja",
+    "28": "Comunidad de Madrid",
+    "30": "Región de Murcia",
+    "31": "Navarra",
+    "33": "Asturias",
+    **dict.fromkeys(("35", "38"), "Canarias"),
+    "39": "Cantabria",
+    "51": "Ceuta",
+    "52": "Melilla",
+}

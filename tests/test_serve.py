@@ -27,6 +27,7 @@ from c360.lake import Lake
 from c360.privacy.pseudo import keyed_hash
 from c360.schemas import ops as O
 from c360.serve import normalize as nz
+from c360.serve import queries as q
 from c360.serve.snapshot import Snapshot
 from c360.silver import standardize as st
 from c360.silver.phones import phone_e164
@@ -95,6 +96,21 @@ def test_snapshot_applies_deletion_vectors(spark: SparkSession, tmp_path: Path) 
     got = snap.query("SELECT record_key_l, record_key_r FROM links ORDER BY 1, 2")
     assert [(r["record_key_l"], r["record_key_r"]) for r in got] == [("a:1", "b:2"), ("b:2", "c:3")]
     assert snap.query("SELECT count(*) n FROM c360") == [{"n": 0}]  # missing tables: empty
+
+
+def test_twins_under_a_pseudo_root_of_their_own(
+    spark: SparkSession, world: Path, tmp_path: Path
+) -> None:
+    """lake.pseudo_root elsewhere: the lake lists the twins there and the service reads
+    the pseudonymized profile from there, by its key."""
+    analysts = tmp_path / "analysts"
+    shutil.copytree(world / "lake" / "pseudo" / "customer_360", analysts / "customer_360")
+    lake = Lake(str(world / "lake"), pseudo_root=str(analysts))
+    assert lake.path("pseudo.customer_360") == f"{analysts}/customer_360"
+    assert [t for t in lake.tables(spark) if t.startswith("pseudo.")] == ["pseudo.customer_360"]
+    key = lake.read(spark, "pseudo.customer_360").first()["customer_key"]
+    snap = Snapshot.load(lake)
+    assert snap.has("pseudo.customer_360") and q.pseudo_360(snap, key)["customer_key"] == key
 
 
 # ---------------------------------------------------------------- the real server

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from c360.config import Config
+from c360.lake import Lake
 from c360.serve.access import ACCESS_LOG, AccessLog, Tokens
 from c360.serve.app import Service, create_app
 from c360.serve.snapshot import Current, storage_options, table_uri
@@ -15,11 +16,10 @@ log = logging.getLogger(__name__)
 def build_service(conf: Config, tokens_file: str | None = None) -> Service:
     """Tokens first (a bad token file fails before any table is read), then the snapshot."""
     tokens = Tokens.load(tokens_file)
-    root = conf.lake.root
-    current = Current(root, conf.serve.reload_seconds)
-    access_log = AccessLog(
-        table_uri(root, ACCESS_LOG), storage_options(root), conf.serve.access_log_flush_seconds
-    )
+    lake = Lake.from_config(conf)
+    current = Current(lake, conf.serve.reload_seconds)
+    uri = table_uri(lake, ACCESS_LOG)
+    access_log = AccessLog(uri, storage_options(uri), conf.serve.access_log_flush_seconds)
     return Service(current, tokens, access_log, conf.serve.search_limit)
 
 

@@ -24,6 +24,8 @@ from typing import Any
 
 import duckdb
 
+from c360.lake import Lake
+
 log = logging.getLogger(__name__)
 
 # table -> the SQL over it (as ``t``) that the snapshot keeps; a missing table is empty
@@ -117,33 +119,36 @@ def storage_options(root: str) -> dict[str, str]:
     return opts
 
 
-def table_uri(root: str, name: str) -> str:
-    layer, _, table = name.partition(".")
-    root = root.rstrip("/")
-    if root.startswith("s3a://"):
-        root = "s3://" + root[len("s3a://") :]
-    return f"{root}/{layer}/{table}"
+Root = str | Lake  # a lake root, or the lake (its pseudo twins may live elsewhere)
 
 
-def open_table(root: str, name: str):  # type: ignore[no-untyped-def]
+def table_uri(root: Root, name: str) -> str:
+    """Where delta-rs finds the table: the lake's own path, with ``s3://`` for ``s3a://``."""
+    lake = root if isinstance(root, Lake) else Lake(root.rstrip("/"))
+    uri = lake.path(name)
+    return "s3://" + uri[len("s3a://") :] if uri.startswith("s3a://") else uri
+
+
+def open_table(root: Root, name: str):  # type: ignore[no-untyped-def]
     """The table at its latest version (its log read once), or None when it does not
     exist (yet)."""
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
+    uri = table_uri(root, name)
     try:
-        return DeltaTable(table_uri(root, name), storage_options=storage_options(root))
+        return DeltaTable(uri, storage_options=storage_options(uri))
     except TableNotFoundError:
         return None
 
 
-def table_version(root: str, name: str) -> int | None:
+def table_version(root: Root, name: str) -> int | None:
     """The table's latest version, or None when it does not exist (yet)."""
     table = open_table(root, name)
     return None if table is None else table.version()
 
 
-def versions(root: str) -> dict[str, int | None]:
+def versions(root: Root) -> dict[str, int | None]:
     return {name: table_version(root, name) for name in SOURCES}
 
 
@@ -151,13 +156,13 @@ def versions(root: str) -> dict[str, int | None]:
 class Snapshot:
     """The lake's lookup tables at one set of versions, in an in-memory DuckDB."""
 
-    root: str
+    root: Root
     versions: dict[str, int | None]
     db: duckdb.DuckDBPyConnection
     rows: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, root: str) -> Snapshot:
+    def load(cls, root: Root) -> Snapshot:
         from deltalake import QueryBuilder
 
         start = time.monotonic()
@@ -274,9 +279,9 @@ class Current:
 
     def __init__(
         self,
-        root: str,
+        root: Root,
         interval: float,
-        loader: Callable[[str], Snapshot] = Snapshot.load,
+        loader: Callable[[Root], Snapshot] = Snapshot.load,
     ) -> None:
         self.root = root
         self.interval = interval

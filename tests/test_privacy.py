@@ -33,6 +33,7 @@ from c360.privacy import pseudo
 from c360.privacy.erase import Request, footprint, plan_erasure, run_erase
 from c360.runner import run_stages
 from c360.schemas import pseudo as PS
+from c360.schemas import silver as S
 from c360.serve.queries import NotFound, Search, customer_360, search
 from c360.serve.snapshot import Snapshot
 from conftest import DEFAULT_AS_OF, SMALL_WORLD_IDENTITY
@@ -113,6 +114,27 @@ def one_to_one_links(real: DataFrame, fake: DataFrame) -> dict[str, int]:
         q = f"SELECT count(*) FROM ({singles.format(v=v, t='r')}) JOIN ({singles.format(v=v, t='f')}) USING (v)"
         out[c] = db.sql(q).fetchall()[0][0]
     return out
+
+
+def test_erase_without_the_key_fails_before_erasing_anything(
+    spark: SparkSession, base_conf: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With twins in the lake, the keyed hashes are needed to find the person in them: no
+    key, no erasure started (not a half-erased person)."""
+    conf = base_conf.with_overrides([f"lake.root={tmp_path / 'lake'}"])
+    lake = Lake.from_config(conf)
+    day = dt.date(2026, 11, 3)
+    row = ("sales:1", "sales", "1", "person", "C1", "h", None, False, False, day, day, "r", None)
+    spark.createDataFrame([row], S.IDENTITY_CROSSWALK).write.format("delta").save(
+        lake.path("silver.identity_crosswalk")
+    )
+    spark.createDataFrame([("k",)], "customer_key string").write.format("delta").save(
+        lake.path("pseudo.customer_360")
+    )
+    monkeypatch.delenv("C360_PSEUDONYM_KEY", raising=False)
+    with pytest.raises(PrivacyError, match="C360_PSEUDONYM_KEY"):
+        run_erase(spark, conf, Request(customer_id="C1"))
+    assert not lake.exists(spark, "ops.erasure_log")
 
 
 def test_pseudonymized_twins_do_not_link_back(spark: SparkSession, world: Path) -> None:

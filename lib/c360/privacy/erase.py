@@ -39,7 +39,6 @@ from c360.privacy.footprint import (
     CROSSWALK,
     CUSTOMERS,
     PARTY_RECORDS,
-    Footprint,
     Request,
     find_customers,
     footprint,
@@ -85,12 +84,15 @@ class ErasurePlan:
     lineage: dict[str, list[str]]  # bronze table -> the person's rows, "<file>#<row>"
 
 
-def with_pseudonym_keys(conf: Config, fp: Footprint, tables: list[str]) -> None:
+def pseudonym_key(conf: Config, tables: list[str]) -> bytes | None:
     """The twins (``pseudo.*``) name a person by the keyed hash of their ids: with twins in
-    the lake, the key is needed (``PrivacyError`` names where it was looked for)."""
-    if any(t.startswith("pseudo.") for t in tables):
-        key = load_key(conf)
-        fp.keys = sorted(keyed_hash(key, i) for i in fp.ids)
+    the lake the key is needed, and a missing one fails before anything is erased
+    (``PrivacyError`` names where it was looked for)."""
+    return load_key(conf) if any(t.startswith("pseudo.") for t in tables) else None
+
+
+def keyed_ids(key: bytes | None, ids: list[str]) -> list[str]:
+    return [] if key is None else sorted(keyed_hash(key, i) for i in ids)
 
 
 def plan_erasure(spark: SparkSession, conf: Config, req: Request) -> ErasurePlan:
@@ -98,11 +100,12 @@ def plan_erasure(spark: SparkSession, conf: Config, req: Request) -> ErasurePlan
     the way it finds them, in one counting job; nothing is written or logged."""
     lake = Lake.from_config(conf)
     ids = with_merged_ids(spark, lake, find_customers(spark, lake, req))
+    tables = lake.tables(spark)
+    key = pseudonym_key(conf, tables)
     fp = footprint(spark, lake, ids, req)
+    fp.keys = keyed_ids(key, ids)
     found = with_bronze_lineage(spark, lake, fp)
     scans = []
-    tables = lake.tables(spark)
-    with_pseudonym_keys(conf, fp, tables)
     for name in [t for t in tables if not t.startswith("ops.")]:
         cond = table_condition(spark, lake, name, fp, found)
         if cond is not None:
@@ -159,9 +162,12 @@ def erase_customers(
     requested_at = request[1] if request else _utcnow()
     rid = request[0] if request else request_id(ids, requested_at)
     base = {"request_id": rid, "requested_at": requested_at, "status": "started"}
+    tables = lake.tables(spark)  # the command holds the lake lock: no table comes or goes
+    key = pseudonym_key(conf, tables)
     if not resumed:
         _log(spark, lake, [{**base, "customer_id": c} for c in ids], update=False)
     fp = footprint(spark, lake, ids, req)
+    fp.keys = keyed_ids(key, ids)
     log.info(
         "step=erase.footprint request=%s customers=%d records=%d contact_points=%d shared_kept=%d",
         rid,
@@ -180,8 +186,6 @@ def erase_customers(
         for x in rows:
             f = x.rsplit("#", 1)[0]
             files[f] = files.get(f, 0) + 1
-    tables = lake.tables(spark)
-    with_pseudonym_keys(conf, fp, tables)
     # Gold, then bronze, then silver, the identity tables last and one by one: a run
     # killed midway still finds the person through the crosswalk. Within a group the
     # tables are independent, so their deletes overlap.

@@ -42,7 +42,6 @@ LINK_ROWS = [("P2", "V1"), ("P3", "V1"), ("P4", None)]
 
 def members(spark, people=PEOPLE, points=POINT_ROWS, links=LINK_ROWS, previous=None, used=None):
     m, events = hh.household_members(
-        spark,
         customers(spark, people),
         spark.createDataFrame(points, POINTS),
         spark.createDataFrame(links, LINKS),

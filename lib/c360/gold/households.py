@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from c360.columns import to_schema, with_run
@@ -25,7 +25,6 @@ from c360.io import checkpointed
 from c360.schemas import gold as G
 
 ID_PREFIX = "H"
-SHARED_KINDS = ("email", "phone", "vehicle")
 DRIVER_MAX_EDGES = 5_000_000  # household graphs are small: union-find on the driver
 
 
@@ -107,7 +106,6 @@ def assign_household_ids(
 
 
 def household_members(
-    spark: SparkSession,
     customers: DataFrame,
     points: DataFrame,
     links: DataFrame,

@@ -371,9 +371,7 @@ def _write_household_members(ctx: StageContext, inp: Inputs) -> tuple[DataFrame,
         )
         if previous is not None:
             used = used.unionByName(previous.select("household_id"))
-    members, events = hh.household_members(
-        spark, inp.customers, inp.points, inp.links, previous, used
-    )
+    members, events = hh.household_members(inp.customers, inp.points, inp.links, previous, used)
     members = members.transform(checkpointed)
     lake.ensure_table(spark, R.GOLD_HOUSEHOLD_CHANGELOG, G.HOUSEHOLD_CHANGELOG)
     insert_new(

@@ -143,6 +143,7 @@ def build(
     prior: DataFrame | None = None,
     as_of: dt.date = AS_OF,
     scores: DataFrame | None = None,
+    account_contacts: list[dict] | None = None,
 ) -> DataFrame:
     send = as_of + dt.timedelta(days=aconf.send_offset_days)
     cons = facts.consents_as_of(frame(spark, S.CONSENT_EVENTS, consents), send)
@@ -166,6 +167,7 @@ def build(
         as_of,
         "run-1",
         scores,
+        None if account_contacts is None else frame(spark, G.ACCOUNT_CONTACTS, account_contacts),
     )
 
 
@@ -406,6 +408,60 @@ def test_one_letter_per_household_per_campaign(spark: SparkSession, conf: Config
     got = build(spark, off, segments, people, consents, prior=prior)
     assert {r["customer_id"] for r in got.collect() if r["channel"] == "mail"} == set(hh)
     assert got.filter("status != 'selected'").count() == 0
+
+
+def test_a_company_is_addressed_through_its_fleet_contact(
+    spark: SparkSession, conf: Config
+) -> None:
+    """K1's active fleet manager P1 gets K1's email (P1's consent, P1's address and
+    name; the purchasing contact P2 ranks after). K2's contact P3 never opted in: no email
+    although K2's own address did. K3's only contact left (inactive): K3 is written to
+    itself. P1's own plan row is untouched by being a contact."""
+    aconf = activation(conf, renewal={"channels": ["email"]})
+    co = {"party_type": "company", "gender": None, "given_name": None}
+    people = [
+        person("K1", company_name="K1 SL", **co),
+        person("K2", company_name="K2 SA", **co),
+        person("K3", company_name="K3 SL", **co),
+        person("P1", salutation="Sra.", family_name="Garcia"),
+        person("P2"),
+        person("P3"),
+        person("P4", email=False),  # the messy row: a contact with no email at all
+    ]
+    consents = [
+        consent(f"{c.lower()}@example.com", "email", "opt_in") for c in ("K1", "K2", "K3", "P1")
+    ]
+    link = {"source": "fleet_contacts", "since": D(2020, 1, 1), "active": True}
+    contacts = [
+        {"company_id": "K1", "customer_id": "P2", "role": "purchasing", **link},
+        {"company_id": "K1", "customer_id": "P1", "role": "fleet manager", **link},
+        {"company_id": "K2", "customer_id": "P3", "role": "fleet manager", **link},
+        {"company_id": "K3", "customer_id": "P4", "role": "fleet manager", **link}
+        | {"active": False},
+    ]
+    segments = [
+        seg(c, "renewal", party_type="company", account_type="fleet") for c in ["K1", "K2", "K3"]
+    ]
+    segments.append(seg("P1", "renewal"))
+    got = build(spark, aconf, segments, people, consents, account_contacts=contacts)
+    rows = {r["customer_id"]: r for r in got.collect()}
+    k1 = rows["K1"]
+    assert (k1["status"], k1["channel"], k1["email"]) == ("selected", "email", "p1@example.com")
+    assert (k1["contact_person_id"], k1["given_name"], k1["family_name"]) == ("P1", "NP1", "Garcia")
+    assert (k1["salutation"], k1["company_name"], k1["image"]) == (
+        "Sra.",
+        "K1 SL",
+        "renewal/business",
+    )
+    k2 = rows["K2"]
+    assert k2["contact_person_id"] == "P3" and k2["status"] == "suppressed"
+    assert k2["channel_reasons"] == {"email": "no_consent"} and k2["email"] is None
+    k3 = rows["K3"]
+    assert k3["contact_person_id"] is None and k3["email"] == "k3@example.com"
+    assert rows["P1"]["contact_person_id"] is None and rows["P1"]["email"] == "p1@example.com"
+    # without the table, every company is written to itself
+    plain = {r["customer_id"]: r for r in build(spark, aconf, segments, people, consents).collect()}
+    assert plain["K2"]["email"] == "k2@example.com" and plain["K1"]["contact_person_id"] is None
 
 
 def test_plan_config_errors_name_the_plan(spark: SparkSession, conf: Config) -> None:

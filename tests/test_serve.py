@@ -253,6 +253,18 @@ def test_api_tokens_access_log_and_erasure(spark: SparkSession, served: Served) 
     assert sorted(r["contact_plan"] for r in c["contact_plan"]) == sorted(
         r.contact_plan for r in want.collect()
     )
+    # a company lists the persons it deals through, and each of them the company
+    link = lake.read(spark, "gold.account_contacts").orderBy("company_id", "customer_id").first()
+    status, co = served.get(f"/api/customers/{link.company_id}")
+    assert status == 200
+    want = lake.read(spark, "gold.account_contacts").filter(F.col("company_id") == link.company_id)
+    assert {(a["customer_id"], a["role"]) for a in co["account_contacts"]} == {
+        (r.customer_id, r.role) for r in want.collect()
+    }
+    status, person = served.get(f"/api/customers/{link.customer_id}")
+    assert (link.company_id, link.role) in {
+        (a["company_id"], a["role"]) for a in person["account_contacts"]
+    }
 
     # why: its records are the crosswalk's, its links join only them, each golden field
     # names the record and rule behind it

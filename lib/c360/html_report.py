@@ -164,6 +164,37 @@ def _households(spark: SparkSession, lake: Lake, s: Section, chart: _Charts) -> 
         )
 
 
+def _accounts(spark: SparkSession, lake: Lake, s: Section) -> None:
+    """Companies and the persons they deal through (gold.account_contacts)."""
+    links = read_or_none(spark, lake, "gold.account_contacts")
+    c360 = read_or_none(spark, lake, "gold.customer_360")
+    if links is None or c360 is None:
+        return
+    persons = c360.select(
+        F.col("customer_id"), F.coalesce("vehicles_current", F.lit(0)).alias("_own")
+    )
+    r = (
+        links.join(persons, "customer_id", "left")
+        .agg(
+            F.count(F.lit(1)).alias("links"),
+            F.countDistinct("company_id").alias("companies"),
+            F.countDistinct(F.when(F.col("active"), F.col("company_id"))).alias("addressed"),
+            F.countDistinct(F.when(F.col("_own") > 0, F.col("customer_id"))).alias("private"),
+        )
+        .first()
+    )
+    n_co = c360.filter(F.col("party_type") == "company").count()
+    roles = links.groupBy("role").count().orderBy("role").collect()
+    s.note(
+        f"Company contacts (gold.account_contacts): {r['links']:,} links; "
+        f"{r['companies']:,} of {n_co:,} companies name a contact, {r['addressed']:,} an "
+        f"active one (their plans address that person); {r['private']:,} contacts own a "
+        "vehicle themselves. Roles: "
+        + (", ".join(f"{x['role']} {x['count']:,}" for x in roles) or "none")
+        + "."
+    )
+
+
 def build_report(spark: SparkSession, lake: Lake, as_of: dt.date | None = None) -> str:
     chart = _Charts()
     sections = {a: Section(a, t) for a, t in SECTIONS}
@@ -287,6 +318,7 @@ def build_report(spark: SparkSession, lake: Lake, as_of: dt.date | None = None) 
             f"{r['ownerless']:,} with no current owner (gold.vehicle_owners has each period)."
         )
 
+    _accounts(spark, lake, sections["counts"])
     _households(spark, lake, sections["households"], chart)
 
     s = sections["dealers"]

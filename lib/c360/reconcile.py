@@ -435,32 +435,24 @@ def gold_checks(spark: SparkSession, lake: Lake, as_of: dt.date) -> list[Check]:
         )
     if lake.exists(spark, R.GOLD_HOUSEHOLDS) and lake.exists(spark, R.GOLD_HOUSEHOLD_MEMBERS):
         out += household_checks(spark, lake)
+    if lake.exists(spark, R.GOLD_ACCOUNT_CONTACTS):
+        out.append(account_check(spark, lake))
     # Current-state tables, and this run date's rows of the dated ones (older dates may
     # name ids merged since, which is history, not a gap).
     scoped: dict[str, Column | None] = {
         "gold.lifecycle_segments": None,
         R.GOLD_VEHICLE_OWNERS: None,
         R.GOLD_HOUSEHOLD_MEMBERS: None,
+        R.GOLD_ACCOUNT_CONTACTS: None,
         "gold.customer_scores": F.col("as_of") == F.lit(as_of),
         PLAN: F.col("plan_date") == F.lit(as_of),
     }
-    known = profile.distinct().withColumn("_known", F.lit(True))
     for name, scope in scoped.items():
         if not lake.exists(spark, name):
             continue
         df = lake.read(spark, name)
         df = df if scope is None else df.filter(scope)
-        # rows and orphans in one job: a left join to the distinct profile ids
-        r = (
-            df.select("customer_id")
-            .join(known, "customer_id", "left")
-            .agg(
-                F.count(F.lit(1)).alias("rows"),
-                F.count(F.when(F.col("_known").isNull(), 1)).alias("orphans"),
-            )
-            .first()
-        )
-        rows, orphans = int(r["rows"]), int(r["orphans"])
+        rows, orphans = rows_and_unknown(df, "customer_id", profile)
         out.append(
             Check(
                 "gold",
@@ -472,6 +464,37 @@ def gold_checks(spark: SparkSession, lake: Lake, as_of: dt.date) -> list[Check]:
             )
         )
     return out
+
+
+def rows_and_unknown(df: DataFrame, column: str, known: DataFrame) -> tuple[int, int]:
+    """(rows of ``df``, rows whose ``column`` is not among ``known``'s ``customer_id``),
+    in one job: a left join to the distinct known ids."""
+    ids = known.select(F.col("customer_id").alias(column)).distinct()
+    r = (
+        df.select(column)
+        .join(ids.withColumn("_known", F.lit(True)), column, "left")
+        .agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.count(F.when(F.col("_known").isNull(), 1)).alias("unknown"),
+        )
+        .first()
+    )
+    return int(r["rows"]), int(r["unknown"])
+
+
+def account_check(spark: SparkSession, lake: Lake) -> Check:
+    """Every account contact row names a company profile as its company (the person side
+    is the orphan check's)."""
+    companies = lake.read(spark, R.GOLD_CUSTOMER_360).filter(F.col("party_type") == "company")
+    rows, bad = rows_and_unknown(lake.read(spark, R.GOLD_ACCOUNT_CONTACTS), "company_id", companies)
+    return Check(
+        "gold",
+        R.GOLD_ACCOUNT_CONTACTS,
+        "rows = rows whose company_id is a company profile",
+        rows,
+        rows - bad,
+        f"{bad:,} row(s) name a company_id that is not a company profile" if bad else "",
+    )
 
 
 def twin_checks(spark: SparkSession, lake: Lake, as_of: dt.date) -> list[Check]:

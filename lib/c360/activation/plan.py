@@ -36,6 +36,7 @@ from c360.columns import exact_mean, lookup, to_schema, with_run
 from c360.config import ActivationConfig, PlanConfig
 from c360.errors import ConfigError
 from c360.gold import facts
+from c360.gold.accounts import addressees
 from c360.gold.lifecycle import STAGES
 from c360.ml import CHURN, MODELS, RENEWAL
 from c360.schemas import gold as G
@@ -387,8 +388,51 @@ def prior_entries(hist: History) -> DataFrame:
 # ----------------------------------------------------------------------------- channels
 
 
-def channel_points(c360: DataFrame, consents: DataFrame, mail_requires_opt_in: bool) -> DataFrame:
-    """Golden contact points with consent as of the send date (not the run date)."""
+# the points a company's plan row takes from its fleet contact, by group: a group the
+# contact lacks stays the company's own
+_PERSON_POINTS = {
+    "email": ("email", "email_valid"),
+    "phone": ("phone", "phone_valid", "phone_mobile"),
+}
+
+
+def with_addressee_points(points: DataFrame, c360: DataFrame, heads: DataFrame) -> DataFrame:
+    """A company with an active fleet contact is written to at the contact's email and
+    phone (their consent then decides, as for any person); the letter still goes to the
+    company's address."""
+    cols = [c for group in _PERSON_POINTS.values() for c in group]
+    person = c360.select(
+        F.col("customer_id").alias("contact_person_id"), *[F.col(c).alias(f"_a_{c}") for c in cols]
+    )
+    out = points.join(heads, "customer_id", "left").join(person, "contact_person_id", "left")
+    for lead, group in _PERSON_POINTS.items():
+        has = F.col(f"_a_{lead}").isNotNull()
+        out = out.withColumns({c: F.when(has, F.col(f"_a_{c}")).otherwise(F.col(c)) for c in group})
+    return out.drop("contact_person_id", *[f"_a_{c}" for c in cols])
+
+
+def with_addressee_names(rows: DataFrame, c360: DataFrame) -> DataFrame:
+    """The salutation and name a company's row is addressed with: its contact's."""
+    names = ("salutation", "gender", "given_name", "family_name")
+    person = c360.select(
+        F.col("customer_id").alias("contact_person_id"), *[F.col(c).alias(f"_a_{c}") for c in names]
+    )
+    has = F.col("contact_person_id").isNotNull()
+    return (
+        rows.join(person, "contact_person_id", "left")
+        .withColumns({c: F.when(has, F.col(f"_a_{c}")).otherwise(F.col(c)) for c in names})
+        .drop(*[f"_a_{c}" for c in names])
+    )
+
+
+def channel_points(
+    c360: DataFrame,
+    consents: DataFrame,
+    mail_requires_opt_in: bool,
+    heads: DataFrame | None = None,
+) -> DataFrame:
+    """Golden contact points with consent as of the send date (not the run date).
+    ``heads``: company -> the contact person addressed (``accounts.addressees``)."""
     c = c360.select(
         "customer_id",
         "email",
@@ -402,6 +446,8 @@ def channel_points(c360: DataFrame, consents: DataFrame, mail_requires_opt_in: b
         "address_valid",
         facts.address_point(F.col("street"), F.col("postal_code")).alias("_addr"),
     )
+    if heads is not None:
+        c = c.transform(with_addressee_points, c360, heads)
     return facts.with_channel_consent(c, consents, mail_requires_opt_in).drop("_addr")
 
 
@@ -689,8 +735,11 @@ def build_contact_plan(
     as_of: dt.date,
     run_id: str,
     scores: DataFrame | None = None,
+    account_contacts: DataFrame | None = None,
 ) -> DataFrame:
-    """``scores``: the run date's gold.customer_scores rows (None or empty: no model)."""
+    """``scores``: the run date's gold.customer_scores rows (None or empty: no model).
+    ``account_contacts``: gold.account_contacts; a company's rows then address its fleet
+    contact (``contact_person_id``)."""
     check_plans(conf)
     if scores is None:
         scores = spark.createDataFrame([], G.CUSTOMER_SCORES)
@@ -738,9 +787,15 @@ def build_contact_plan(
         F.col("preferred_dealer_name").alias("dealer_name"),
         F.col("preferred_dealer_basis").alias("dealer_basis"),
     )
-    points = channel_points(c360, consents, mail_requires_opt_in)
+    heads = None if account_contacts is None else F.broadcast(addressees(account_contacts))
+    points = channel_points(c360, consents, mail_requires_opt_in, heads)
+    if heads is None:
+        rows = rows.withColumn("contact_person_id", F.lit(None).cast("string"))
+    else:
+        rows = rows.join(heads, "customer_id", "left")
     rows = (
         rows.join(prof, "customer_id", "left")
+        .transform(with_addressee_names, c360)
         .join(points, "customer_id", "left")
         .join(customer_signals(hist, conf, send_date), "customer_id", "left")
         .join(prior_entries(hist), ["customer_id", "campaign_id"], "left")

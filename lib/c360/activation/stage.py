@@ -98,6 +98,7 @@ def run(ctx: StageContext) -> StageResult:
             as_of,
             ctx.run_id,
             read_scores_as_of(spark, lake, as_of),
+            read_or_empty(spark, lake, R.GOLD_ACCOUNT_CONTACTS),
         ).transform(checkpointed)
         p.rows_out = p.count(rows)
         result.rows_written[R.GOLD_CONTACT_PLAN] = write_plan(spark, lake, rows, as_of)

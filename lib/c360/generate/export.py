@@ -186,6 +186,14 @@ def _write_truth(spark: SparkSession, conf: Config, world, truths: list[DataFram
         "outcome",
         "outcome_id",
     ).write.mode("overwrite").parquet(os.path.join(root, "campaign_contacts"))
+    world.fleet_contacts.select(
+        "contact_id",
+        "company_entity_id",
+        F.col("entity_id").alias("person_entity_id"),
+        "role",
+        "since",
+        (~F.col("left_company")).alias("active"),
+    ).write.mode("overwrite").parquet(os.path.join(root, "account_contacts"))
     spark.createDataFrame(
         [
             (

@@ -659,6 +659,29 @@ def export_consents(w: World, g: GeneratorConfig, h: Horizon) -> Export:
     return Export("consents", out, None)
 
 
+def export_fleet_contacts(w: World, g: GeneratorConfig, h: Horizon) -> Export:
+    """The captive's fleet desk: who it deals with at each business customer. The company
+    is named by its CIF (sometimes missing) and its name; the contact is a person."""
+    v = with_party_noise(w.fleet_contacts, g, "fleet_contacts", "contact_id", F.col("since"))
+    v = with_batch(v, F.col("since"), h)
+    no_cif = uniform(g.seed, "fleet_contacts:nocif", "contact_id") < 0.1
+    out = v.select(
+        F.col("contact_id").alias("Contact ID"),
+        F.when(no_cif, F.lit(None)).otherwise(F.col("co_tax_id")).alias("Company CIF"),
+        F.upper("co_name").alias("Company"),
+        F.concat_ws(" ", "n_given", "n_family").alias("Contact Name"),
+        F.initcap("role").alias("Role"),
+        phone_fmt(
+            F.col("n_phone"), uniform(g.seed, "fleet_contacts:pf", "contact_id"), ["spaced", "e164"]
+        ).alias("Mobile"),
+        F.lower("n_email").alias("Email"),
+        F.date_format("since", "dd/MM/yyyy").alias("Since"),
+        F.when(F.col("left_company"), "Inactive").otherwise("Active").alias("Status"),
+        "_batch",
+    )
+    return Export("fleet_contacts", out, _truth(v, "fleet_contacts", "contact_id"))
+
+
 EXPORTERS: dict[str, Callable[[World, GeneratorConfig, Horizon], Export]] = {
     "sales": export_sales,
     "service": export_service,
@@ -674,4 +697,5 @@ EXPORTERS: dict[str, Callable[[World, GeneratorConfig, Horizon], Export]] = {
     "market_research": export_market_research,
     "dealers": export_dealers,
     "consents": export_consents,
+    "fleet_contacts": export_fleet_contacts,
 }

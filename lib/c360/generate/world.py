@@ -57,6 +57,7 @@ class World:
     campaign_events: DataFrame
     consents: DataFrame
     market_research: DataFrame
+    fleet_contacts: DataFrame
 
 
 # --------------------------------------------------------------------------- helpers
@@ -236,6 +237,48 @@ def companies(spark: SparkSession, g: GeneratorConfig, h: Horizon) -> DataFrame:
         ).alias("email"),
         F.lit(None).cast("string").alias("email2"),
     )
+
+
+FLEET_ROLES = ["fleet manager", "purchasing", "managing director"]
+
+
+def fleet_contacts(
+    spark: SparkSession, parties: DataFrame, g: GeneratorConfig, h: Horizon
+) -> DataFrame:
+    """The people the captive's fleet desk deals with at each company: 70% of companies
+    name a first contact, 20% a second. Each is one of the world's persons, so the same
+    human is often a private customer as well (the truth the link is judged by)."""
+    s = g.seed
+    slots = (
+        spark.range(g.companies)
+        .select(F.col("id").cast("int").alias("n"))
+        .crossJoin(spark.range(2).select(F.col("id").cast("int").alias("k")))
+    )
+    key = F.concat_ws(":", F.lit("fc"), "n", "k")
+    share = F.when(F.col("k") == 0, 0.7).otherwise(0.2)
+    person = F.least((uniform(s, "fcperson", key) * g.persons).cast("int"), F.lit(g.persons - 1))
+    # Most were named before the full dump; a few arrive in the daily deltas.
+    late = uniform(s, "fclate", key) < 0.05
+    since = F.when(
+        late,
+        F.date_add(F.lit(h.start), 1 + (uniform(s, "fcday", key) * g.daily_batches).cast("int")),
+    ).otherwise(F.date_sub(F.lit(h.start), (uniform(s, "fcsince", key) * 2500).cast("int")))
+    picked = slots.filter(uniform(s, "fcany", key) < share).select(
+        F.concat(F.lit("C"), F.lpad(F.col("n").cast("string"), 9, "0")).alias("company_entity_id"),
+        F.concat(F.lit("P"), F.lpad(person.cast("string"), 9, "0")).alias("entity_id"),
+        F.concat(F.lit("FC"), digits(s, "fcid", 8, key)).alias("contact_id"),
+        F.when(F.col("k") == 0, pick(FLEET_ROLES, uniform(s, "fcrole", key)))
+        .otherwise(F.lit("purchasing"))
+        .alias("role"),
+        since.alias("since"),
+        (uniform(s, "fcleft", key) < 0.1).alias("left_company"),
+    )
+    company = parties.filter(F.col("entity_type") == "company").select(
+        F.col("entity_id").alias("company_entity_id"),
+        F.col("company_name").alias("co_name"),
+        F.col("tax_id").alias("co_tax_id"),
+    )
+    return picked.join(company, "company_entity_id").join(parties, "entity_id")
 
 
 def dealers(spark: SparkSession, g: GeneratorConfig) -> DataFrame:
@@ -1080,6 +1123,7 @@ def build_world(spark: SparkSession, g: GeneratorConfig, scratch: str) -> World:
         campaign_events=save(campaign_events(targets, g), "campaign_events"),
         consents=save(consents(parties, sold, g, h), "consents"),
         market_research=save(market_research(parties, g), "market_research"),
+        fleet_contacts=save(fleet_contacts(spark, parties, g, h), "fleet_contacts"),
     )
 
 

@@ -1,5 +1,5 @@
 """Gold stage: ``gold.customer_360``, ``gold.vehicles`` (+ owners), ``gold.households``
-(+ members and changelog), ``gold.lifecycle_segments`` (+ SCD2 history),
+(+ members and changelog), ``gold.account_contacts``, ``gold.lifecycle_segments`` (+ SCD2 history),
 ``gold.dealer_radiography`` and ``gold.kpi_counts``, all as of the run date.
 
 Every table is written with change detection (c360.io.merge_changed), so a rerun on
@@ -16,8 +16,8 @@ from pyspark.sql import functions as F
 
 from c360.columns import to_schema, with_run
 from c360.config import GoldConfig
+from c360.gold import accounts, facts, lifecycle, profile
 from c360.gold import dealers as dash
-from c360.gold import facts, lifecycle, profile
 from c360.gold import households as hh
 from c360.gold import vehicles as gv
 from c360.gold.scores import read_scores_as_of, with_customer_scores
@@ -66,6 +66,7 @@ class Inputs:
         self.points = facts.contact_points(self.party, self.records).transform(checkpointed)
         self.unique_points = facts.unique_contact_points(self.points)
         self.consents = facts.consents_as_of(r("consent_events"), as_of)
+        self.fleet_contacts = r("fleet_contacts")
         self.surveys = r("surveys").filter(~F.col("_is_deleted"))
         self.events = r("campaign_events").filter(~F.col("_is_deleted"))
 
@@ -403,6 +404,13 @@ def run(ctx: StageContext) -> StageResult:
     with step(log, "gold.household_members") as p:
         members, p.rows_out = _write_household_members(ctx, inp)
         result.rows_written[R.GOLD_HOUSEHOLD_MEMBERS] = p.rows_out
+    with step(log, "gold.account_contacts") as p:
+        links = accounts.account_contacts(
+            inp.fleet_contacts, inp.party, inp.records, as_of, ctx.run_id
+        )
+        keys = ["company_id", "customer_id", "role"]
+        p.rows_out = _write(ctx, R.GOLD_ACCOUNT_CONTACTS, links, keys)
+        result.rows_written[R.GOLD_ACCOUNT_CONTACTS] = p.rows_out
     with step(log, "gold.lifecycle_segments") as p:
         segments = lifecycle_segments(inp, vehicles, conf, as_of, ctx.run_id).transform(
             checkpointed

@@ -32,10 +32,12 @@ CHANGELOG = SILVER_IDENTITY_CHANGELOG
 PARTY_RECORDS = SILVER_PARTY_RECORDS
 CUSTOMERS = SILVER_CUSTOMERS
 
-ID_COLUMNS = ("customer_id", "other_id")
+# company_id: a company's contact rows (gold.account_contacts) go with it;
+# contact_person_id: a company's plan rows address the person by name and contact point
+ID_COLUMNS = ("customer_id", "other_id", "company_id", "contact_person_id")
 ID_ARRAY_COLUMNS = ("member_ids",)  # gold.households: a person's household row goes too
 # The pseudonymized twins name a person by the keyed hash of their id (Footprint.keys).
-KEY_COLUMNS = ("customer_key",)
+KEY_COLUMNS = ("customer_key", "company_key", "contact_person_key")
 KEY_ARRAY_COLUMNS = ("member_keys",)
 RECORD_KEY_COLUMNS = ("record_key", "record_key_l", "record_key_r", "record_key_a", "record_key_b")
 EMAIL_COLUMNS = ("email", "recipient_email", "contact_point")

@@ -203,6 +203,21 @@ HOUSEHOLD_MEMBERS = StructType(
     ]
 )
 
+# One row per (company, contact person, role): who a company customer deals through.
+ACCOUNT_CONTACTS = StructType(
+    [
+        _f("company_id", StringType(), False),
+        _f("customer_id", StringType(), False),
+        _f("role", StringType(), False),
+        _f("source", StringType(), False),
+        _f("source_record_ids", ArrayType(StringType()), False),
+        _f("since", DateType()),
+        _f("active", BooleanType(), False),
+        _f("linked_by", StringType(), False),
+        *RUN,
+    ]
+)
+
 HOUSEHOLDS = StructType(
     [
         _f("household_id", StringType(), False),
@@ -379,6 +394,8 @@ CONTACT_PLAN = StructType(
         _f("family_name", StringType()),
         _f("company_name", StringType()),
         _f("household_id", StringType()),
+        # a company's row addresses its fleet contact: that person's customer_id
+        _f("contact_person_id", StringType()),
         _f("dealer_code", StringType()),
         _f("dealer_name", StringType()),
         _f("dealer_role", StringType(), False),

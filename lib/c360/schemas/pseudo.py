@@ -39,6 +39,8 @@ KEY_NAMES = {
     "contact_id": "contact_key",
     "member_ids": "member_keys",
     "vins": "vin_keys",
+    "company_id": "company_key",
+    "contact_person_id": "contact_person_key",
 }
 KEY_ARRAYS = frozenset({"member_ids", "vins"})  # arrays of ids: each element hashed
 # banded column -> the column holding its band
@@ -87,6 +89,7 @@ VEHICLE_POLICY = {
 _PLAN = {
     "customer_id": KEY,
     "household_id": KEY,
+    "contact_person_id": KEY,
     "vin": KEY,
     "contact_id": KEY,
     "postal_code": BAND,
@@ -124,6 +127,12 @@ _HOUSEHOLDS = {
     "city": DROP,
     **dict.fromkeys(("member_count", "vehicles_current", "members_contactable"), CAP),
 }
+_ACCOUNTS = {
+    "company_id": KEY,
+    "customer_id": KEY,
+    "source_record_ids": DROP,  # the fleet desk's own record ids lead straight back
+    "since": MONTH,
+}
 _OWNERS = {
     "vin": KEY,
     "customer_id": KEY,
@@ -136,6 +145,7 @@ TWINS: dict[str, tuple[str, dict[str, str]]] = {
     "pseudo.contact_plan": ("gold.contact_plan", _PLAN),
     "pseudo.households": ("gold.households", _HOUSEHOLDS),
     "pseudo.vehicle_owners": ("gold.vehicle_owners", _OWNERS),
+    "pseudo.account_contacts": ("gold.account_contacts", _ACCOUNTS),
 }
 # the key of each twin: what its MERGE matches on
 TWIN_KEYS: dict[str, list[str]] = {
@@ -143,6 +153,7 @@ TWIN_KEYS: dict[str, list[str]] = {
     "pseudo.contact_plan": ["plan_date", "contact_key"],
     "pseudo.households": ["household_key"],
     "pseudo.vehicle_owners": ["vin_key", "customer_key"],
+    "pseudo.account_contacts": ["company_key", "customer_key", "role"],
 }
 
 # twins of history tables: each run writes its own date's rows
@@ -195,6 +206,7 @@ _GOLD = {
     "gold.contact_plan": G.CONTACT_PLAN,
     "gold.households": G.HOUSEHOLDS,
     "gold.vehicle_owners": G.VEHICLE_OWNERS,
+    "gold.account_contacts": G.ACCOUNT_CONTACTS,
 }
 SCHEMAS: dict[str, StructType] = {
     name: twin_schema(_GOLD[src], policy) for name, (src, policy) in TWINS.items()
@@ -203,3 +215,4 @@ CUSTOMER_360 = SCHEMAS["pseudo.customer_360"]
 CONTACT_PLAN = SCHEMAS["pseudo.contact_plan"]
 HOUSEHOLDS = SCHEMAS["pseudo.households"]
 VEHICLE_OWNERS = SCHEMAS["pseudo.vehicle_owners"]
+ACCOUNT_CONTACTS = SCHEMAS["pseudo.account_contacts"]

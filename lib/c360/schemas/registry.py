@@ -37,6 +37,7 @@ GOLD_VEHICLE_OWNERS = "gold.vehicle_owners"
 GOLD_HOUSEHOLDS = "gold.households"
 GOLD_HOUSEHOLD_MEMBERS = "gold.household_members"
 GOLD_HOUSEHOLD_CHANGELOG = "gold.household_changelog"
+GOLD_ACCOUNT_CONTACTS = "gold.account_contacts"
 GOLD_CUSTOMER_SCORES = "gold.customer_scores"
 GOLD_MODEL_METRICS = "gold.model_metrics"
 GOLD_LIFECYCLE_SEGMENTS = "gold.lifecycle_segments"
@@ -69,6 +70,7 @@ SILVER_SOURCE_TABLES: dict[str, StructType] = {
     "silver.insurance_policies": S.INSURANCE_POLICIES,
     "silver.subscriptions": S.SUBSCRIPTIONS,
     "silver.loyalty_members": S.LOYALTY_MEMBERS,
+    "silver.fleet_contacts": S.FLEET_CONTACTS,
     "silver.telematics": S.TELEMATICS,
     "silver.surveys": S.SURVEYS,
     "silver.campaigns": S.CAMPAIGNS,
@@ -95,6 +97,7 @@ SCHEMAS: dict[str, StructType] = {
     GOLD_HOUSEHOLDS: G.HOUSEHOLDS,
     GOLD_HOUSEHOLD_MEMBERS: G.HOUSEHOLD_MEMBERS,
     GOLD_HOUSEHOLD_CHANGELOG: G.HOUSEHOLD_CHANGELOG,
+    GOLD_ACCOUNT_CONTACTS: G.ACCOUNT_CONTACTS,
     **P.SCHEMAS,
     GOLD_CUSTOMER_SCORES: G.CUSTOMER_SCORES,
     GOLD_MODEL_METRICS: G.MODEL_METRICS,

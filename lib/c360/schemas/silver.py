@@ -209,6 +209,22 @@ SUBSCRIPTIONS = concat(
     RECORD_META,
 )
 
+# The fleet desk's contact persons: the party is the person; the account is the company.
+FLEET_CONTACTS = concat(
+    struct(
+        """
+        contact_id string!
+        account_tax_id string
+        account_name string
+        role string
+        since date
+        contact_status string
+        """
+    ),
+    PARTY,
+    RECORD_META,
+)
+
 LOYALTY_MEMBERS = concat(
     struct(
         """

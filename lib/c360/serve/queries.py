@@ -201,6 +201,18 @@ def customer_360(snap: Snapshot, customer_id: str) -> dict[str, Any]:
             f" AND customer_id <> ? AND {NOT_ERASED} ORDER BY customer_id",
             [row["household_id"], customer_id],
         )
+    # a company's contact persons, or the companies a person is the contact of
+    accounts = snap.query(
+        "SELECT a.company_id, a.customer_id, a.role, a.since, a.active,"
+        " c.full_name AS company_name, p.full_name AS person_name"
+        " FROM accounts a JOIN c360 c ON c.customer_id = a.company_id"
+        " JOIN c360 p ON p.customer_id = a.customer_id"
+        " WHERE (a.company_id = ? OR a.customer_id = ?)"
+        " AND a.company_id NOT IN (SELECT customer_id FROM erased)"
+        " AND a.customer_id NOT IN (SELECT customer_id FROM erased)"
+        " ORDER BY a.active DESC, a.role, a.customer_id, a.company_id",
+        [customer_id, customer_id],
+    )
     plan = (
         snap.query(
             "SELECT plan_date, contact_plan, campaign_id, status, suppression_reason,"
@@ -219,6 +231,7 @@ def customer_360(snap: Snapshot, customer_id: str) -> dict[str, Any]:
             "vehicles": row.get("vehicles") or [],
             "contact_plan": plan,
             "household": {"household_id": row.get("household_id"), "members": household},
+            "account_contacts": accounts,
             "as_of": row.get("as_of"),
         }
     )

@@ -53,6 +53,7 @@ SOURCES: dict[str, str] = {
     "gold.vehicles": "SELECT * EXCLUDE (run_id) FROM t",
     "gold.vehicle_owners": "SELECT * EXCLUDE (run_id, as_of) FROM t",
     "gold.contact_plan": ("SELECT * FROM t WHERE plan_date = (SELECT max(plan_date) FROM t)"),
+    "gold.account_contacts": "SELECT company_id, customer_id, role, since, active FROM t",
     "ops.erasure_log": ("SELECT DISTINCT customer_id FROM t WHERE status IN ('started', 'done')"),
 }
 
@@ -71,6 +72,7 @@ TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "gold.vehicles": ("gold_vehicles", ("vin",)),
     "gold.vehicle_owners": ("vehicle_owners", ("vin",)),
     "gold.contact_plan": ("plan", ("customer_id",)),
+    "gold.account_contacts": ("accounts", ("company_id", "customer_id")),
     "ops.erasure_log": ("erased", ()),
 }
 
@@ -265,6 +267,10 @@ _EMPTY: dict[str, str] = {
         " NULL::DATE last_evidence"
     ),
     "gold.contact_plan": "SELECT ''::VARCHAR customer_id",
+    "gold.account_contacts": (
+        "SELECT ''::VARCHAR company_id, ''::VARCHAR customer_id, ''::VARCHAR role,"
+        " NULL::DATE since, false active"
+    ),
     "ops.erasure_log": "SELECT ''::VARCHAR customer_id",
 }
 

@@ -33,6 +33,7 @@ def _record_date(source: str) -> Column:
         "insurance": lambda: F.col("start_date"),
         "subscriptions": lambda: F.to_date("start_at"),
         "loyalty": lambda: F.col("enrolled_on"),
+        "fleet_contacts": lambda: F.col("since"),
     }[source]()
 
 

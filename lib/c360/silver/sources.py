@@ -517,6 +517,30 @@ def type_loyalty(df: DataFrame) -> DataFrame:
     return select_typed(df, fields)
 
 
+def fleet_contacts_version(df: DataFrame) -> dict[str, Column | Typed]:
+    return {"contact_id": _key(df, "contact_id")}
+
+
+def type_fleet_contacts(df: DataFrame) -> DataFrame:
+    df = with_clean_strings(df)
+    v = fleet_contacts_version(df)
+    df = with_party(
+        df, party_type=F.lit("person"), full_name="contact_name", email="email", phone="mobile"
+    )
+    fields: dict[str, Column | Typed] = {
+        "contact_id": v["contact_id"],
+        "account_tax_id": F.upper(
+            st.blank_to_null(F.regexp_replace(col(df, "company_cif"), r"[\s.\-]", ""))
+        ),
+        "account_name": company_clean(col(df, "company")),
+        "role": _lower(df, "role"),
+        "since": _date(df, "since", "dd/MM/yyyy", "yyyy-MM-dd"),
+        "contact_status": _lower(df, "status"),
+        **party_fields(),
+    }
+    return select_typed(df, fields)
+
+
 def telematics_version(df: DataFrame) -> dict[str, Column | Typed]:
     return {"vin": _vin(df)["vin"], "reading_ts": _ts(df, "reading_ts", *ISO_TS)}
 
@@ -773,6 +797,14 @@ MODELS: tuple[SourceModel, ...] = (
         key=("member_id",),
         typer=type_loyalty,
         version=loyalty_version,
+        party=True,
+    ),
+    SourceModel(
+        source="fleet_contacts",
+        table="silver.fleet_contacts",
+        key=("contact_id",),
+        typer=type_fleet_contacts,
+        version=fleet_contacts_version,
         party=True,
     ),
     SourceModel(

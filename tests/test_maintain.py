@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,15 @@ from c360.checksum import table_checksum
 from c360.config import Config
 from c360.errors import ConfigError
 from c360.lake import Lake
-from c360.maintain import maintain, maintain_table, retain_hours
+from c360.maintain import (
+    check_cluster_by,
+    clustering_columns,
+    files_to_read,
+    maintain,
+    maintain_table,
+    retain_hours,
+)
+from c360.session import spark_conf
 from c360.stages import STAGES
 
 TABLE = "silver.t_upkeep"
@@ -76,3 +85,50 @@ def test_retention_below_deltas_minimum_needs_to_be_allowed(conf: Config) -> Non
     bad = conf.with_overrides(["maintenance.retain_hours.platinum=1"])
     with pytest.raises(ConfigError, match=r"unknown layer.*platinum"):
         retain_hours(bad.maintenance, "silver")
+
+
+def test_clustering_lays_rows_out_by_the_key_a_point_read_skips_to(
+    spark: SparkSession, conf: Config
+) -> None:
+    """Four daily appends each spread over the whole id range: every file can hold any id.
+    Compacted into small files (as a large table's are), the plain table still makes a
+    point read open several; clustered by id, one per id range, so a read opens one.
+    Content unchanged; a rerun re-lays nothing."""
+    lake = Lake.from_config(conf)
+    rows = [(f"C{i:04d}", None if i == 7 else f"  n{i} ", i) for i in range(400)]  # None, messy
+    tables = {"plain": "silver.t_plain", "clustered": "silver.t_cluster"}
+    for name in tables.values():
+        for day in range(4):
+            day_rows = [r for r in rows if r[2] % 4 == day]
+            df = spark.createDataFrame(day_rows, "id string, s string, n int")
+            df.write.format("delta").mode("append").save(lake.path(name))
+    name = tables["clustered"]
+    digest = table_checksum(lake.read(spark, name), name)
+    assert files_to_read(lake.path(name), "id", "C0123") == 4
+    plain = conf.maintenance
+    clustered = dataclasses.replace(plain, cluster_by={name: ["id"]})
+    small = {"spark.databricks.delta.optimize.maxFileSize": "2048"}
+    with spark_conf(spark, small):
+        maintain_table(spark, lake, tables["plain"], plain)
+        done = maintain_table(spark, lake, name, clustered)
+    assert files_to_read(lake.path(tables["plain"]), "id", "C0123") > 1
+    assert clustering_columns(spark, lake, name) == ["id"] and done.clustered_by == ("id",)
+    assert done.files_after > 1
+    reads = [files_to_read(lake.path(name), "id", k) for k in ("C0000", "C0123", "C0399")]
+    assert reads == [1, 1, 1]
+    assert table_checksum(lake.read(spark, name), name) == digest
+    with spark_conf(spark, small):
+        again = maintain_table(spark, lake, name, clustered)
+    assert again.compacted == 0 and again.files_after == done.files_after
+
+
+def test_cluster_by_names_lake_tables_and_columns_with_statistics(conf: Config) -> None:
+    ok = dataclasses.replace(conf.maintenance, cluster_by={"gold.customer_360": ["customer_id"]})
+    check_cluster_by(ok)
+    for bad, match in (
+        ({"gold.nothing": ["customer_id"]}, r"gold.nothing is not a lake table"),
+        ({"gold.customer_360": ["email"]}, r"cluster_by.gold.customer_360: email cannot"),
+        ({"gold.vehicles": []}, r"gold.vehicles: no column cannot"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            check_cluster_by(dataclasses.replace(conf.maintenance, cluster_by=bad))

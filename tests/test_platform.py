@@ -401,6 +401,9 @@ def test_logs_are_plain_lines_off_a_terminal(capsys: pytest.CaptureFixture[str])
     assert isinstance(logging.getLogger().handlers[0], TerminalProgress)
     configure_logging("WARNING", terminal=True)  # nothing to show progress with
     assert not isinstance(logging.getLogger().handlers[0], TerminalProgress)
+    logging.getLogger("splink.internals.estimate_u").info("Estimating u for: vin")
+    logging.getLogger("splink.internals.expectation_maximisation").warning("m values not...")
+    assert capsys.readouterr().err == ""
 
 
 SPARK_LINE = re.compile(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (WARN|ERROR) (\S+): (.*)$", re.M)
@@ -413,6 +416,7 @@ def test_a_run_prints_no_spark_warning_and_no_progress_bar(world: Path) -> None:
     assert "stage=reconcile status=succeeded" in text
     assert SPARK_LINE.findall(text) == []
     assert "[Stage " not in text and "Using Spark's default log4j profile" not in text
+    assert " splink." not in text and "Estimating u for" not in text  # Splink's narration
 
 
 # ----------------------------------------------------------------------- structure

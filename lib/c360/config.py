@@ -436,6 +436,10 @@ class MaintenanceConfig:
         }
     )
     allow_short_retention: bool = False
+    # Delta liquid clustering: table -> the columns its readers filter by. Maintain sets
+    # them (ALTER TABLE ... CLUSTER BY), and OPTIMIZE then lays the rows out by them, so a
+    # point read skips the files whose min/max cannot hold the key.
+    cluster_by: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,11 @@ def configure_logging(level: str = "INFO", terminal: bool | None = None) -> None
         logging.basicConfig(level=numeric, handlers=[handler], force=True)
     else:
         logging.basicConfig(level=level.upper(), format=_FORMAT, force=True)
-    # py4j chatters at INFO about every gateway call.
+    # py4j chatters at INFO about every gateway call. Splink narrates each training step
+    # (about 170 multi-line INFO lines a run, for the demo) and warns of m values that a
+    # sample without such pairs cannot train, on every run: identity logs its own steps.
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    logging.getLogger("splink").setLevel(logging.ERROR)
 
 
 class TerminalProgress(logging.Handler):

@@ -18,6 +18,8 @@ from c360.config import MaintenanceConfig
 from c360.errors import ConfigError
 from c360.lake import LAYERS, Lake
 from c360.runner import StageContext, StageResult
+from c360.schemas.pii import stats_columns
+from c360.schemas.registry import SCHEMAS
 from c360.session import spark_conf
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ class TableUpkeep:
     compacted: int  # files OPTIMIZE rewrote (removed from the current version)
     vacuumed: int  # files VACUUM deleted from storage
     seconds: float
+    clustered_by: tuple[str, ...] = ()  # the table's liquid clustering columns after it
 
 
 def retain_hours(conf: MaintenanceConfig, layer: str) -> float:
@@ -61,6 +64,48 @@ def retain_hours(conf: MaintenanceConfig, layer: str) -> float:
             "only when no reader or writer can be on a version that old"
         )
     return hours
+
+
+def check_cluster_by(conf: MaintenanceConfig) -> None:
+    """Every clustered table is a lake table, and its columns are columns of it that keep
+    statistics (clustering skips files by their min/max, which personal columns lack)."""
+    for table, columns in sorted(conf.cluster_by.items()):
+        if table not in SCHEMAS:
+            raise ConfigError(f"maintenance.cluster_by: {table} is not a lake table")
+        allowed = stats_columns(SCHEMAS[table])
+        bad = [c for c in columns if c not in allowed]
+        if bad or not columns:
+            raise ConfigError(
+                f"maintenance.cluster_by.{table}: {', '.join(bad) or 'no column'} cannot "
+                f"cluster it (columns with statistics: {', '.join(allowed)})"
+            )
+
+
+def clustering_columns(spark: SparkSession, lake: Lake, name: str) -> list[str]:
+    return list(lake.delta(spark, name).detail().first()["clusteringColumns"] or [])
+
+
+def _cluster(spark: SparkSession, lake: Lake, name: str, columns: list[str]) -> bool:
+    """Set the table's clustering columns; True when they changed (its files are then
+    laid out anew by a full OPTIMIZE)."""
+    if clustering_columns(spark, lake, name) == columns:
+        return False
+    spark.sql(f"ALTER TABLE delta.`{lake.path(name)}` CLUSTER BY ({', '.join(columns)})")
+    return True
+
+
+def files_to_read(path: str, column: str, value: object) -> int:
+    """Data files of the latest version whose min/max statistics of ``column`` can hold
+    ``value``: what a point read opens (delta-rs and Spark both skip the others). A file
+    without statistics counts."""
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    actions = pa.table(DeltaTable(path).get_add_actions(flatten=True)).to_pylist()
+    lo, hi = f"min.{column}", f"max.{column}"
+    return sum(
+        1 for a in actions if a.get(lo) is None or a.get(hi) is None or a[lo] <= value <= a[hi]
+    )
 
 
 @contextlib.contextmanager
@@ -101,19 +146,27 @@ def maintain_table(
     version = table.history(1).select("version").first()[0]
     before = _file_count(spark, lake, name)
     compacted = 0
-    if conf.optimize and before > 1:
+    columns = conf.cluster_by.get(name, [])
+    if conf.optimize and columns and _cluster(spark, lake, name, columns):
+        # FULL: files written before the clustering columns were set are laid out too
+        result = spark.sql(f"OPTIMIZE delta.`{lake.path(name)}` FULL")
+        compacted = int(result.select("metrics").first()[0]["numFilesRemoved"])
+    elif conf.optimize and before > 1:
         metrics = table.optimize().executeCompaction().select("metrics").first()[0]
         compacted = int(metrics["numFilesRemoved"])
     with _vacuum_settings(spark, hours < DELTA_MIN_RETAIN_HOURS):
         table.vacuum(hours)
     vacuumed = _vacuumed_files(spark, lake, name, version)
     after = _file_count(spark, lake, name) if compacted else before
-    return TableUpkeep(name, before, after, compacted, vacuumed, time.perf_counter() - t0)
+    return TableUpkeep(
+        name, before, after, compacted, vacuumed, time.perf_counter() - t0, tuple(columns)
+    )
 
 
 def maintain(spark: SparkSession, lake: Lake, conf: MaintenanceConfig) -> list[TableUpkeep]:
     for layer in LAYERS:
         retain_hours(conf, layer)  # a bad setting stops the run before any table
+    check_cluster_by(conf)
     out = []
     for name in lake.tables(spark):
         done = maintain_table(spark, lake, name, conf)

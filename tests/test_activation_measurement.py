@@ -150,6 +150,8 @@ def test_no_export_without_consent_as_of_the_send_date(spark: SparkSession, worl
     assert sent_ids == selected
 
 
+# slow tier (the default tier's 15-minute budget): test_activation_plan's holdout test covers a plan rerun writing nothing
+@pytest.mark.slow
 def test_activation_rerun_changes_nothing(
     spark: SparkSession, base_conf: Config, world: Path, tmp_path: Path
 ) -> None:

@@ -47,6 +47,8 @@ def test_sample_lands_every_source(sample: dict[str, int], sample_conf: Config) 
     )
 
 
+# slow tier (the default tier's 15-minute budget): test_determinism's default tests cover the pipeline's determinism
+@pytest.mark.slow
 def test_generator_is_deterministic(
     spark: SparkSession, sample: dict[str, int], sample_conf: Config, tmp_path: Path
 ) -> None:

@@ -766,6 +766,8 @@ def test_an_owner_period_ends_when_the_next_begins(spark: SparkSession) -> None:
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
+# slow tier (the default tier's 15-minute budget): test_gold_lifecycle covers the SCD2 history on frames
+@pytest.mark.slow
 def test_two_dates_move_customers_between_stages(
     spark: SparkSession, gold_lake, tmp_path: Path
 ) -> None:

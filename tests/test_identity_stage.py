@@ -151,6 +151,8 @@ def link_keys(spark: SparkSession, lake: Lake) -> list[tuple]:
     return sorted(links.select("record_key_l", "record_key_r", "method", "status").collect())
 
 
+# slow tier (the default tier's 15-minute budget): test_identity_ids covers the id rules on frames
+@pytest.mark.slow
 def test_ids_persist_merge_split_and_rerun(
     spark: SparkSession, ident_conf: Config, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -197,6 +197,8 @@ def test_run_killed_mid_bronze_then_rerun_equals_an_uninterrupted_run(
     assert {r.stage for r in done.collect()} == {"bronze"}
 
 
+# slow tier (the default tier's 15-minute budget): test_silver_merge covers late versions and tombstones on frames
+@pytest.mark.slow
 def test_incremental_late_delete_and_quarantine(spark: SparkSession, conf: Config) -> None:
     land_dealers(conf)
     land_sales(
@@ -299,6 +301,8 @@ def test_fail_rule_stops_stage_and_records_counts(spark: SparkSession, conf: Con
     assert runs.status == "failed"
 
 
+# slow tier (the default tier's 15-minute budget): the kill -9 tests resume whole runs
+@pytest.mark.slow
 def test_run_killed_after_source_merge_is_completed_by_next_run(
     spark: SparkSession, conf: Config
 ) -> None:

@@ -314,6 +314,8 @@ def test_holdout_is_a_stable_hash_share(spark: SparkSession, conf: Config, tmp_p
     assert write_plan(spark, lake, again, AS_OF) == 0
 
 
+# slow tier (the default tier's 15-minute budget): test_each_suppression_reason covers the fatigue cap, and the household test a prior run's plan
+@pytest.mark.slow
 def test_fatigue_across_runs(spark: SparkSession, conf: Config) -> None:
     lake = Lake.from_config(conf)
     base = activation(conf)

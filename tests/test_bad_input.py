@@ -166,6 +166,8 @@ def test_hostile_values_are_stored_verbatim_and_no_table_was_touched(
     assert lake.read(spark, "silver.sales").count() > 0  # the SQL-looking text did nothing
 
 
+# slow tier (the default tier's 15-minute budget): test_bronze and test_silver_stage cover reruns changing nothing on the sample
+@pytest.mark.slow
 def test_rerun_on_the_corpus_changes_nothing(spark: SparkSession, corpus: dict) -> None:
     lake: Lake = corpus["lake"]
     run_stages(spark, corpus["conf"], AS_OF, STAGES)

@@ -268,6 +268,8 @@ def test_incremental_late_delete_and_quarantine(spark: SparkSession, conf: Confi
     assert vehicle.warranty_end == dt.date(2026, 10, 2)
 
 
+# slow tier (the default tier's 15-minute budget): test_silver_dq covers a fail rule stopping on frames
+@pytest.mark.slow
 def test_fail_rule_stops_stage_and_records_counts(spark: SparkSession, conf: Config) -> None:
     rules = Path(conf.silver.dq_rules).read_text(encoding="utf-8")
     strict = Path(conf.lake.root).parent / "strict.yaml"

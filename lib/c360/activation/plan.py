@@ -396,14 +396,19 @@ _PERSON_POINTS = {
 }
 
 
+def _contact_person(c360: DataFrame, cols: list[str]) -> DataFrame:
+    """The contact person's own ``cols`` as ``_a_<col>``, keyed by ``contact_person_id``."""
+    return c360.select(
+        F.col("customer_id").alias("contact_person_id"), *[F.col(c).alias(f"_a_{c}") for c in cols]
+    )
+
+
 def with_addressee_points(points: DataFrame, c360: DataFrame, heads: DataFrame) -> DataFrame:
     """A company with an active fleet contact is written to at the contact's email and
     phone (their consent then decides, as for any person); the letter still goes to the
     company's address."""
     cols = [c for group in _PERSON_POINTS.values() for c in group]
-    person = c360.select(
-        F.col("customer_id").alias("contact_person_id"), *[F.col(c).alias(f"_a_{c}") for c in cols]
-    )
+    person = _contact_person(c360, cols)
     out = points.join(heads, "customer_id", "left").join(person, "contact_person_id", "left")
     for lead, group in _PERSON_POINTS.items():
         has = F.col(f"_a_{lead}").isNotNull()
@@ -413,10 +418,8 @@ def with_addressee_points(points: DataFrame, c360: DataFrame, heads: DataFrame) 
 
 def with_addressee_names(rows: DataFrame, c360: DataFrame) -> DataFrame:
     """The salutation and name a company's row is addressed with: its contact's."""
-    names = ("salutation", "gender", "given_name", "family_name")
-    person = c360.select(
-        F.col("customer_id").alias("contact_person_id"), *[F.col(c).alias(f"_a_{c}") for c in names]
-    )
+    names = ["salutation", "gender", "given_name", "family_name"]
+    person = _contact_person(c360, names)
     has = F.col("contact_person_id").isNotNull()
     return (
         rows.join(person, "contact_person_id", "left")

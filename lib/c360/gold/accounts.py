@@ -99,15 +99,16 @@ def account_contacts(
         live_contacts(contacts, records, as_of)
         .transform(with_company, by_tax, by_name)
         .filter(F.col("company_id").isNotNull())
+        .withColumn("role", F.coalesce("role", F.lit("contact")))
     )
-    rows = linked.groupBy("company_id", "customer_id", F.coalesce("role", F.lit("contact"))).agg(
+    rows = linked.groupBy("company_id", "customer_id", "role").agg(
         F.array_sort(F.collect_set("contact_id")).alias("source_record_ids"),
         F.min("since").alias("since"),
         F.max(is_active(F.col("contact_status"))).alias("active"),
         # a tax id beats a name: 'company_name' only if no record of the link had one
         F.max("linked_by").alias("linked_by"),
     )
-    rows = rows.withColumnRenamed(rows.columns[2], "role").withColumn("source", F.lit(SOURCE))
+    rows = rows.withColumn("source", F.lit(SOURCE))
     return rows.transform(with_run, as_of, run_id).transform(to_schema, G.ACCOUNT_CONTACTS)
 
 

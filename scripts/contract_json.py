@@ -1,5 +1,6 @@
-"""Write each table's description from the data contract into the package, where the lake
-sets it on the table (Delta's table description: the Spark catalog and delta-rs show it).
+"""Write each table's description and its columns' comments from the data contract into
+the package, where the lake sets them on the table (Delta's table description and field
+comments: the Spark catalog and delta-rs show them).
 
     .venv/bin/python scripts/contract_json.py          # after editing bronze_silver_gold.md
 
@@ -15,16 +16,22 @@ REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "lib" / "c360" / "schemas" / "descriptions.json"
 
 
-def descriptions() -> dict[str, str]:
-    from c360.schemas.contract import table_descriptions
+def contract() -> dict[str, dict]:
+    from c360.schemas.contract import column_comments, table_descriptions
 
-    return dict(sorted(table_descriptions(REPO / "bronze_silver_gold.md").items()))
+    path = REPO / "bronze_silver_gold.md"
+    return {
+        "tables": dict(sorted(table_descriptions(path).items())),
+        "columns": dict(sorted(column_comments(path).items())),
+    }
 
 
 def render() -> str:
-    return json.dumps(descriptions(), indent=1, ensure_ascii=False) + "\n"
+    return json.dumps(contract(), indent=1, ensure_ascii=False) + "\n"
 
 
 if __name__ == "__main__":
     OUT.write_text(render(), encoding="utf-8")
-    print(f"wrote {OUT.relative_to(REPO)} ({len(descriptions())} tables)")
+    found = contract()
+    columns = sum(len(c) for c in found["columns"].values())
+    print(f"wrote {OUT.relative_to(REPO)} ({len(found['tables'])} tables, {columns} columns)")

@@ -176,6 +176,56 @@ def test_ensure_table_adds_new_nullable_columns(spark: SparkSession, conf: Confi
         lake.ensure_table(spark, "gold.t_evolve", required)
 
 
+def test_columns_carry_their_comments_from_the_contract(spark: SparkSession, conf: Config) -> None:
+    """A new table gets every column's comment from the contract in its first commit; a
+    table an older release made without them (and without its newest column) gets them
+    once, then never again; reads carry no comments (they would follow the data into
+    other tables' writes)."""
+    from delta.tables import DeltaTable
+    from deltalake import DeltaTable as RsTable
+    from pyspark.sql.types import StructType
+
+    from c360.lake import with_comments, with_table_comments
+    from c360.schemas.ops import DQ_RESULTS
+    from c360.schemas.registry import comments_of
+    from c360.schemas.silver import MARKET_RESEARCH
+
+    def comments(name: str) -> dict[str, str]:
+        return {
+            f.name: f.metadata.get("comment", "") for f in RsTable(lake.path(name)).schema().fields
+        }
+
+    lake = Lake.from_config(conf)
+    lake.ensure_table(spark, "ops.dq_results", DQ_RESULTS)
+    assert comments("ops.dq_results") == comments_of("ops.dq_results")
+    assert lake.delta(spark, "ops.dq_results").history().count() == 1
+    assert "registered check function" in comments_of("ops.dq_results")["check"]
+    described = spark.sql(f"DESCRIBE TABLE delta.`{lake.path('ops.dq_results')}`").collect()
+    assert {r.col_name: r.comment for r in described}["rows_failed"] == "rows that broke the rule"
+    assert all(not f.metadata for f in lake.read(spark, "ops.dq_results").schema.fields)
+    # a write that replaces the schema (a pseudo twin rewritten whole) keeps them
+    rewrite = spark.createDataFrame([], DQ_RESULTS).transform(with_table_comments, "ops.dq_results")
+    rewrite.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
+        lake.path("ops.dq_results")
+    )
+    assert comments("ops.dq_results") == comments_of("ops.dq_results")
+
+    # an older release: no `affluence_index` yet, and two comments the contract changed
+    name = "silver.market_research"
+    said = {**comments_of(name), "segment": "", "_change_ts": "an old comment"}
+    old = with_comments(MARKET_RESEARCH, said)
+    old = StructType([f for f in old.fields if f.name != "affluence_index"])
+    DeltaTable.createIfNotExists(spark).location(lake.path(name)).addColumns(old).execute()
+    lake.ensure_table(spark, name, MARKET_RESEARCH)
+    assert comments(name) == comments_of(name)
+    # quoted in the ADD COLUMNS and in the ALTER COLUMN
+    assert "area's" in comments(name)["affluence_index"] and "'" in comments(name)["segment"]
+    versions = lake.delta(spark, name).history().count()
+    assert versions == 1 + 1 + 2  # create, add the column, one commit per changed comment
+    lake.ensure_table(spark, name, MARKET_RESEARCH)
+    assert lake.delta(spark, name).history().count() == versions
+
+
 def test_a_frame_of_a_new_run_date_replaces_its_table_in_one_overwrite(
     spark: SparkSession, conf: Config
 ) -> None:
@@ -592,12 +642,13 @@ def test_the_contract_documents_exactly_the_columns_of_every_table(
 
 def test_every_table_carries_its_description_from_the_contract(repo: Path, world: Path) -> None:
     """schemas/descriptions.json is what scripts/contract_json.py writes from the contract
-    now, every registered table has one, and a table of a run carries it (delta-rs)."""
+    now, every registered table has a description and every column a comment, and every
+    table of a run carries them (delta-rs)."""
     import importlib.util
 
     from deltalake import DeltaTable
 
-    from c360.schemas.registry import SCHEMAS, description_of
+    from c360.schemas.registry import SCHEMAS, comments_of, description_of
 
     spec = importlib.util.spec_from_file_location(
         "contract_json", repo / "scripts/contract_json.py"
@@ -614,6 +665,19 @@ def test_every_table_carries_its_description_from_the_contract(repo: Path, world
         meta = DeltaTable(str(world / "lake" / layer / table)).metadata()
         assert meta.description == description_of(name), name
     assert "Grain: one row per current customer_id" in (description_of("gold.customer_360") or "")
+    uncommented = [
+        f"{t}.{c}" for t, sc in SCHEMAS.items() for c in sc.names if not comments_of(t).get(c)
+    ]
+    assert uncommented == []
+    assert comments_of("silver.customers")["customer_id"].startswith("the persistent customer id")
+    assert comments_of("bronze.sales")["_file_sha256"] == "SHA-256 of the file's bytes"
+    wrong = []
+    for folder in sorted(p.parent for p in (world / "lake").glob("*/*/_delta_log")):
+        name = f"{folder.parent.name}.{folder.name}"
+        said = comments_of(name)
+        have = {f.name: f.metadata.get("comment") for f in DeltaTable(str(folder)).schema().fields}
+        wrong += [f"{name}.{c}" for c in said if have.get(c) != said[c]]
+    assert wrong == []
 
 
 @pytest.mark.slow

@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from deltalake import DeltaTable
 from pyspark.sql import Row, SparkSession
 from pyspark.sql import functions as F
 
 from c360.lake import Lake
 from c360.privacy.pseudo import keyed_hash
 from c360.schemas import ops as O
+from c360.schemas.registry import comments_of, description_of
 from c360.serve import normalize as nz
 from c360.serve import queries as q
 from c360.serve.snapshot import Snapshot
@@ -351,6 +353,9 @@ def test_api_tokens_access_log_and_erasure(spark: SparkSession, served: Served) 
     assert [(f.name, f.dataType) for f in log.schema] == [
         (f.name, f.dataType) for f in O.ACCESS_LOG
     ]
+    # created by delta-rs with the contract's description and column comments
+    assert {f.name: f.metadata.get("comment") for f in log.schema} == comments_of("ops.access_log")
+    assert DeltaTable(path).metadata().description == description_of("ops.access_log")
     rows = log.collect()
     ok = [r for r in rows if r.endpoint == "/api/customers/{customer_id}" and r.status == 200]
     # (the 360 returns the household's members too: their ids are logged with it)

@@ -16,18 +16,57 @@ from delta.tables import DeltaTable
 from py4j.protocol import Py4JError
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
+from pyspark.sql.types import StructField, StructType
 
 from c360 import hfs
 from c360.config import Config
 from c360.errors import ConfigError, LakeNotWritableError, SchemaError
 from c360.schemas.pii import stats_properties
-from c360.schemas.registry import description_of
+from c360.schemas.registry import comments_of, description_of
 
 log = logging.getLogger(__name__)
 
 LAYERS: tuple[str, ...] = ("bronze", "silver", "gold", "pseudo", "ops")
 PSEUDO = "pseudo"  # the pseudonymized twins: under lake.pseudo_root, granted on their own
+
+
+def with_comments(schema: StructType, comments: dict[str, str]) -> StructType:
+    """The schema with each column's comment from the contract in its field metadata,
+    which is where Delta keeps a column comment."""
+    return StructType(
+        [
+            StructField(f.name, f.dataType, f.nullable, {**f.metadata, "comment": comments[f.name]})
+            if comments.get(f.name)
+            else f
+            for f in schema.fields
+        ]
+    )
+
+
+def without_comments(df: DataFrame) -> DataFrame:
+    """The frame with no field metadata: a table read carries its columns' comments, which
+    would follow the data into another table's write and into schema comparisons."""
+    if not any(f.metadata for f in df.schema.fields):
+        return df
+    return df.select(*[F.col(f"`{f.name}`").alias(f.name, metadata={}) for f in df.schema.fields])
+
+
+def with_table_comments(df: DataFrame, name: str) -> DataFrame:
+    """The frame with table ``name``'s column comments, for a write that replaces the
+    table's schema (``overwriteSchema``), which would otherwise drop them."""
+    said = comments_of(name)
+    return df.select(
+        *[
+            F.col(f"`{c}`").alias(c, metadata={"comment": said[c]})
+            if said.get(c)
+            else F.col(f"`{c}`")
+            for c in df.columns
+        ]
+    )
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def split_table_name(name: str) -> tuple[str, str]:
@@ -72,7 +111,7 @@ class Lake:
         return DeltaTable.isDeltaTable(spark, self.path(name))
 
     def read(self, spark: SparkSession, name: str) -> DataFrame:
-        return spark.read.format("delta").load(self.path(name))
+        return without_comments(spark.read.format("delta").load(self.path(name)))
 
     def delta(self, spark: SparkSession, name: str) -> DeltaTable:
         return DeltaTable.forPath(spark, self.path(name))
@@ -137,7 +176,12 @@ class Lake:
         properties: dict[str, str] | None = None,
     ) -> DeltaTable:
         """Create the table with an explicit schema if it is not there yet; add the
-        nullable columns a newer release defined to an existing one."""
+        nullable columns a newer release defined to an existing one. Columns carry their
+        comments from the contract: set at creation, and on an older table once (one
+        commit per column whose comment is missing or changed)."""
+        comments = comments_of(name)
+        schema = with_comments(schema, comments)
+        existed = self.exists(spark, name)  # a new table needs none of the checks below
         builder = DeltaTable.createIfNotExists(spark).location(self.path(name)).addColumns(schema)
         description = description_of(name)
         if description:  # from the data contract: the catalog and delta-rs show it
@@ -148,13 +192,27 @@ class Lake:
         for key, value in {**stats_properties(schema), **(properties or {})}.items():
             builder = builder.property(key, value)
         table = builder.execute()
-        changed = self._add_new_columns(spark, name, table, schema)
-        if properties and self._set_properties(spark, name, properties):
-            changed = True
-        if changed:
+        if existed and self._upgrade(spark, name, table.toDF().schema, schema, properties):
             table = DeltaTable.forPath(spark, self.path(name))
         self.register(spark, name)
         return table
+
+    def _upgrade(
+        self,
+        spark: SparkSession,
+        name: str,
+        have: StructType,
+        schema: StructType,
+        properties: dict[str, str] | None,
+    ) -> bool:
+        """Bring a table an older release created up to this one: its new columns, its
+        columns' comments and its properties. Whether anything changed."""
+        changed = self._add_new_columns(spark, name, have, schema)
+        if self._set_comments(spark, name, have, comments_of(name)):
+            changed = True
+        if properties and self._set_properties(spark, name, properties):
+            changed = True
+        return changed
 
     def properties(self, spark: SparkSession, name: str) -> dict[str, str]:
         """The table's properties (Delta's and ours), as DESCRIBE DETAIL reads them from its log."""
@@ -175,10 +233,29 @@ class Lake:
         log.info("table=%s set properties %s", name, sorted(missing))
         return True
 
-    def _add_new_columns(
-        self, spark: SparkSession, name: str, table: DeltaTable, schema: StructType
+    def _set_comments(
+        self, spark: SparkSession, name: str, have: StructType, comments: dict[str, str]
     ) -> bool:
-        have = set(table.toDF().columns)
+        """Give a table created before its columns had comments, or whose contract changed,
+        the contract's comments."""
+        stale = [
+            f.name
+            for f in have.fields
+            if comments.get(f.name) and f.metadata.get("comment") != comments[f.name]
+        ]
+        for column in stale:
+            spark.sql(
+                f"ALTER TABLE delta.`{self.path(name)}` ALTER COLUMN `{column}` "
+                f"COMMENT {_sql_string(comments[column])}"
+            )
+        if stale:
+            log.info("table=%s set the comments of %d columns", name, len(stale))
+        return bool(stale)
+
+    def _add_new_columns(
+        self, spark: SparkSession, name: str, have_schema: StructType, schema: StructType
+    ) -> bool:
+        have = set(have_schema.fieldNames())
         new = [f for f in schema.fields if f.name not in have]
         if not new:
             return False
@@ -187,7 +264,15 @@ class Lake:
             raise SchemaError(
                 name, "the table predates required columns: rebuild it from its inputs", required
             )
-        cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in new)
+        cols = ", ".join(
+            f"`{f.name}` {f.dataType.simpleString()}"
+            + (
+                f" COMMENT {_sql_string(f.metadata['comment'])}"
+                if f.metadata.get("comment")
+                else ""
+            )
+            for f in new
+        )
         spark.sql(f"ALTER TABLE delta.`{self.path(name)}` ADD COLUMNS ({cols})")
         log.info("table=%s added columns %s", name, [f.name for f in new])
         return True

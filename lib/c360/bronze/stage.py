@@ -104,7 +104,20 @@ def load_batch(
         tag = _batch_tag(source, batch)
         if good or not exists:
             good_rows = rows.filter(F.col("_reason").isNull()).select(*columns, *LINEAGE.names)
-            _append_new(spark, lake, table, source, batch, good_rows, tag, merge_schema=True)
+            if not exists:  # created first, with its description and lineage comments
+                stats = {STATS_PROPERTY: ",".join(stats_columns(LINEAGE))}
+                lake.ensure_table(spark, table, good_rows.schema, properties=stats)
+            _append_new(
+                spark,
+                lake,
+                table,
+                source,
+                batch,
+                good_rows,
+                tag,
+                merge_schema=True,
+                fresh=not exists,
+            )
             lake.register(spark, table)
         if bad:
             lake.ensure_table(spark, BRONZE_QUARANTINE, QUARANTINE)
@@ -124,9 +137,11 @@ def _append_new(
     tag: str,
     *,
     merge_schema: bool = False,
+    fresh: bool = False,
 ) -> None:
-    """Append the batch's rows of the files no earlier commit holds (a killed run's)."""
-    done = committed_files(spark, lake, table, source)
+    """Append the batch's rows of the files no earlier commit holds (a killed run's); a
+    table this run created (``fresh``) holds none."""
+    done = set() if fresh else committed_files(spark, lake, table, source)
     todo = {(p.outcome.file.relative, p.outcome.sha) for p in batch} - done
     if not todo:
         return

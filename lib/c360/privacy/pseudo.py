@@ -29,7 +29,7 @@ from c360.columns import lookup, to_schema
 from c360.config import Config, PrivacyConfig
 from c360.errors import PrivacyError
 from c360.io import last_commit_rows, merge_changed, read_or_none
-from c360.lake import Lake
+from c360.lake import Lake, with_table_comments
 from c360.logs import step
 from c360.runner import StageContext, StageResult
 from c360.schemas import pseudo as P
@@ -183,7 +183,8 @@ def write_twin(ctx: StageContext, name: str, src: DataFrame, key: DataFrame) -> 
 
     if _stale(spark, lake, name):
         log.info("table=%s has columns the twin no longer writes: rewritten whole", name)
-        twin(src).write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
+        rewritten = twin(src).transform(with_table_comments, name)
+        rewritten.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
             lake.path(name)
         )
         return last_commit_rows(spark, lake, name)

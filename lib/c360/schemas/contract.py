@@ -63,40 +63,105 @@ def table_descriptions(path: Path) -> dict[str, str]:
     return out
 
 
-def documented_columns(path: Path) -> dict[str, list[str]]:
+def _table_meanings(body: str) -> dict[str, str]:
+    """Each name of a column table's rows with the row's last cell (its meaning)."""
+    out: dict[str, str] = {}
+    for line in body.splitlines():
+        if line.startswith("| `"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            meaning = _plain(cells[-1]) if len(cells) >= 2 else ""
+            for n in _NAME.findall(cells[0]):
+                out[n] = meaning
+    return out
+
+
+def _top_level_items(listed: str) -> list[str]:
+    """A **Columns:** list cut at its commas outside parentheses and type brackets
+    (``map<string,bigint>``)."""
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(listed):
+        depth = max(0, depth + {"(": 1, "<": 1, ")": -1, ">": -1}.get(ch, 0))
+        if ch == "," and depth == 0:
+            items.append(listed[start:i])
+            start = i + 1
+    items.append(listed[start:])
+    return items
+
+
+_TYPE_ONLY = re.compile(r"^(?:bigint|int|string|date|double|boolean|timestamp|json)$", re.I)
+
+
+def _list_meanings(listed: str) -> dict[str, str]:
+    """The names of a **Columns:** list, each with what its parentheses say about it."""
+    out: dict[str, str] = {}
+    for item in _top_level_items(listed):
+        names = _NAME.findall(_without_parentheses(item))
+        said = re.search(r"\((.*)\)", item)
+        meaning = _plain(said.group(1)) if said else ""
+        for n in names:
+            out[n] = "" if _TYPE_ONLY.match(meaning) else meaning
+    return out
+
+
+def _contract(path: Path) -> dict[str, dict[str, str]]:
+    """Every table's columns in the contract's order, each with its meaning ("" when its
+    section gives none)."""
     text = path.read_text(encoding="utf-8")
     shared = {
-        "the record metadata": _table_names(_block(text, "Record metadata")),
-        "the party fields": _NAME.findall(_block(text, "Party fields")),
-        "version columns": VERSION_COLUMNS,
+        "the record metadata": _table_meanings(_block(text, "Record metadata")),
+        "the party fields": _list_meanings(_block(text, "Party fields")),
+        "version columns": dict.fromkeys(VERSION_COLUMNS, ""),
     }
-    parts = _SECTION.split(text)
-    bodies = {
-        parts[i]: re.split(r"^## ", parts[i + 1], flags=re.M)[0] for i in range(1, len(parts), 2)
-    }
-    out: dict[str, list[str]] = {}
+    bodies = _sections(text)
+    out: dict[str, dict[str, str]] = {}
 
-    def columns(name: str) -> list[str]:
+    def columns(name: str) -> dict[str, str]:
         if name in out:
             return out[name]
         body = bodies[name]
-        cols = _table_names(body)
+        cols = _table_meanings(body)
         for m in _COLUMNS.finditer(body):
             listed = " ".join(m.group(1).split())
             same = re.search(r"\bas `([a-z_0-9]+\.[a-z_0-9]+)`", listed)
             if same:
-                cols += columns(same.group(1))
+                cols.update(columns(same.group(1)))
                 listed = listed.replace(same.group(0), "")
             for new, old in re.findall(r"`([a-z_0-9]+)`[^`]*? instead of `([a-z_0-9]+)`", listed):
-                cols = [new if c == old else c for c in cols]
+                cols = {(new if c == old else c): v for c, v in cols.items()}
                 listed = re.sub(r"instead of `" + old + "`", "", listed)
             for phrase, group in shared.items():
                 if phrase in listed:
-                    cols += group
-            cols += [c for c in _NAME.findall(_without_parentheses(listed)) if c not in cols]
-        out[name] = list(dict.fromkeys(cols))
-        return out[name]
+                    cols.update({c: v for c, v in group.items() if c not in cols})
+            said = _list_meanings(listed)
+            cols.update({c: v for c, v in said.items() if c not in cols or v})
+        out[name] = cols
+        return cols
 
     for name in bodies:
         columns(name)
     return out
+
+
+def documented_columns(path: Path) -> dict[str, list[str]]:
+    """Every table's documented columns, in the contract's order."""
+    return {name: list(cols) for name, cols in _contract(path).items()}
+
+
+def glossary(path: Path) -> dict[str, str]:
+    """The meanings the contract gives a column name wherever it appears (its **Column
+    glossary**): the comment of a column whose own section says nothing more."""
+    return {
+        n: m
+        for n, m in _table_meanings(_block(path.read_text("utf-8"), "Column glossary")).items()
+        if m
+    }
+
+
+def column_comments(path: Path) -> dict[str, dict[str, str]]:
+    """Each table's column comments: what the table's own section says of the column,
+    else the glossary's meaning of its name, else "" (a gap the tests name)."""
+    words = glossary(path)
+    return {
+        name: {c: meaning or words.get(c, "") for c, meaning in cols.items()}
+        for name, cols in _contract(path).items()
+    }

@@ -128,19 +128,30 @@ def schema_of(name: str) -> StructType:
 
 
 @functools.cache
-def _descriptions() -> dict[str, str]:
+def _contract() -> dict[str, dict]:
     # package data (read through importlib so it works from spark-submit's zip too),
-    # written from the contract by scripts/contract_json.py
+    # written from the contract by scripts/contract_json.py: {"tables": name -> its
+    # description, "columns": name -> column -> comment}
     text = resources.files("c360.schemas").joinpath("descriptions.json").read_text("utf-8")
     return json.loads(text)
 
 
-def description_of(name: str) -> str | None:
-    """The table's description from the contract (grain and key); a per-source bronze
-    table gets the description of ``bronze.<source>``."""
-    found = _descriptions()
+def _entry(kind: str, name: str):
+    found = _contract()[kind]
     if name in found:
         return found[name]
     if name.startswith("bronze."):
         return found.get("bronze.<source>")
     return None
+
+
+def description_of(name: str) -> str | None:
+    """The table's description from the contract (grain and key); a per-source bronze
+    table gets the description of ``bronze.<source>``."""
+    return _entry("tables", name)
+
+
+def comments_of(name: str) -> dict[str, str]:
+    """The table's column comments from the contract (a per-source bronze table: its
+    lineage columns'); empty for a table the contract does not document."""
+    return dict(_entry("columns", name) or {})

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from c360.errors import ConfigError
+from c360.schemas.registry import comments_of, description_of
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +127,12 @@ class AccessLog:
             return 0
         table = pa.Table.from_pylist(rows, schema=ACCESS_LOG_SCHEMA)
         try:
-            write_deltalake(
-                self.table_uri, table, mode="append", storage_options=self.storage_options
+            write_deltalake(  # the description and comments take on the first write
+                self.table_uri,
+                table,
+                mode="append",
+                storage_options=self.storage_options,
+                description=description_of(ACCESS_LOG),
             )
         except Exception:
             with self._lock:  # keep them for the next flush
@@ -154,17 +159,23 @@ class AccessLog:
 
 
 def _schema():
+    """The table's schema, each column with its comment from the contract (delta-rs keeps
+    an Arrow field's ``comment`` as the Delta column comment when it creates the table)."""
     import pyarrow as pa
 
+    comments = comments_of(ACCESS_LOG)
     return pa.schema(
         [
-            pa.field("accessed_at", pa.timestamp("us", tz="UTC"), nullable=False),
-            pa.field("token_id", pa.string(), nullable=False),
-            pa.field("scope", pa.string(), nullable=False),
-            pa.field("method", pa.string(), nullable=False),
-            pa.field("endpoint", pa.string(), nullable=False),
-            pa.field("status", pa.int32(), nullable=False),
-            pa.field("customer_ids", pa.list_(pa.string()), nullable=False),
+            pa.field(name, kind, nullable=False, metadata={"comment": comments[name]})
+            for name, kind in [
+                ("accessed_at", pa.timestamp("us", tz="UTC")),
+                ("token_id", pa.string()),
+                ("scope", pa.string()),
+                ("method", pa.string()),
+                ("endpoint", pa.string()),
+                ("status", pa.int32()),
+                ("customer_ids", pa.list_(pa.string())),
+            ]
         ]
     )
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pyspark.sql import SparkSession
 
 
 def c360(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -138,6 +139,38 @@ def test_an_unexpected_error_is_one_line_and_a_trace_file(
     text = trace.read_text(encoding="utf-8")
     assert "Traceback (most recent call last)" in text and "in broken" in text
     assert oct(trace.stat().st_mode & 0o777) == "0o600"
+
+
+def test_an_engine_error_prints_no_trace_on_the_console(
+    spark: SparkSession,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A failed Spark task and an analysis error: PySpark's JSON copy of the error (its
+    message and whole Java trace, on one line) is off, and the CLI's one line names the
+    file with the whole trace. The JVM's own error lines carry no trace either (its
+    stderr is not this process's to capture: the setting is checked)."""
+    from pyspark.sql import functions as F
+
+    from c360.cli import run_guarded
+    from c360.logs import configure_logging
+
+    monkeypatch.setenv("C360_LOG_DIR", str(tmp_path / "logs"))
+    configure_logging("INFO", terminal=False)
+    capfd.readouterr()
+    assert run_guarded(lambda: spark.range(1).select(F.raise_error(F.lit("boom"))).collect()) == 1
+    assert run_guarded(lambda: spark.sql("SELECT no_such_column").collect()) == 1
+    err = capfd.readouterr().err.splitlines()
+    ours = [line for line in err if line.startswith("c360: unexpected error: ")]
+    assert len(ours) == 2 and "AnalysisException" in ours[1]
+    assert [line for line in err if line.startswith(("\tat ", "{", "Caused by"))] == []
+    assert len(err) <= 6, err  # ours, and Spark's few ERROR lines of the failed task
+    traces = sorted((tmp_path / "logs").glob("c360-error-*.log"))
+    assert len(traces) == 2 and all("Traceback" in t.read_text("utf-8") for t in traces)
+    log4j = (Path(__file__).parents[1] / "lib/c360/log4j2.properties").read_text("utf-8")
+    assert "appender.stderr.layout.alwaysWriteExceptions = false" in log4j
+    assert "%ex" not in log4j and "%throwable" not in log4j
 
 
 def test_run_help_lists_the_stages(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,10 +8,11 @@ from pathlib import Path
 from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructField, StructType
 
-from c360.lake import Lake
+from c360.lake import Lake, with_comments
 from c360.meter import jobs_started
-from c360.silver.merge import filter_latest, merge_latest
+from c360.silver.merge import VERSION_COLS, filter_latest, merge_latest
 
 SCHEMA = (
     "id string, city string, _is_deleted boolean, _change_ts timestamp, "
@@ -22,7 +23,14 @@ T = dt.datetime
 
 
 def batch(spark: SparkSession, rows: list[tuple]) -> DataFrame:
-    return spark.createDataFrame(rows, SCHEMA)
+    """As a typed silver batch: its version columns are NOT NULL."""
+    schema = spark.createDataFrame([], SCHEMA).schema
+    return spark.createDataFrame(
+        rows,
+        StructType(
+            [StructField(f.name, f.dataType, f.name not in VERSION_COLS[1:]) for f in schema]
+        ),
+    )
 
 
 def current(spark: SparkSession, lake: Lake) -> DataFrame:
@@ -34,8 +42,11 @@ def expected(spark: SparkSession, rows: list[tuple]) -> DataFrame:
 
 
 def new_lake(spark: SparkSession, tmp_path: Path) -> Lake:
+    """As in silver, the table's columns carry comments, which a MERGE sees on its
+    target's side only (next to the target's columns read as nullable)."""
     lake = Lake(root=str(tmp_path / "lake"))
-    lake.ensure_table(spark, TABLE, batch(spark, []).schema)
+    schema = batch(spark, []).schema
+    lake.ensure_table(spark, TABLE, with_comments(schema, {c: f"the {c}" for c in schema.names}))
     return lake
 
 

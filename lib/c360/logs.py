@@ -42,6 +42,13 @@ def configure_logging(level: str = "INFO", terminal: bool | None = None) -> None
     # sample without such pairs cannot train, on every run: identity logs its own steps.
     logging.getLogger("py4j").setLevel(logging.WARNING)
     logging.getLogger("splink").setLevel(logging.ERROR)
+    # PySpark logs every analysis error it raises once more, as a JSON line of its whole
+    # message and Java trace: the error itself reaches the CLI, which prints one line and
+    # writes the trace to a file (c360.cli.run_guarded).
+    from pyspark.logger import PySparkLogger
+
+    for name in ("DataFrameQueryContextLogger", "SQLQueryContextLogger"):
+        PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
 
 
 class TerminalProgress(logging.Handler):

@@ -27,6 +27,19 @@ def version(prefix: str = "") -> Column:
     )
 
 
+def newer(s: str, t: str) -> Column:
+    """Whether ``s``'s version is strictly higher than ``t``'s: ``version(s) > version(t)``,
+    field by field. A struct of the MERGE target's columns would carry their comments into
+    its type, and two struct types that differ there do not compare."""
+    fields = [f"coalesce({{p}}._change_ts, {_EPOCH})", *[f"{{p}}.{c}" for c in VERSION_COLS[1:]]]
+    out: Column | None = None
+    for field in reversed(fields):
+        a, b = F.expr(field.format(p=s)), F.expr(field.format(p=t))
+        out = a > b if out is None else (a > b) | ((a == b) & out)
+    assert out is not None
+    return out
+
+
 def row_states(
     rows: DataFrame, silver: DataFrame, quarantine: DataFrame, top: DataFrame, key: list[str]
 ) -> DataFrame:
@@ -70,11 +83,10 @@ def merge_latest(
         return {"inserted": last_commit_rows(spark, lake, table), "updated": 0}
     target = lake.delta(spark, table)
     cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
-    newer = version("s") > version("t")
     metrics = (
         target.alias("t")
         .merge(updates.alias("s"), cond)
-        .whenMatchedUpdateAll(condition=newer)
+        .whenMatchedUpdateAll(condition=newer("s", "t"))
         .whenNotMatchedInsertAll()
         .execute()
     )

@@ -426,6 +426,7 @@ def test_a_terminal_shows_one_progress_line_per_stage() -> None:
         log.info("step=silver.shared seconds=1.0")
         log.info("stage=silver status=succeeded rows_out=7", extra={"stage_done": True})
         log.info("step=gold.inputs started")  # between stages: no stage in the line
+        handler.end()  # a command prints its result: the line leaves the screen first
     finally:
         log.removeHandler(handler)
         handler.close()
@@ -439,7 +440,7 @@ def test_a_terminal_shows_one_progress_line_per_stage() -> None:
         "\r\x1b[K[2/9] silver  silver.shared  0s"
         "\r\x1b[KINFO stage=silver status=succeeded rows_out=7",
     ]
-    assert lines[2:] == ["\r\x1b[Kc360  gold.inputs  0s", ""]
+    assert lines[2:] == ["\r\x1b[Kc360  gold.inputs  0s\r\x1b[K"]
     assert "files=1" not in text  # the plain INFO lines never print on a terminal
 
 

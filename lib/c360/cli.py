@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from c360.config import Config, load_config
 from c360.errors import C360Error
-from c360.logs import configure_logging
+from c360.logs import configure_logging, end_progress
 from c360.stages import STAGES
 
 if TYPE_CHECKING:  # the runner imports pyspark: not for `c360 --version` or a bad call
@@ -166,6 +166,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     lake = Lake.from_config(conf)
     spark = build_spark(conf)
     summary = lake_summary(spark, lake, conf.activation.export_root)
+    end_progress()
     print(f"lake root: {lake.root}")
     for layer in LAYERS:
         tables = [t for t in summary.tables if t.name.startswith(f"{layer}.")]
@@ -190,7 +191,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     conf = _load(args)
     lake = Lake.from_config(conf)
-    for line in run_status(build_spark(conf), lake, args.last):
+    lines = run_status(build_spark(conf), lake, args.last)
+    end_progress()
+    for line in lines:
         print(line)
     return 0
 
@@ -205,6 +208,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     as_of = parse_as_of(args.as_of) if args.as_of else None
     out = args.out or os.path.join(conf.lake.root, "report.html")
     path = write_report(build_spark(conf), Lake.from_config(conf), out, as_of)
+    end_progress()
     print(f"report: {path}")
     return 0
 
@@ -216,9 +220,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     conf = _load(args)
     spark = build_spark(conf)
     rows = generate(spark, conf, sources=args.source)
-    print(f"landed {sum(rows.values()):,} source records in {conf.landing.root}")
-    for name, n in rows.items():
-        print(f"  {name:<18} {n:>10,}")
+    end_progress()
+    # each source's count is in the log (step=generate.<source> rows=...) and in the
+    # bronze counts of `c360 summary`
+    print(
+        f"landed {sum(rows.values()):,} source records of {len(rows)} sources in {conf.landing.root}"
+    )
     print(f"ground truth in {conf.generator.truth_root} (never read by the pipeline)")
     return 0
 
@@ -247,6 +254,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         table=args.input,
     )
     counts = summary(res)
+    end_progress()
     print(f"crosswalk: {args.output}/crosswalk   links: {args.output}/links")
     for name, n in counts.items():
         print(f"  {name:<18} {n:>10,}")
@@ -273,6 +281,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
     req = Request(customer_id=args.customer_id, email=args.email, phone=args.phone)
     if args.dry_run:
         plan = plan_erasure(build_spark(conf), conf, req)
+        end_progress()
         print(
             f"would erase {', '.join(plan.customer_ids)}: {sum(plan.rows.values()):,} rows in "
             f"{len(plan.rows)} tables, {sum(plan.exports.values()):,} export rows "
@@ -286,6 +295,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
     # Erasure deletes and vacuums: no pipeline run may read or write the lake meanwhile.
     with _locked_session(conf, "c360 erase") as spark:
         results = run_erase(spark, conf, req)
+    end_progress()
     for r in results:
         print(
             f"erased {', '.join(r.customer_ids)} (request {r.request_id}"

@@ -51,6 +51,14 @@ def configure_logging(level: str = "INFO", terminal: bool | None = None) -> None
         PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
 
 
+def end_progress() -> None:
+    """Take a terminal's progress line (on stderr) off the screen before a command prints
+    its result on stdout, which would otherwise start at the end of it."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, TerminalProgress):
+            handler.end()
+
+
 class TerminalProgress(logging.Handler):
     """One line per stage on a terminal: ``[3/9] identity  identity.links  rows 3,363
     12s``, rewritten as the stage's steps log, then replaced by the stage's end line.
@@ -92,6 +100,11 @@ class TerminalProgress(logging.Handler):
             self._draw()
         except Exception:  # a log line must never stop a run
             self.handleError(record)
+
+    def end(self) -> None:
+        self._clear()
+        self.stream.flush()
+        self._reset("")
 
     def _clear(self) -> None:
         if self.shown:

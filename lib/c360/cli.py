@@ -221,11 +221,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     spark = build_spark(conf)
     rows = generate(spark, conf, sources=args.source)
     end_progress()
-    # each source's count is in the log (step=generate.<source> rows=...) and in the
-    # bronze counts of `c360 summary`
-    print(
-        f"landed {sum(rows.values()):,} source records of {len(rows)} sources in {conf.landing.root}"
-    )
+    print(f"landed {sum(rows.values()):,} source records in {conf.landing.root}")
+    for name, n in rows.items():  # read by tests/conftest.py (the world's generated.json)
+        print(f"  {name:<18} {n:>10,}")
     print(f"ground truth in {conf.generator.truth_root} (never read by the pipeline)")
     return 0
 

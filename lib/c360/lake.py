@@ -192,7 +192,9 @@ class Lake:
         for key, value in {**stats_properties(schema), **(properties or {})}.items():
             builder = builder.property(key, value)
         table = builder.execute()
-        if existed and self._upgrade(spark, name, table.toDF().schema, schema, properties):
+        if existed and self._upgrade(
+            spark, name, table.toDF().schema, schema, comments, properties
+        ):
             table = DeltaTable.forPath(spark, self.path(name))
         self.register(spark, name)
         return table
@@ -203,12 +205,13 @@ class Lake:
         name: str,
         have: StructType,
         schema: StructType,
+        comments: dict[str, str],
         properties: dict[str, str] | None,
     ) -> bool:
         """Bring a table an older release created up to this one: its new columns, its
         columns' comments and its properties. Whether anything changed."""
         changed = self._add_new_columns(spark, name, have, schema)
-        if self._set_comments(spark, name, have, comments_of(name)):
+        if self._set_comments(spark, name, have, comments):
             changed = True
         if properties and self._set_properties(spark, name, properties):
             changed = True
